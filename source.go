@@ -1,0 +1,122 @@
+package credbroker
+
+import (
+	"context"
+	"time"
+)
+
+// Provider yields credentials. Implementations are safe for concurrent use;
+// the caching ones (package credcache) refresh before expiry and never
+// return expired credentials.
+type Provider interface {
+	Retrieve(ctx context.Context) (Credentials, error)
+}
+
+// ProviderFunc adapts a function to Provider.
+type ProviderFunc func(ctx context.Context) (Credentials, error)
+
+// Retrieve calls f.
+func (f ProviderFunc) Retrieve(ctx context.Context) (Credentials, error) { return f(ctx) }
+
+// SourceKind names where a task's credentials come from.
+type SourceKind string
+
+// The credential sources a task can name.
+const (
+	// SourceInstance takes the agent's instance profile from IMDSv2.
+	SourceInstance SourceKind = "instance"
+	// SourceStatic takes an access key pair (and optional session token)
+	// given in the task, normally as variable references.
+	SourceStatic SourceKind = "static"
+	// SourceConnector asks a broker to vend credentials from a connector.
+	SourceConnector SourceKind = "connector"
+)
+
+// Valid reports whether k is a known source kind.
+func (k SourceKind) Valid() bool {
+	switch k {
+	case SourceInstance, SourceStatic, SourceConnector:
+		return true
+	}
+	return false
+}
+
+// Source describes a task's credentials as written in a job file or on the
+// command line. String fields may hold ${...} variable references until the
+// caller substitutes them (see package vars).
+type Source struct {
+	Kind   SourceKind
+	Region string
+
+	// Static keys.
+	AccessKeyID     string
+	SecretAccessKey string
+	SessionToken    string
+
+	// Instance profile.
+	IMDSEndpoint string // default: AWS_EC2_METADATA_SERVICE_ENDPOINT, then 169.254.169.254
+	IMDSv1       bool   // allow the IMDSv1 fallback; never silent
+
+	// Connector on a broker.
+	Connector string
+	Broker    string // broker URL
+	Token     string // agent token value, resolved from TokenFile or an env var
+	CAFile    string // PEM bundle to verify the broker's TLS certificate
+
+	// Role, when set, is assumed with the base credentials above.
+	Role RoleSpec
+
+	// STSEndpoint overrides the regional STS endpoint (AWS_ENDPOINT_URL_STS).
+	STSEndpoint string
+
+	// Retry bounds the retries of STS and IMDS calls.
+	Retry RetrySpec
+}
+
+// RoleSpec names a role to assume and the limits of the session.
+type RoleSpec struct {
+	ARN         string
+	ExternalID  string
+	SessionName string        // default derived from plan and build (SessionName)
+	Duration    time.Duration // 0: STS default (1 h)
+	Policy      string        // inline session policy JSON
+	PolicyARNs  []string      // managed session policies, at most 10
+	Tags        []Tag         // session tags
+	// TransitiveTagKeys lists the tag keys that survive role chaining.
+	TransitiveTagKeys []string
+}
+
+// Set reports whether a role is named.
+func (r RoleSpec) Set() bool { return r.ARN != "" }
+
+// Tag is an STS session tag.
+type Tag struct {
+	Key   string `json:"key" yaml:"key"`
+	Value string `json:"value" yaml:"value"`
+}
+
+// RetrySpec bounds retries of upstream calls. Zero values take defaults.
+type RetrySpec struct {
+	MaxAttempts int           // total attempts including the first; 0: default
+	MaxBackoff  time.Duration // cap of one backoff delay; 0: default
+}
+
+// Build identifies the build a task belongs to; it becomes the role
+// session name and source identity, so CloudTrail leads back to it.
+type Build struct {
+	Plan   string // plan key, e.g. PROJ-PLAN
+	Number string // build number
+	Job    string // job key
+	Task   string // task name
+}
+
+// Resolved is what a source yielded: the credentials provider and the facts
+// that come with it.
+type Resolved struct {
+	Provider  Provider
+	Region    string
+	Partition string
+	// Warnings are things the user should know (duration clamped for role
+	// chaining, IMDSv1 in use); printed once on stderr.
+	Warnings []string
+}

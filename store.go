@@ -1,0 +1,84 @@
+package credbroker
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the broker's persistence: connectors, tokens, variables, the
+// audit trail and the sealed secrets among them. Package sqlite and package
+// postgres implement it, and package storetest is the suite both pass.
+//
+// The store never sees a secret in the clear: callers seal before they
+// write and unseal after they read. Every method takes ctx first and
+// returns *Error values with CodeNotFound, CodeConflict or CodeUnavailable
+// where those apply, never raw database text in the message.
+type Store interface {
+	ConnectorStore
+	TokenStore
+	VariableStore
+	AuditStore
+	SecretStore
+	// Close releases the store's resources.
+	Close() error
+}
+
+// ConnectorStore keeps connectors.
+type ConnectorStore interface {
+	// CreateConnector inserts c; a name or ID already taken is CodeConflict.
+	// An audit record, when given, is appended in the same transaction.
+	CreateConnector(ctx context.Context, c *Connector, audit *AuditRecord) error
+	// GetConnector finds a connector by ID or by name.
+	GetConnector(ctx context.Context, idOrName string) (*Connector, error)
+	// ListConnectors returns every connector, ordered by name.
+	ListConnectors(ctx context.Context) ([]*Connector, error)
+	// UpdateConnector replaces c if its stored revision is c.Revision,
+	// storing it with Revision+1 (and setting c.Revision); CodeConflict
+	// otherwise.
+	UpdateConnector(ctx context.Context, c *Connector, audit *AuditRecord) error
+	// DeleteConnector removes a connector by ID; CodeConflict while another
+	// connector names it as its base.
+	DeleteConnector(ctx context.Context, id string, audit *AuditRecord) error
+}
+
+// TokenStore keeps API tokens (hashed).
+type TokenStore interface {
+	CreateToken(ctx context.Context, t *Token, audit *AuditRecord) error
+	GetToken(ctx context.Context, id string) (*Token, error)
+	ListTokens(ctx context.Context) ([]*Token, error)
+	// RevokeToken sets RevokedAt; revoking twice keeps the first time.
+	RevokeToken(ctx context.Context, id string, at time.Time, audit *AuditRecord) error
+}
+
+// VariableStore keeps global and plan variables.
+type VariableStore interface {
+	// SetVariable inserts or replaces the variable (Plan, Name).
+	SetVariable(ctx context.Context, v *Variable, audit *AuditRecord) error
+	DeleteVariable(ctx context.Context, plan, name string, audit *AuditRecord) error
+	// ListVariables returns the variables of the given plans ("" is
+	// global), ordered by plan then name.
+	ListVariables(ctx context.Context, plans ...string) ([]*Variable, error)
+}
+
+// AuditStore keeps the hash-chained audit trail.
+type AuditStore interface {
+	// AppendAudit chains and appends records atomically: either all are
+	// stored, in order, or none is and an error says why.
+	AppendAudit(ctx context.Context, recs ...*AuditRecord) error
+	// ListAudit returns records matching f in Seq order.
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, error)
+	// AuditHead returns the last record's sequence and hash (0 and
+	// AuditGenesis when the trail is empty).
+	AuditHead(ctx context.Context) (seq int64, hash string, err error)
+}
+
+// SecretStore lets key rotation re-wrap every sealed secret in place.
+type SecretStore interface {
+	// RewrapSecrets calls fn for each sealed secret whose key version is
+	// below version, and stores what fn returns, each record in its own
+	// short transaction and only if the record still holds the blob fn saw.
+	// It returns how many were re-wrapped.
+	RewrapSecrets(ctx context.Context, below int, fn func(ref SecretRef, s Sealed) (Sealed, error)) (int, error)
+	// CountSealed returns how many sealed secrets use each key version.
+	CountSealed(ctx context.Context) (map[int]int, error)
+}
