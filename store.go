@@ -81,4 +81,15 @@ type SecretStore interface {
 	RewrapSecrets(ctx context.Context, below int, fn func(ref SecretRef, s Sealed) (Sealed, error)) (int, error)
 	// CountSealed returns how many sealed secrets use each key version.
 	CountSealed(ctx context.Context) (map[int]int, error)
+	// KeyCheck returns the sealed value written at the broker's first
+	// start, which proves at each later start that the master key matches
+	// the store; CodeNotFound when there is none yet. RewrapSecrets
+	// re-wraps it too, with SecretRef{Kind: "meta", ID: "keycheck"}.
+	KeyCheck(ctx context.Context) (Sealed, error)
+	// InitKeyCheck stores s as the key check unless one exists
+	// (CodeConflict then).
+	InitKeyCheck(ctx context.Context, s Sealed) error
 }
+
+// KeyCheckRef is the reference the key check is sealed under.
+var KeyCheckRef = SecretRef{Kind: "meta", ID: "keycheck"}
