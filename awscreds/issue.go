@@ -1,0 +1,365 @@
+package awscreds
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
+	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/policy"
+)
+
+// Issuer carries out credbroker.IssueRequests on the broker: one STS call
+// signed with a connector's base credentials (or, for provided keys, none).
+// The zero value is usable; Options configures the HTTP client, the
+// environment lookup, retries, clock and logger. An Issuer is safe for
+// concurrent use.
+type Issuer struct {
+	Options
+}
+
+// prepared is an IssueRequest after the offline checks.
+type prepared struct {
+	region        string
+	partition     Partition
+	endpoints     []string
+	policy        string // compact
+	duration      time.Duration
+	sessionName   string
+	sourceID      string
+	federatedName string
+	warnings      []string
+}
+
+// Check runs every check Issue makes before calling STS, without calling
+// it, and returns the warnings an Issue of req would have: the duration
+// lowered for role chaining, a federated user with no session policy, an
+// unknown region accepted because of an explicit endpoint. The broker calls
+// it when a connector is saved, and on a vend to report the warnings.
+func (is *Issuer) Check(req credbroker.IssueRequest) (warnings []string, err error) {
+	p, err := is.prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	return p.warnings, nil
+}
+
+func (is *Issuer) prepare(req credbroker.IssueRequest) (*prepared, error) {
+	if !req.Principal.Valid() {
+		return nil, credbroker.Errorf(credbroker.CodeInvalid, "principal", "unknown principal type %q", req.Principal).
+			WithFix(`use "assumed-role", "federated-user", "session" or "provided"`)
+	}
+	out := &prepared{}
+	out.endpoints = req.STSEndpoints
+	for i, ep := range out.endpoints {
+		if err := checkEndpoint(fmt.Sprintf("sts_endpoints[%d]", i), ep); err != nil {
+			return nil, err
+		}
+	}
+	if len(out.endpoints) == 0 {
+		if ep, field := is.envSTSEndpoint(); ep != "" {
+			if err := checkEndpoint(field, ep); err != nil {
+				return nil, err
+			}
+			out.endpoints = []string{ep}
+		}
+	}
+	first := ""
+	if len(out.endpoints) > 0 {
+		first = out.endpoints[0]
+	}
+	p, warning, err := ResolveRegion(req.Region, first)
+	if err != nil {
+		return nil, err
+	}
+	if warning != "" {
+		out.warnings = append(out.warnings, warning)
+	}
+	out.region, out.partition = req.Region, p
+	if len(out.endpoints) == 0 {
+		out.endpoints = []string{p.STSEndpoint()}
+	}
+	if req.Principal == credbroker.PrincipalProvided {
+		return out, nil
+	}
+	if err := CheckDuration("duration", req.Principal, req.Duration); err != nil {
+		return nil, err
+	}
+	out.duration = req.Duration
+	if req.Principal == credbroker.PrincipalAssumedRole {
+		if err := CheckRoleARN("role_arn", req.RoleARN, p); err != nil {
+			return nil, err
+		}
+	}
+
+	hasPolicy := req.Policy != "" || len(req.PolicyARNs) > 0
+	if req.Policy != "" {
+		if out.policy, err = policy.Validate("policy", req.Policy); err != nil {
+			return nil, err
+		}
+	}
+	if err := CheckPolicyARNs("policy_arns", req.PolicyARNs, p); err != nil {
+		return nil, err
+	}
+
+	switch req.Principal {
+	case credbroker.PrincipalAssumedRole:
+		if err := checkExternalID("external_id", req.ExternalID); err != nil {
+			return nil, err
+		}
+		out.sessionName = req.SessionName
+		if out.sessionName == "" {
+			out.sessionName = "credbroker"
+		} else if err := checkSessionName("session_name", out.sessionName); err != nil {
+			return nil, err
+		}
+		if req.SourceIdentity != "" {
+			out.sourceID = credbroker.CleanSTSName(req.SourceIdentity, maxSourceIdentity)
+			if err := checkSourceIdentity("source_identity", out.sourceID); err != nil {
+				return nil, err
+			}
+		}
+		if err := checkTags("tags", req.Tags, req.TransitiveTagKeys); err != nil {
+			return nil, err
+		}
+		d, warning := roleDuration(req.Duration, req.BaseIsRoleSession)
+		out.duration = d
+		if warning != "" {
+			out.warnings = append(out.warnings, warning)
+		}
+	case credbroker.PrincipalFederatedUser:
+		if req.BaseIsRoleSession {
+			return nil, credbroker.Errorf(credbroker.CodeUnprocessable, "principal",
+				"GetFederationToken needs an IAM user's long-term keys, but the base credentials are a role session").
+				WithFix("use an IAM user's access key as the base, or the assumed-role principal type")
+		}
+		if err := checkTags("tags", req.Tags, nil); err != nil {
+			return nil, err
+		}
+		name := req.FederatedName
+		if name == "" {
+			name = req.SessionName
+		}
+		if name == "" {
+			name = "credbroker"
+		}
+		out.federatedName = credbroker.CleanSTSName(name, maxFederatedName)
+		if !hasPolicy {
+			out.warnings = append(out.warnings,
+				"the federated user gets no session policy, so it has no permissions except those resource-based policies grant to it by name")
+		}
+	case credbroker.PrincipalSession:
+		if req.BaseIsRoleSession {
+			return nil, credbroker.Errorf(credbroker.CodeUnprocessable, "principal",
+				"GetSessionToken needs an IAM user's long-term keys, but the base credentials are a role session").
+				WithFix("use an IAM user's access key as the base, or the assumed-role principal type")
+		}
+		switch {
+		case hasPolicy:
+			field := "policy"
+			if req.Policy == "" {
+				field = "policy_arns"
+			}
+			return nil, credbroker.Errorf(credbroker.CodeInvalid, field, "GetSessionToken takes no session policy").
+				WithFix("remove the policy, or use the assumed-role or federated-user principal type to limit permissions")
+		case len(req.Tags) > 0:
+			return nil, credbroker.Errorf(credbroker.CodeInvalid, "tags", "GetSessionToken takes no session tags").
+				WithFix("remove the tags, or use another principal type")
+		}
+	}
+	return out, nil
+}
+
+// Issue makes one set of credentials for req. It checks req offline first
+// (as Check does); then it calls AssumeRole (with the session name, source
+// identity, external ID, policies and tags), GetFederationToken (Name is
+// req.FederatedName cleaned to STS's 2 to 32 characters, with the policies,
+// duration and tags) or GetSessionToken (duration only), signed with
+// req.Base. For PrincipalProvided it returns req.Base's credentials
+// unchanged and calls nothing.
+//
+// The STS endpoints are req.STSEndpoints, else the environment's
+// (Options.LookupEnv), else the regional endpoint of the region's
+// partition. When an endpoint cannot be reached (no connection, or no
+// response), the next one is tried at once; an answer from STS, even an
+// error, is final. Under role chaining (req.BaseIsRoleSession) an
+// AssumeRole duration over one hour is lowered to one hour: Check reports
+// that as a warning. Errors are *credbroker.Error values.
+func (is *Issuer) Issue(ctx context.Context, req credbroker.IssueRequest) (credbroker.Credentials, error) {
+	if req.Base == nil {
+		return credbroker.Credentials{}, credbroker.Errorf(credbroker.CodeInvalid, "base", "no base credentials are given")
+	}
+	p, err := is.prepare(req)
+	if err != nil {
+		return credbroker.Credentials{}, err
+	}
+	if req.Principal == credbroker.PrincipalProvided {
+		c, err := req.Base.Retrieve(ctx)
+		if err != nil {
+			return credbroker.Credentials{}, translate(err, origin{field: "base", op: "retrieve", region: p.region, partition: p.partition.ID})
+		}
+		return c, nil
+	}
+	var lastErr error
+	for i, ep := range p.endpoints {
+		last := i == len(p.endpoints)-1
+		client := is.stsClient(stsConfig{
+			Region:   p.region,
+			Endpoint: ep,
+			Creds:    awsProvider{req.Base},
+			Retry:    req.Retry,
+			FailFast: !last,
+		})
+		c, op, err := is.call(ctx, client, req, p)
+		if err == nil {
+			return c, nil
+		}
+		if !last && isSendError(err) && ctx.Err() == nil {
+			is.logger().WarnContext(ctx, "STS endpoint not reachable; trying the next one",
+				"endpoint", ep, "next", p.endpoints[i+1], "op", op)
+			lastErr = err
+			continue
+		}
+		field := "sts"
+		if req.Principal == credbroker.PrincipalAssumedRole {
+			field = "role_arn"
+		}
+		return credbroker.Credentials{}, translate(err, origin{
+			field: field, credField: "base", endpoint: ep, op: op,
+			region: p.region, partition: p.partition.ID,
+		})
+	}
+	return credbroker.Credentials{}, translate(lastErr, origin{field: "sts"})
+}
+
+// call makes the one STS call of req.
+func (is *Issuer) call(ctx context.Context, client stsAPI, req credbroker.IssueRequest, p *prepared) (credbroker.Credentials, string, error) {
+	var (
+		op    string
+		creds *ststypes.Credentials
+	)
+	switch req.Principal {
+	case credbroker.PrincipalAssumedRole:
+		op = "AssumeRole"
+		in := &sts.AssumeRoleInput{
+			RoleArn:           aws.String(req.RoleARN),
+			RoleSessionName:   aws.String(p.sessionName),
+			DurationSeconds:   durationSeconds(p.duration),
+			PolicyArns:        policyDescriptors(req.PolicyARNs),
+			Tags:              stsTags(req.Tags),
+			TransitiveTagKeys: req.TransitiveTagKeys,
+		}
+		if req.ExternalID != "" {
+			in.ExternalId = aws.String(req.ExternalID)
+		}
+		if p.policy != "" {
+			in.Policy = aws.String(p.policy)
+		}
+		if p.sourceID != "" {
+			in.SourceIdentity = aws.String(p.sourceID)
+		}
+		out, err := client.AssumeRole(ctx, in)
+		if err != nil {
+			return credbroker.Credentials{}, op, err
+		}
+		creds = out.Credentials
+	case credbroker.PrincipalFederatedUser:
+		op = "GetFederationToken"
+		in := &sts.GetFederationTokenInput{
+			Name:            aws.String(p.federatedName),
+			DurationSeconds: durationSeconds(p.duration),
+			PolicyArns:      policyDescriptors(req.PolicyARNs),
+			Tags:            stsTags(req.Tags),
+		}
+		if p.policy != "" {
+			in.Policy = aws.String(p.policy)
+		}
+		out, err := client.GetFederationToken(ctx, in)
+		if err != nil {
+			return credbroker.Credentials{}, op, err
+		}
+		creds = out.Credentials
+	case credbroker.PrincipalSession:
+		op = "GetSessionToken"
+		out, err := client.GetSessionToken(ctx, &sts.GetSessionTokenInput{DurationSeconds: durationSeconds(p.duration)})
+		if err != nil {
+			return credbroker.Credentials{}, op, err
+		}
+		creds = out.Credentials
+	}
+	c, err := fromSTS(creds, string(req.Principal), is.now())
+	return c, op, err
+}
+
+// fromSTS converts the credentials of an STS answer, refusing incomplete
+// or already expired ones.
+func fromSTS(c *ststypes.Credentials, source string, now time.Time) (credbroker.Credentials, error) {
+	if c == nil || aws.ToString(c.AccessKeyId) == "" || aws.ToString(c.SecretAccessKey) == "" || aws.ToString(c.SessionToken) == "" || c.Expiration == nil {
+		return credbroker.Credentials{}, credbroker.Errorf(credbroker.CodeUpstream, "sts", "STS answered without complete credentials")
+	}
+	out := credbroker.Credentials{
+		AccessKeyID:     aws.ToString(c.AccessKeyId),
+		SecretAccessKey: aws.ToString(c.SecretAccessKey),
+		SessionToken:    aws.ToString(c.SessionToken),
+		Expires:         aws.ToTime(c.Expiration),
+		Source:          source,
+	}
+	if out.Expired(now) {
+		return credbroker.Credentials{}, credbroker.Errorf(credbroker.CodeUpstream, "sts",
+			"STS returned credentials (%s) that expired at %s", credbroker.MaskKeyID(out.AccessKeyID), out.Expires.UTC().Format(time.RFC3339)).
+			WithFix("check this host's clock")
+	}
+	return out, nil
+}
+
+// CallerIdentity asks STS (GetCallerIdentity) whom base's credentials
+// belong to, in region, at endpoint ("" for the regional endpoint). The
+// broker uses it to test a connector's base credentials.
+func (is *Issuer) CallerIdentity(ctx context.Context, region, endpoint string, base credbroker.Provider) (account, arn string, err error) {
+	if base == nil {
+		return "", "", credbroker.Errorf(credbroker.CodeInvalid, "base", "no base credentials are given")
+	}
+	p, _, err := ResolveRegion(region, endpoint)
+	if err != nil {
+		return "", "", err
+	}
+	if endpoint == "" {
+		endpoint = p.STSEndpoint()
+	}
+	client := is.stsClient(stsConfig{Region: region, Endpoint: endpoint, Creds: awsProvider{base}})
+	out, err := client.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return "", "", translate(err, origin{
+			field: "base", endpoint: endpoint, op: "GetCallerIdentity", region: region, partition: p.ID,
+		})
+	}
+	return aws.ToString(out.Account), aws.ToString(out.Arn), nil
+}
+
+// DefaultChain returns the broker host's own AWS credentials: the SDK's
+// default chain as config.LoadDefaultConfig builds it (environment, shared
+// config and credentials files, SSO, container and instance credentials).
+// Unlike everything else in this package it reads the host's environment
+// and files, through the SDK. The chain comes with the SDK's own cache,
+// which for instance profile credentials may extend credentials briefly
+// when the metadata service fails; the provider returned here still refuses
+// credentials that have expired by Options.Now.
+func (is *Issuer) DefaultChain(ctx context.Context) (credbroker.Provider, error) {
+	// The SDK's own HTTP client is kept: it honours AWS_CA_BUNDLE, which a
+	// plain *http.Client cannot take.
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, credbroker.Errorf(credbroker.CodeUnprocessable, "base",
+			"the broker host's AWS configuration cannot be loaded").
+			WithFix("check AWS_PROFILE, AWS_CONFIG_FILE and the shared config and credentials files").
+			WithCause(err)
+	}
+	if cfg.Credentials == nil {
+		return nil, credbroker.Errorf(credbroker.CodeUnprocessable, "base", "the broker host has no AWS credential chain")
+	}
+	return &sdkProvider{p: cfg.Credentials, source: "default", origin: origin{field: "base", chain: true}, now: is.now}, nil
+}

@@ -1,0 +1,64 @@
+package awscreds
+
+import (
+	"context"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/credbroker/credbroker"
+)
+
+// sdkProvider adapts an SDK credentials provider to credbroker.Provider.
+// It calls the SDK provider's Retrieve directly on every call: no cache and
+// no expiry extension here (the caller wraps the result in its own cache),
+// so credentials that have expired are never handed out as valid.
+type sdkProvider struct {
+	p      aws.CredentialsProvider
+	source string // credbroker.Credentials.Source
+	origin origin
+	now    func() time.Time
+}
+
+// Retrieve implements credbroker.Provider.
+func (s *sdkProvider) Retrieve(ctx context.Context) (credbroker.Credentials, error) {
+	c, err := s.p.Retrieve(ctx)
+	if err != nil {
+		return credbroker.Credentials{}, translate(err, s.origin)
+	}
+	out := credbroker.Credentials{
+		AccessKeyID:     c.AccessKeyID,
+		SecretAccessKey: c.SecretAccessKey,
+		SessionToken:    c.SessionToken,
+		Source:          s.source,
+	}
+	if c.CanExpire {
+		out.Expires = c.Expires
+	}
+	if now := s.now(); out.Expired(now) {
+		return credbroker.Credentials{}, credbroker.Errorf(credbroker.CodeUpstream, s.origin.field,
+			"%s returned credentials (%s) that expired at %s", s.origin.service(), credbroker.MaskKeyID(out.AccessKeyID),
+			out.Expires.UTC().Format(time.RFC3339)).
+			WithFix("check the clock of this host; the credential source may be serving stale credentials")
+	}
+	return out, nil
+}
+
+// awsProvider adapts a credbroker.Provider to the SDK, to sign STS calls
+// with it. Errors pass through unchanged (they are already domain errors).
+type awsProvider struct{ p credbroker.Provider }
+
+// Retrieve implements aws.CredentialsProvider.
+func (a awsProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c, err := a.p.Retrieve(ctx)
+	if err != nil {
+		return aws.Credentials{}, err
+	}
+	return aws.Credentials{
+		AccessKeyID:     c.AccessKeyID,
+		SecretAccessKey: c.SecretAccessKey,
+		SessionToken:    c.SessionToken,
+		Source:          c.Source,
+		CanExpire:       c.CanExpire(),
+		Expires:         c.Expires,
+	}, nil
+}
