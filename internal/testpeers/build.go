@@ -1,0 +1,68 @@
+package testpeers
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+var credbrokerBuild struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// BuildCredbroker builds ./cmd/credbroker once per test binary and returns the
+// path of the executable, for integration tests that run it. When the test
+// binary has the race detector on, so does the build. The executable is
+// <cache>/build/credbroker (credbroker-race with -race); each build writes a
+// temporary file and renames it into place, so test binaries of several
+// packages building at once never see a partial file. A failed build fails
+// every test that asks for it, with the compiler's output.
+func BuildCredbroker(t testing.TB) string {
+	t.Helper()
+	p := mustPeers(t)
+	credbrokerBuild.once.Do(func() {
+		credbrokerBuild.path, credbrokerBuild.err = buildCredbroker(p.root, filepath.Join(p.cache, "build"))
+	})
+	if credbrokerBuild.err != nil {
+		t.Fatalf("testpeers: %v", credbrokerBuild.err)
+	}
+	return credbrokerBuild.path
+}
+
+func buildCredbroker(root, outDir string) (string, error) {
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return "", fmt.Errorf("build credbroker: %w", err)
+	}
+	name := "credbroker"
+	args := []string{"build"}
+	if raceEnabled {
+		name += "-race"
+		args = append(args, "-race")
+	}
+	final := filepath.Join(outDir, name)
+	tmp := filepath.Join(outDir, fmt.Sprintf(".%s-%d-%s.tmp", name, os.Getpid(), randomHex(4)))
+	args = append(args, "-o", tmp, "./cmd/credbroker")
+
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("build credbroker: find the go command: %w", err)
+	}
+	cmd := exec.Command(goBin, args...)
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("build credbroker: %w", err)
+	}
+	return final, nil
+}

@@ -1,0 +1,295 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/credbroker/credbroker"
+	"github.com/jackc/pgx/v5"
+)
+
+// connectorCols are the columns of a connector, id first; connectorArgs
+// and scanConnector follow this order.
+var connectorCols = []string{
+	"id", "name", "description", "principal", "base", "base_connector",
+	"access_key_id", "secret_blob", "secret_key_version", "region",
+	"role_arn", "external_id", "federated_name", "policy", "policy_arns",
+	"default_duration_ns", "max_duration_ns", "scope_kind", "scope_key",
+	"allow_plans", "session_mode", "tags", "transitive_tag_keys",
+	"disable_tags", "sts_endpoints", "retry_max_attempts",
+	"retry_max_backoff_ns", "created_us", "updated_us", "revision",
+}
+
+var (
+	connectorColumns = strings.Join(connectorCols, ", ")
+	insertConnector  = `INSERT INTO connectors (` + connectorColumns + `) VALUES (` + params(1, len(connectorCols)) + `)`
+	updateConnector  = func() string {
+		sets := make([]string, len(connectorCols)-1)
+		for i, col := range connectorCols[1:] {
+			sets[i] = col + " = $" + strconv.Itoa(i+1)
+		}
+		return `UPDATE connectors SET ` + strings.Join(sets, ", ") + ` WHERE id = $` + strconv.Itoa(len(connectorCols))
+	}()
+)
+
+// params returns "$from, ..., $(from+n-1)".
+func params(from, n int) string {
+	ps := make([]string, n)
+	for i := range ps {
+		ps[i] = "$" + strconv.Itoa(from+i)
+	}
+	return strings.Join(ps, ", ")
+}
+
+// connectorArgs are the column values of c, in connectorCols order.
+func connectorArgs(c *credbroker.Connector) ([]any, error) {
+	policyARNs, err1 := jsonList(c.PolicyARNs)
+	allowPlans, err2 := jsonList(c.AllowPlans)
+	tags, err3 := jsonList(c.Tags)
+	ttk, err4 := jsonList(c.TransitiveTagKeys)
+	sts, err5 := jsonList(c.STSEndpoints)
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+		return nil, err
+	}
+	blob, version := sealedArgs(c.Secret)
+	return []any{
+		c.ID, c.Name, c.Description, string(c.Principal), string(c.Base), nullString(c.BaseConnector),
+		c.AccessKeyID, blob, version, c.Region,
+		c.RoleARN, c.ExternalID, c.FederatedName, c.Policy, policyARNs,
+		int64(c.DefaultDuration), int64(c.MaxDuration), string(c.Scope.Kind), c.Scope.Key,
+		allowPlans, string(c.SessionMode), tags, ttk,
+		c.DisableTags, sts, int32(c.Retry.MaxAttempts),
+		int64(c.Retry.MaxBackoff), micros(c.CreatedAt), micros(c.UpdatedAt), c.Revision,
+	}, nil
+}
+
+// scanConnector reads one row of connectorCols.
+func scanConnector(sc scanner) (*credbroker.Connector, error) {
+	var (
+		c                                       credbroker.Connector
+		principal, base, scopeKind, sessionMode string
+		baseConnector                           *string
+		blob                                    []byte
+		version                                 *int32
+		attempts                                int32
+		created, updated                        *int64
+		policyARNs, allowPlans, tags, ttk, sts  string
+		defaultDur, maxDur, backoff             int64
+	)
+	err := sc.Scan(
+		&c.ID, &c.Name, &c.Description, &principal, &base, &baseConnector,
+		&c.AccessKeyID, &blob, &version, &c.Region,
+		&c.RoleARN, &c.ExternalID, &c.FederatedName, &c.Policy, &policyARNs,
+		&defaultDur, &maxDur, &scopeKind, &c.Scope.Key,
+		&allowPlans, &sessionMode, &tags, &ttk,
+		&c.DisableTags, &sts, &attempts,
+		&backoff, &created, &updated, &c.Revision,
+	)
+	if err != nil {
+		return nil, err
+	}
+	c.Principal = credbroker.PrincipalType(principal)
+	c.Base = credbroker.BaseKind(base)
+	if baseConnector != nil {
+		c.BaseConnector = *baseConnector
+	}
+	c.Secret = sealedOf(blob, version)
+	c.DefaultDuration, c.MaxDuration = time.Duration(defaultDur), time.Duration(maxDur)
+	c.Scope.Kind = credbroker.ScopeKind(scopeKind)
+	c.SessionMode = credbroker.SessionMode(sessionMode)
+	c.Retry = credbroker.RetrySpec{MaxAttempts: int(attempts), MaxBackoff: time.Duration(backoff)}
+	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
+	err = errors.Join(
+		parseList(policyARNs, &c.PolicyARNs),
+		parseList(allowPlans, &c.AllowPlans),
+		parseList(tags, &c.Tags),
+		parseList(ttk, &c.TransitiveTagKeys),
+		parseList(sts, &c.STSEndpoints),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connector %s: %w", c.ID, err)
+	}
+	return &c, nil
+}
+
+// checkConnector refuses a connector the store cannot key.
+func checkConnector(c *credbroker.Connector) error {
+	switch {
+	case c == nil:
+		return credbroker.Errorf(credbroker.CodeInvalid, "connector", "no connector given")
+	case c.ID == "":
+		return credbroker.Errorf(credbroker.CodeInvalid, "id", "the connector has no ID")
+	case c.Name == "":
+		return credbroker.Errorf(credbroker.CodeInvalid, "name", "the connector has no name")
+	}
+	return nil
+}
+
+// checkNameAndBase, inside a write transaction, refuses a name another
+// connector holds and a base connector that does not exist. A concurrent
+// transaction can still take the name or delete the base before this one
+// commits: the unique and foreign keys catch that, as CodeConflict.
+func checkNameAndBase(ctx context.Context, tx pgx.Tx, c *credbroker.Connector) error {
+	var other string
+	err := tx.QueryRow(ctx, `SELECT id FROM connectors WHERE name = $1 AND id <> $2`, c.Name, c.ID).Scan(&other)
+	switch {
+	case err == nil:
+		return credbroker.Errorf(credbroker.CodeConflict, "name", "a connector named %q already exists", c.Name)
+	case !isNoRows(err):
+		return err
+	}
+	if c.BaseConnector == "" || c.BaseConnector == c.ID {
+		return nil
+	}
+	err = tx.QueryRow(ctx, `SELECT id FROM connectors WHERE id = $1`, c.BaseConnector).Scan(&other)
+	if isNoRows(err) {
+		return credbroker.Errorf(credbroker.CodeInvalid, "base_connector", "base connector %s does not exist", c.BaseConnector)
+	}
+	return err
+}
+
+// CreateConnector inserts c at revision 1 (setting c.Revision); a name or
+// ID already taken is CodeConflict. The audit record, when given, is
+// appended in the same transaction.
+func (s *Store) CreateConnector(ctx context.Context, c *credbroker.Connector, audit *credbroker.AuditRecord) error {
+	if err := checkConnector(c); err != nil {
+		return err
+	}
+	stored := *c
+	stored.Revision = 1
+	args, err := connectorArgs(&stored)
+	if err != nil {
+		return s.fail("encode connector", err)
+	}
+	err = s.write(ctx, "create connector", func(tx pgx.Tx) error {
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM connectors WHERE id = $1`, c.ID).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return credbroker.Errorf(credbroker.CodeConflict, "id", "a connector with ID %s already exists", c.ID)
+		}
+		if err := checkNameAndBase(ctx, tx, c); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, insertConnector, args...)
+		return err
+	}, auditOf(audit)...)
+	if err != nil {
+		return err
+	}
+	c.Revision = 1
+	return nil
+}
+
+// GetConnector finds a connector by ID or, failing that, by name.
+func (s *Store) GetConnector(ctx context.Context, idOrName string) (*credbroker.Connector, error) {
+	var c *credbroker.Connector
+	err := s.read(ctx, "get connector", func(q querier) error {
+		var err error
+		c, err = scanConnector(q.QueryRow(ctx, `SELECT `+connectorColumns+` FROM connectors
+			WHERE id = $1 OR name = $1 ORDER BY id = $1 DESC LIMIT 1`, idOrName))
+		if isNoRows(err) {
+			return credbroker.Errorf(credbroker.CodeNotFound, "connector", "no connector with ID or name %q", idOrName)
+		}
+		return err
+	})
+	return c, err
+}
+
+// ListConnectors returns every connector, ordered by name.
+func (s *Store) ListConnectors(ctx context.Context) ([]*credbroker.Connector, error) {
+	var out []*credbroker.Connector
+	err := s.read(ctx, "list connectors", func(q querier) error {
+		rows, err := q.Query(ctx, `SELECT `+connectorColumns+` FROM connectors ORDER BY name COLLATE "C"`)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*credbroker.Connector, error) { return scanConnector(row) })
+		return err
+	})
+	return out, err
+}
+
+// UpdateConnector replaces the connector c.ID with c if the store still
+// holds revision c.Revision, storing it as the next revision and setting
+// c.Revision and c.CreatedAt (which an update never changes). A stale
+// revision is CodeConflict, an unknown ID CodeNotFound.
+func (s *Store) UpdateConnector(ctx context.Context, c *credbroker.Connector, audit *credbroker.AuditRecord) error {
+	if err := checkConnector(c); err != nil {
+		return err
+	}
+	var created *int64
+	err := s.write(ctx, "update connector", func(tx pgx.Tx) error {
+		var rev int64
+		err := tx.QueryRow(ctx, `SELECT revision, created_us FROM connectors WHERE id = $1 FOR NO KEY UPDATE`, c.ID).Scan(&rev, &created)
+		if isNoRows(err) {
+			return credbroker.Errorf(credbroker.CodeNotFound, "connector", "no connector with ID %s", c.ID)
+		}
+		if err != nil {
+			return err
+		}
+		if rev != c.Revision {
+			return revisionConflict(c, rev)
+		}
+		if err := checkNameAndBase(ctx, tx, c); err != nil {
+			return err
+		}
+		stored := *c
+		stored.Revision = rev + 1
+		stored.CreatedAt = fromMicros(created)
+		args, err := connectorArgs(&stored)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, updateConnector, append(args[1:], c.ID)...)
+		return err
+	}, auditOf(audit)...)
+	if err != nil {
+		return err
+	}
+	c.Revision++
+	c.CreatedAt = fromMicros(created)
+	return nil
+}
+
+// revisionConflict says that c was edited since the caller read it.
+func revisionConflict(c *credbroker.Connector, stored int64) error {
+	return credbroker.Errorf(credbroker.CodeConflict, "revision",
+		"connector %s changed since it was read: the change was made to revision %d, the store holds revision %d",
+		c.Name, c.Revision, stored).WithFix("read the connector again and repeat the change")
+}
+
+// DeleteConnector removes the connector id; CodeConflict while another
+// connector names it as its base, CodeNotFound when there is none.
+func (s *Store) DeleteConnector(ctx context.Context, id string, audit *credbroker.AuditRecord) error {
+	return s.write(ctx, "delete connector", func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT name FROM connectors WHERE base_connector = $1 AND id <> $1 ORDER BY name COLLATE "C"`, id)
+		if err != nil {
+			return err
+		}
+		users, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		if len(users) > 0 {
+			return baseInUse(id, users)
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM connectors WHERE id = $1`, id)
+		if err == nil && tag.RowsAffected() == 0 {
+			return credbroker.Errorf(credbroker.CodeNotFound, "connector", "no connector with ID %s", id)
+		}
+		return err
+	}, auditOf(audit)...)
+}
+
+// baseInUse says which connectors still chain from connector id.
+func baseInUse(id string, users []string) error {
+	return credbroker.Errorf(credbroker.CodeConflict, "connector",
+		"connector %s is the base connector of %s", id, strings.Join(users, ", ")).
+		WithFix("delete those connectors or give them another base first")
+}

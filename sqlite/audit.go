@@ -1,0 +1,132 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"github.com/credbroker/credbroker"
+)
+
+const auditColumns = `seq, time_us, action, token_id, plan, build, job, task, connector, role_arn, access_key_id, expiration_us, outcome, error_code, detail, prev_hash, hash`
+
+// auditArgs are the column values of r, in auditColumns order.
+func auditArgs(r *credbroker.AuditRecord) []any {
+	return []any{
+		r.Seq, micros(r.Time), r.Action, r.TokenID, r.Plan, r.Build, r.Job, r.Task, r.Connector,
+		r.RoleARN, r.AccessKeyID, micros(r.Expiration), r.Outcome, r.ErrorCode, r.Detail, r.PrevHash, r.Hash,
+	}
+}
+
+// appendTx chains recs after the head and inserts them, moving the head,
+// inside tx, the writer's immediate transaction: no other writer can move
+// the head meanwhile.
+func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, recs []*credbroker.AuditRecord) error {
+	var seq int64
+	var hash string
+	if err := tx.StmtContext(ctx, s.auditHead).QueryRowContext(ctx).Scan(&seq, &hash); err != nil {
+		return err
+	}
+	insert := tx.StmtContext(ctx, s.auditInsert)
+	for _, r := range recs {
+		r.Chain(seq, hash)
+		if _, err := insert.ExecContext(ctx, auditArgs(r)...); err != nil {
+			return err
+		}
+		seq, hash = r.Seq, r.Hash
+	}
+	_, err := tx.StmtContext(ctx, s.auditSetHead).ExecContext(ctx, seq, hash)
+	return err
+}
+
+// AppendAudit chains recs after the last record and stores them in one
+// transaction, in order: all or none. It sets each record's Seq, PrevHash
+// and Hash (and truncates its times to microseconds); on failure those
+// are cleared again.
+func (s *Store) AppendAudit(ctx context.Context, recs ...*credbroker.AuditRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	for _, r := range recs {
+		if r == nil {
+			return credbroker.Errorf(credbroker.CodeInvalid, "audit", "nil audit record")
+		}
+	}
+	return s.write(ctx, "append audit", nil, recs...)
+}
+
+// ListAudit returns the records matching f in Seq order. Since is
+// inclusive and Until exclusive.
+func (s *Store) ListAudit(ctx context.Context, f credbroker.AuditFilter) ([]credbroker.AuditRecord, error) {
+	var where []string
+	var args []any
+	add := func(cond string, arg any) {
+		where = append(where, cond)
+		args = append(args, arg)
+	}
+	if !f.Since.IsZero() {
+		add("time_us >= ?", ceilMicros(f.Since))
+	}
+	if !f.Until.IsZero() {
+		add("time_us < ?", ceilMicros(f.Until))
+	}
+	if f.Plan != "" {
+		add("plan = ?", f.Plan)
+	}
+	if f.Connector != "" {
+		add("connector = ?", f.Connector)
+	}
+	if f.Outcome != "" {
+		add("outcome = ?", f.Outcome)
+	}
+	if f.Action != "" {
+		add("action = ?", f.Action)
+	}
+	if f.AfterSeq > 0 {
+		add("seq > ?", f.AfterSeq)
+	}
+	query := `SELECT ` + auditColumns + ` FROM audit`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	query += ` ORDER BY seq`
+	if f.Limit > 0 {
+		query += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, s.fail("list audit", err)
+	}
+	defer rows.Close()
+	var out []credbroker.AuditRecord
+	for rows.Next() {
+		var (
+			r              credbroker.AuditRecord
+			at, expiration sql.NullInt64
+		)
+		err := rows.Scan(&r.Seq, &at, &r.Action, &r.TokenID, &r.Plan, &r.Build, &r.Job, &r.Task, &r.Connector,
+			&r.RoleARN, &r.AccessKeyID, &expiration, &r.Outcome, &r.ErrorCode, &r.Detail, &r.PrevHash, &r.Hash)
+		if err != nil {
+			return nil, s.fail("list audit", err)
+		}
+		r.Time, r.Expiration = fromMicros(at), fromMicros(expiration)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("list audit", err)
+	}
+	return out, nil
+}
+
+// AuditHead returns the sequence and hash of the last record appended (0
+// and credbroker.AuditGenesis for an empty trail). It is kept apart from
+// the records, so a trail whose last records were deleted ends before it.
+func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
+	var seq int64
+	var hash string
+	if err := s.r.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash); err != nil {
+		return 0, "", s.fail("read audit head", err)
+	}
+	return seq, hash, nil
+}

@@ -1,0 +1,373 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/storetest"
+)
+
+// openTemp opens a store in a new temporary directory.
+func openTemp(t testing.TB, optFns ...func(*Options)) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "state", "broker.db")
+	s, err := Open(context.Background(), path, optFns...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) credbroker.Store {
+		s, _ := openTemp(t)
+		return s
+	})
+}
+
+// rawDB opens the file with no store in the way, as an intruder would.
+func rawDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// vends appends n vend records one by one.
+func vends(t testing.TB, s *Store, n int) {
+	t.Helper()
+	for i := range n {
+		r := &credbroker.AuditRecord{
+			Time: time.Now(), Action: credbroker.ActionVend, Plan: "OPS-DEPLOY", Build: fmt.Sprint(i),
+			Connector: "deploy", Outcome: credbroker.OutcomeGranted,
+		}
+		if err := s.AppendAudit(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// problems verifies the whole trail of s.
+func problems(t *testing.T, s *Store) []credbroker.AuditProblem {
+	t.Helper()
+	recs, err := s.ListAudit(t.Context(), credbroker.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, _ := credbroker.VerifyAudit(0, credbroker.AuditGenesis, recs)
+	return p
+}
+
+func TestFileModes(t *testing.T) {
+	_, path := openTemp(t)
+	for p, want := range map[string]os.FileMode{filepath.Dir(path): 0o700 | os.ModeDir, path: 0o600, path + "-wal": 0o600} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode() != want {
+			t.Errorf("%s has mode %v, want %v", p, fi.Mode(), want)
+		}
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	s, _ := openTemp(t)
+	want := map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "busy_timeout": "5000"}
+	for pragma, v := range want {
+		var got string
+		if err := s.w.QueryRowContext(t.Context(), "PRAGMA "+pragma).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != v {
+			t.Errorf("writer: PRAGMA %s = %s, want %s", pragma, got, v)
+		}
+	}
+	var only string
+	if err := s.r.QueryRowContext(t.Context(), "PRAGMA query_only").Scan(&only); err != nil || only != "1" {
+		t.Errorf("readers: PRAGMA query_only = %s (%v), want 1", only, err)
+	}
+}
+
+func TestReopen(t *testing.T) {
+	ctx := t.Context()
+	s, path := openTemp(t)
+	c := &credbroker.Connector{ID: "c-1", Name: "deploy", Principal: credbroker.PrincipalAssumedRole, Base: credbroker.BaseKeys,
+		Secret: credbroker.Sealed{KeyVersion: 1, Blob: []byte("sealed")}}
+	if err := s.CreateConnector(ctx, c, &credbroker.AuditRecord{Time: time.Now(), Action: credbroker.ActionConnectorCreate, Outcome: credbroker.OutcomeGranted}); err != nil {
+		t.Fatal(err)
+	}
+	vends(t, s, 3)
+	_, hash, err := s.AuditHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Opening again applies no migration twice and finds everything.
+	s2, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	got, err := s2.GetConnector(ctx, "deploy")
+	if err != nil || string(got.Secret.Blob) != "sealed" {
+		t.Fatalf("after reopen: %+v, %v", got, err)
+	}
+	seq, hash2, err := s2.AuditHead(ctx)
+	if err != nil || seq != 4 || hash2 != hash {
+		t.Fatalf("after reopen the head is %d %s (%v), want 4 %s", seq, hash2, err, hash)
+	}
+	vends(t, s2, 1)
+	if p := problems(t, s2); len(p) > 0 {
+		t.Errorf("trail after reopen: %v", p)
+	}
+	var versions int
+	if err := s2.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_version`).Scan(&versions); err != nil || versions != 1 {
+		t.Errorf("schema_version has %d rows (%v), want 1", versions, err)
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	s, path := openTemp(t)
+	if _, err := s.w.ExecContext(t.Context(), `INSERT INTO schema_version (version) VALUES (99)`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err := Open(t.Context(), path)
+	if credbroker.ErrorCode(err) != credbroker.CodeUnavailable || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("got %v, want CodeUnavailable saying the schema is newer", err)
+	}
+}
+
+func TestTamperedRecord(t *testing.T) {
+	s, path := openTemp(t)
+	vends(t, s, 5)
+	db := rawDB(t, path)
+	// The trail refuses edits until the intruder drops the guard.
+	if _, err := db.Exec(`UPDATE audit SET plan = 'OTHER' WHERE seq = 3`); err == nil {
+		t.Fatal("an audit row could be edited without dropping the append-only trigger")
+	}
+	if _, err := db.Exec(`DROP TRIGGER audit_no_update; UPDATE audit SET plan = 'OTHER' WHERE seq = 3`); err != nil {
+		t.Fatal(err)
+	}
+	p := problems(t, s)
+	if len(p) != 1 || p[0].Seq != 3 || !strings.Contains(p[0].Problem, "edited") {
+		t.Fatalf("problems %v, want one naming seq 3 as edited", p)
+	}
+}
+
+func TestDeletedRecords(t *testing.T) {
+	s, path := openTemp(t)
+	vends(t, s, 6)
+	db := rawDB(t, path)
+	if _, err := db.Exec(`DELETE FROM audit WHERE seq = 3`); err == nil {
+		t.Fatal("an audit row could be deleted without dropping the append-only trigger")
+	}
+	if _, err := db.Exec(`DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq = 3`); err != nil {
+		t.Fatal(err)
+	}
+	p := problems(t, s)
+	if len(p) == 0 || p[0].Seq != 4 || !strings.Contains(p[0].Problem, "missing") {
+		t.Fatalf("problems %v, want a gap reported at seq 4", p)
+	}
+
+	// Deleting the last records leaves the chain intact but behind the head.
+	if _, err := db.Exec(`DELETE FROM audit WHERE seq >= 5`); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.ListAudit(t.Context(), credbroker.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq, _, err := s.AuditHead(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := recs[len(recs)-1].Seq; last != 4 || seq != 6 {
+		t.Fatalf("trail ends at %d and head at %d, want 4 and 6", last, seq)
+	}
+}
+
+// wantUnwritable checks err is CodeUnavailable saying the store is not
+// writable, with no raw database text.
+func wantUnwritable(t *testing.T, err error) {
+	t.Helper()
+	if credbroker.ErrorCode(err) != credbroker.CodeUnavailable || !strings.HasPrefix(err.Error(), "store is not writable: ") {
+		t.Fatalf("got %v, want CodeUnavailable: store is not writable", err)
+	}
+	for _, raw := range []string{"sqlite", "SQLITE", "constraint", "readonly", "read-only'"} {
+		if strings.Contains(err.Error(), raw) {
+			t.Errorf("message %q shows database text %q", err.Error(), raw)
+		}
+	}
+}
+
+func TestReadOnlyFile(t *testing.T) {
+	ctx := t.Context()
+	s, path := openTemp(t)
+	vends(t, s, 3)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	ro, err := Open(ctx, path, func(o *Options) { o.ReadOnly = true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	wantUnwritable(t, ro.AppendAudit(ctx, &credbroker.AuditRecord{Time: time.Now(), Action: credbroker.ActionVend}))
+	wantUnwritable(t, ro.SetVariable(ctx, &credbroker.Variable{Name: "x", Value: "y"}, nil))
+	if p := problems(t, ro); len(p) > 0 {
+		t.Errorf("read-only store: %v", p)
+	}
+	if seq, _, err := ro.AuditHead(ctx); err != nil || seq != 3 {
+		t.Errorf("read-only head %d, %v; want 3", seq, err)
+	}
+}
+
+func TestWriteRefusedByTrigger(t *testing.T) {
+	ctx := t.Context()
+	s, path := openTemp(t)
+	vends(t, s, 3)
+	if _, err := rawDB(t, path).Exec(`CREATE TRIGGER read_only BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'read-only'); END`); err != nil {
+		t.Fatal(err)
+	}
+	r := &credbroker.AuditRecord{Time: time.Now(), Action: credbroker.ActionVend}
+	wantUnwritable(t, s.AppendAudit(ctx, r))
+	if r.Seq != 0 {
+		t.Errorf("a record that was not stored carries seq %d", r.Seq)
+	}
+	if seq, _, err := s.AuditHead(ctx); err != nil || seq != 3 {
+		t.Errorf("after a refused append the head is %d (%v), want 3", seq, err)
+	}
+	if p := problems(t, s); len(p) > 0 {
+		t.Errorf("trail after a refused append: %v", p)
+	}
+}
+
+func TestDiskFull(t *testing.T) {
+	ctx := t.Context()
+	s, _ := openTemp(t)
+	vends(t, s, 3)
+	var pages int64
+	if err := s.w.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	// The writer is the pool's only connection, so this limit holds for
+	// every write that follows: the file cannot grow, as on a full disk.
+	if _, err := s.w.ExecContext(ctx, fmt.Sprintf(`PRAGMA max_page_count = %d`, pages)); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	for i := 0; err == nil && i < 10000; i++ {
+		recs := make([]*credbroker.AuditRecord, 16)
+		for j := range recs {
+			recs[j] = &credbroker.AuditRecord{Time: time.Now(), Action: credbroker.ActionVend, Detail: strings.Repeat("x", 500)}
+		}
+		err = s.AppendAudit(ctx, recs...)
+	}
+	wantUnwritable(t, err)
+	if !strings.Contains(err.Error(), "full") {
+		t.Errorf("message %q does not say the disk is full", err.Error())
+	}
+	if p := problems(t, s); len(p) > 0 {
+		t.Errorf("trail after a full disk: %v", p)
+	}
+	if _, err := s.w.ExecContext(ctx, `PRAGMA max_page_count = 1073741823`); err != nil {
+		t.Fatal(err)
+	}
+	vends(t, s, 1)
+	if p := problems(t, s); len(p) > 0 {
+		t.Errorf("trail after the disk has room again: %v", p)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	ctx := t.Context()
+	if _, err := Open(ctx, ""); credbroker.ErrorCode(err) != credbroker.CodeInvalid {
+		t.Errorf("empty path: %v, want CodeInvalid", err)
+	}
+	// A directory where the file should be.
+	dir := t.TempDir()
+	if _, err := Open(ctx, dir); credbroker.ErrorCode(err) != credbroker.CodeUnavailable {
+		t.Errorf("directory as file: %v, want CodeUnavailable", err)
+	}
+	// A file that is not a database.
+	junk := filepath.Join(dir, "junk.db")
+	if err := os.WriteFile(junk, []byte(strings.Repeat("not a database ", 100)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(ctx, junk)
+	if credbroker.ErrorCode(err) != credbroker.CodeUnavailable || strings.Contains(strings.ToLower(err.Error()), "sqlite") {
+		t.Errorf("junk file: %v, want CodeUnavailable with no database text", err)
+	}
+	if _, err := Open(ctx, filepath.Join(dir, "missing.db"), func(o *Options) { o.ReadOnly = true }); credbroker.ErrorCode(err) != credbroker.CodeUnavailable {
+		t.Errorf("read-only open of a missing file: %v, want CodeUnavailable", err)
+	}
+}
+
+func BenchmarkAppendAudit(b *testing.B) {
+	for _, batch := range []int{1, 64} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			s, _ := openTemp(b)
+			ctx := b.Context()
+			recs := make([]*credbroker.AuditRecord, batch)
+			b.ReportAllocs()
+			for b.Loop() {
+				for j := range recs {
+					recs[j] = &credbroker.AuditRecord{
+						Time: time.Now(), Action: credbroker.ActionVend, TokenID: "tok-agent", Plan: "OPS-DEPLOY",
+						Build: "42", Job: "OPS-DEPLOY-JOB1", Task: "deploy", Connector: "deploy",
+						RoleARN: "arn:aws:iam::123456789012:role/deploy", AccessKeyID: "ASIAEXAMPLE",
+						Expiration: time.Now().Add(time.Hour), Outcome: credbroker.OutcomeGranted,
+					}
+				}
+				if err := s.AppendAudit(ctx, recs...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/record")
+		})
+	}
+}
+
+func BenchmarkGetConnector(b *testing.B) {
+	s, _ := openTemp(b)
+	ctx := b.Context()
+	for i := range 100 {
+		c := &credbroker.Connector{
+			ID: fmt.Sprint("c-", i), Name: fmt.Sprint("connector-", i), Principal: credbroker.PrincipalAssumedRole,
+			Base: credbroker.BaseKeys, Secret: credbroker.Sealed{KeyVersion: 1, Blob: make([]byte, 80)},
+			PolicyARNs: []string{"arn:aws:iam::aws:policy/ReadOnlyAccess"}, AllowPlans: []string{"OPS-*"},
+			Tags: []credbroker.Tag{{Key: "team", Value: "ops"}},
+		}
+		if err := s.CreateConnector(ctx, c, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := s.GetConnector(ctx, fmt.Sprint("connector-", i%100)); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+}
