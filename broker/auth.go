@@ -1,0 +1,224 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/credbroker/credbroker"
+)
+
+// A token, as a caller presents it, is "tok_<16 hex>.<43 base64url>": the
+// ID, by which the broker finds the stored hash, and the 256-bit secret.
+const tokenPrefix = "tok_"
+
+var tokenIDRE = regexp.MustCompile(`^tok_[0-9a-f]{16}$`)
+
+type tokenEntry struct {
+	tok     *credbroker.Token
+	fetched time.Time
+}
+
+func newID(prefix string) (string, error) {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return prefix + hex.EncodeToString(b), nil
+}
+
+// hashToken binds the secret to the token's ID.
+func hashToken(id, secret string) []byte {
+	h := sha256.Sum256([]byte("credbroker-token-v1\x00" + id + "\x00" + secret))
+	return h[:]
+}
+
+func unauthorized(msg string) error {
+	return credbroker.Errorf(credbroker.CodeUnauthorized, "token", "%s", msg).
+		WithFix("pass a valid token (credbroker token create makes one)")
+}
+
+// Authenticate finds the token a caller presented and checks it: known,
+// secret right (compared in constant time), not revoked, not expired.
+func (s *Service) Authenticate(ctx context.Context, bearer string) (*credbroker.Token, error) {
+	id, secret, ok := strings.Cut(strings.TrimSpace(bearer), ".")
+	if !ok || !tokenIDRE.MatchString(id) || len(secret) != 43 {
+		return nil, unauthorized("malformed token")
+	}
+	now := s.now()
+	s.tokMu.RLock()
+	e, hit := s.tokens[id]
+	s.tokMu.RUnlock()
+	if !hit || now.Sub(e.fetched) > s.opts.TokenTTL {
+		t, err := s.opts.Store.GetToken(ctx, id)
+		if err != nil {
+			if credbroker.ErrorCode(err) == credbroker.CodeNotFound {
+				return nil, unauthorized("unknown or wrong token")
+			}
+			return nil, err
+		}
+		e = tokenEntry{tok: t, fetched: now}
+		s.tokMu.Lock()
+		s.tokens[id] = e
+		s.tokMu.Unlock()
+	}
+	if subtle.ConstantTimeCompare(hashToken(id, secret), e.tok.Hash) != 1 {
+		return nil, unauthorized("unknown or wrong token")
+	}
+	if !e.tok.RevokedAt.IsZero() {
+		return nil, unauthorized("token " + id + " was revoked")
+	}
+	if !e.tok.Active(now) {
+		return nil, unauthorized("token " + id + " expired at " + e.tok.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	t := *e.tok
+	return &t, nil
+}
+
+func (s *Service) forgetToken(id string) {
+	s.tokMu.Lock()
+	delete(s.tokens, id)
+	s.tokMu.Unlock()
+}
+
+// requireAdmin refuses a token that is not an admin token.
+func requireAdmin(tok *credbroker.Token) error {
+	if tok == nil || tok.Role != credbroker.RoleAdmin {
+		return credbroker.Errorf(credbroker.CodeForbidden, "token", "this needs an admin token").
+			WithFix("use a token created with --role admin")
+	}
+	return nil
+}
+
+// requireAgentFor refuses a token that may not act for plan.
+func requireAgentFor(tok *credbroker.Token, plan string) error {
+	if tok == nil || tok.Role != credbroker.RoleAgent {
+		return credbroker.Errorf(credbroker.CodeForbidden, "token", "this needs an agent token").
+			WithFix("use a token created with --role agent --plans PATTERN")
+	}
+	pattern := tok.Plans
+	if pattern == "" || pattern == "*" {
+		return nil
+	}
+	if plan == "" {
+		return credbroker.Errorf(credbroker.CodeForbidden, "plan",
+			"token %s is bound to plans %q and the request names no plan", tok.ID, pattern).
+			WithFix("name the build's plan key (--plan)")
+	}
+	if !globMatch(pattern, plan) {
+		return credbroker.Errorf(credbroker.CodeForbidden, "plan",
+			"token %s is bound to plans %q; plan %s is outside it", tok.ID, pattern, plan).
+			WithFix("use a token of that plan, or widen the token's --plans")
+	}
+	return nil
+}
+
+// globMatch matches plan keys against a glob; a malformed glob matches
+// nothing. Several patterns may be given, separated by commas.
+func globMatch(pattern, s string) bool {
+	for _, p := range strings.Split(pattern, ",") {
+		if ok, err := path.Match(strings.TrimSpace(p), s); err == nil && ok {
+			return true
+		}
+	}
+	return false
+}
+
+var tokenNameRE = regexp.MustCompile(`^[A-Za-z0-9_.@ -]{1,64}$`)
+
+// CreateToken makes a new token and returns its secret, shown this once.
+func (s *Service) CreateToken(ctx context.Context, tok *credbroker.Token, spec credbroker.TokenSpec) (*credbroker.NewToken, error) {
+	if err := requireAdmin(tok); err != nil {
+		return nil, err
+	}
+	return s.createToken(ctx, tok.ID, spec)
+}
+
+// CreateTokenLocal makes a token without an admin token, for the first
+// admin token of a new broker (`credbroker token create --local`, which
+// needs direct access to the store and its key).
+func (s *Service) CreateTokenLocal(ctx context.Context, spec credbroker.TokenSpec) (*credbroker.NewToken, error) {
+	return s.createToken(ctx, "local", spec)
+}
+
+func (s *Service) createToken(ctx context.Context, actor string, spec credbroker.TokenSpec) (*credbroker.NewToken, error) {
+	if !tokenNameRE.MatchString(spec.Name) {
+		return nil, credbroker.Errorf(credbroker.CodeInvalid, "name", "a token needs a name of 1 to 64 letters, digits, spaces or _.@-").
+			WithFix("say who or what uses it: --name bamboo-agents")
+	}
+	switch spec.Role {
+	case credbroker.RoleAdmin:
+		if spec.Plans != "" {
+			return nil, credbroker.Errorf(credbroker.CodeInvalid, "plans", "admin tokens are not bound to plans").
+				WithFix("drop --plans, or use --role agent")
+		}
+	case credbroker.RoleAgent:
+		if spec.Plans == "" {
+			return nil, credbroker.Errorf(credbroker.CodeInvalid, "plans", "an agent token must be bound to a project or plan pattern").
+				WithFix(`pass --plans "OPS-*" (a project), --plans OPS-DEPLOY (a plan) or --plans "*" (every plan)`)
+		}
+		for _, p := range strings.Split(spec.Plans, ",") {
+			if _, err := path.Match(strings.TrimSpace(p), ""); err != nil || strings.TrimSpace(p) == "" {
+				return nil, credbroker.Errorf(credbroker.CodeInvalid, "plans", "malformed plan pattern %q", p).
+					WithFix("use plan keys with * and ? wildcards, separated by commas")
+			}
+		}
+	default:
+		return nil, credbroker.Errorf(credbroker.CodeInvalid, "role", "unknown role %q", spec.Role).WithFix("use admin or agent")
+	}
+	if spec.ExpiresInSeconds < 0 {
+		return nil, credbroker.Errorf(credbroker.CodeInvalid, "expires_in_seconds", "must not be negative")
+	}
+	id, err := newID(tokenPrefix)
+	if err != nil {
+		return nil, err
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, err
+	}
+	secret := base64.RawURLEncoding.EncodeToString(raw)
+	now := s.now().UTC()
+	t := credbroker.Token{ID: id, Name: spec.Name, Role: spec.Role, Plans: spec.Plans, Hash: hashToken(id, secret), CreatedAt: now}
+	if spec.ExpiresInSeconds > 0 {
+		t.ExpiresAt = now.Add(time.Duration(spec.ExpiresInSeconds) * time.Second)
+	}
+	rec := s.adminRecord(actor, credbroker.ActionTokenCreate, "token "+id+" ("+string(spec.Role)+")")
+	if err := s.opts.Store.CreateToken(ctx, &t, rec); err != nil {
+		return nil, err
+	}
+	return &credbroker.NewToken{Token: t, Secret: id + "." + secret}, nil
+}
+
+// ListTokens lists tokens (hashes never leave the store).
+func (s *Service) ListTokens(ctx context.Context, tok *credbroker.Token) ([]*credbroker.Token, error) {
+	if err := requireAdmin(tok); err != nil {
+		return nil, err
+	}
+	return s.opts.Store.ListTokens(ctx)
+}
+
+// RevokeToken revokes a token at once on this broker, and within TokenTTL
+// on the others.
+func (s *Service) RevokeToken(ctx context.Context, tok *credbroker.Token, id string) error {
+	if err := requireAdmin(tok); err != nil {
+		return err
+	}
+	rec := s.adminRecord(tok.ID, credbroker.ActionTokenRevoke, "token "+id)
+	if err := s.opts.Store.RevokeToken(ctx, id, s.now().UTC(), rec); err != nil {
+		return err
+	}
+	s.forgetToken(id)
+	return nil
+}
+
+func (s *Service) adminRecord(actor, action, detail string) *credbroker.AuditRecord {
+	return &credbroker.AuditRecord{Time: s.now(), Action: action, TokenID: actor, Outcome: credbroker.OutcomeGranted, Detail: detail}
+}

@@ -1,0 +1,172 @@
+// Package broker is the broker's service layer: connectors with their
+// secrets sealed, tokens, variables, the vend with its permission rules and
+// cache, and the audit trail. It knows nothing of HTTP, SQL or the AWS SDK:
+// it works through the small interfaces below, which package awscreds,
+// package seal and the stores satisfy.
+package broker
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/credbroker/credbroker"
+)
+
+// Sealer encrypts and decrypts stored secrets (package seal's Ring).
+type Sealer interface {
+	Seal(ref credbroker.SecretRef, plaintext []byte) (credbroker.Sealed, error)
+	Open(ref credbroker.SecretRef, s credbroker.Sealed) ([]byte, error)
+}
+
+// Reloader is a Sealer whose key file can be re-read, after a rotation by
+// another process.
+type Reloader interface {
+	Reload() error
+}
+
+// Issuer calls STS (package awscreds' Issuer).
+type Issuer interface {
+	// Check runs the offline checks of Issue and returns its warnings.
+	Check(req credbroker.IssueRequest) ([]string, error)
+	Issue(ctx context.Context, req credbroker.IssueRequest) (credbroker.Credentials, error)
+}
+
+// Options configure a Service. Store, Keys and Issuer are required.
+type Options struct {
+	Store  credbroker.Store
+	Keys   Sealer
+	Issuer Issuer
+	// Partition maps a region to its partition ID (awscreds.LookupRegion).
+	Partition func(region string) (string, error)
+	// DefaultChain yields the broker host's own credentials, for
+	// connectors whose base is "default".
+	DefaultChain func(ctx context.Context) (credbroker.Provider, error)
+	// Signin turns credentials into a console sign-in URL.
+	Signin func(ctx context.Context, creds credbroker.Credentials, region, destination string, duration time.Duration) (string, error)
+	// Audit writes audit records; the store's AppendAudit when nil.
+	Audit AuditWriter
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Logger; discards when nil.
+	Logger *slog.Logger
+	// TokenTTL is how long an authenticated token is trusted before the
+	// store is asked again (a token revoked on another broker stops
+	// working within it); 2 s when zero.
+	TokenTTL time.Duration
+	// ConnectorTTL is how long a connector read from the store is used
+	// before it is read again (changes made on another broker show within
+	// it); 1 s when zero.
+	ConnectorTTL time.Duration
+	// DefaultMinRemaining is the lifetime vended credentials have left at
+	// least, when a request asks for none; 60 s when zero.
+	DefaultMinRemaining time.Duration
+}
+
+// AuditWriter appends audit records; Append returns only once the records
+// are durable.
+type AuditWriter interface {
+	Append(ctx context.Context, recs ...*credbroker.AuditRecord) error
+}
+
+type storeAudit struct{ s credbroker.Store }
+
+func (a storeAudit) Append(ctx context.Context, recs ...*credbroker.AuditRecord) error {
+	return a.s.AppendAudit(ctx, recs...)
+}
+
+// Service is the broker. It is safe for concurrent use.
+type Service struct {
+	opts Options
+	log  *slog.Logger
+
+	tokMu  sync.RWMutex
+	tokens map[string]tokenEntry
+
+	connMu sync.RWMutex
+	conns  map[string]*connEntry // by ID and by name
+
+	vendMu sync.Mutex
+	vends  map[string]*vendEntry
+
+	defaultOnce  sync.Once
+	defaultChain credbroker.Provider
+	defaultErr   error
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// New returns a Service and starts its cache sweeper; Close stops it.
+func New(opts Options) (*Service, error) {
+	if opts.Store == nil || opts.Keys == nil || opts.Issuer == nil {
+		return nil, credbroker.Errorf(credbroker.CodeInternal, "broker", "store, keys and issuer are required")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Audit == nil {
+		opts.Audit = storeAudit{opts.Store}
+	}
+	if opts.TokenTTL <= 0 {
+		opts.TokenTTL = 2 * time.Second
+	}
+	if opts.ConnectorTTL <= 0 {
+		opts.ConnectorTTL = time.Second
+	}
+	if opts.DefaultMinRemaining <= 0 {
+		opts.DefaultMinRemaining = time.Minute
+	}
+	if opts.Partition == nil {
+		opts.Partition = func(string) (string, error) { return "aws", nil }
+	}
+	s := &Service{
+		opts:   opts,
+		log:    opts.Logger,
+		tokens: map[string]tokenEntry{},
+		conns:  map[string]*connEntry{},
+		vends:  map[string]*vendEntry{},
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	go s.sweeper()
+	return s, nil
+}
+
+// Close stops the background sweeper.
+func (s *Service) Close() error {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+		<-s.done
+	}
+	return nil
+}
+
+// Ready reports whether the store answers.
+func (s *Service) Ready(ctx context.Context) error {
+	_, _, err := s.opts.Store.AuditHead(ctx)
+	return err
+}
+
+func (s *Service) now() time.Time { return s.opts.Now() }
+
+// sweeper drops expired vend cache entries once a minute.
+func (s *Service) sweeper() {
+	defer close(s.done)
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.sweep()
+		}
+	}
+}

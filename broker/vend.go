@@ -1,0 +1,428 @@
+package broker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/credcache"
+	"github.com/credbroker/credbroker/policy"
+)
+
+// vendEntry is one cached session: the credentials of one connector
+// revision for one plan (and build, per-build) and one set of parameters.
+type vendEntry struct {
+	cache    *credcache.Cache
+	lastUsed time.Time
+	warnings []string
+}
+
+// vendParams is what a vend asks of STS after the narrowing rules.
+type vendParams struct {
+	duration   time.Duration
+	policy     string
+	policyARNs []string
+	tags       []credbroker.Tag
+}
+
+// checkScope refuses a plan that the connector's scope or allow-list
+// does not admit, naming the rule.
+func checkScope(c *credbroker.Connector, plan string) error {
+	refuse := func(format string, args ...any) error {
+		return credbroker.Errorf(credbroker.CodeForbidden, "connector", format, args...).
+			WithFix("use a connector this plan may use, or ask an administrator to change the connector's scope or allowed plans")
+	}
+	switch c.Scope.Kind {
+	case credbroker.ScopeSystem:
+	case credbroker.ScopeProject:
+		if plan == "" {
+			return refuse("connector %s is scoped to project %s; a build with no plan may use only system-scoped connectors", c.Name, c.Scope.Key)
+		}
+		if !strings.HasPrefix(plan, c.Scope.Key+"-") {
+			return refuse("connector %s is scoped to project %s; plan %s is not in it", c.Name, c.Scope.Key, plan)
+		}
+	case credbroker.ScopePlan:
+		if plan != c.Scope.Key {
+			shown := plan
+			if shown == "" {
+				shown = "(none)"
+			}
+			return refuse("connector %s is scoped to plan %s; plan %s may not use it", c.Name, c.Scope.Key, shown)
+		}
+	default:
+		return refuse("connector %s has an unknown scope", c.Name)
+	}
+	if len(c.AllowPlans) > 0 {
+		if plan == "" {
+			return refuse("connector %s allows only plans %s; the request names no plan", c.Name, strings.Join(c.AllowPlans, ", "))
+		}
+		for _, g := range c.AllowPlans {
+			if globMatch(g, plan) {
+				return nil
+			}
+		}
+		return refuse("plan %s matches none of connector %s's allowed plans (%s)", plan, c.Name, strings.Join(c.AllowPlans, ", "))
+	}
+	return nil
+}
+
+// narrow applies the request's narrowing to the connector's limits.
+func narrow(c *credbroker.Connector, req *credbroker.VendRequest) (vendParams, error) {
+	p := vendParams{duration: c.DefaultDuration}
+	if c.Principal == credbroker.PrincipalProvided {
+		if req.DurationSeconds != 0 || req.Policy != "" || len(req.PolicyARNs) > 0 {
+			return p, credbroker.Errorf(credbroker.CodeUnprocessable, "policy",
+				"connector %s hands out its stored keys as they are; a vend cannot shorten or limit them", c.Name).
+				WithFix("drop the duration and policy from the request, or use an STS-backed connector")
+		}
+		return p, nil
+	}
+	if req.DurationSeconds < 0 {
+		return p, credbroker.Errorf(credbroker.CodeInvalid, "duration_seconds", "must not be negative")
+	}
+	if req.DurationSeconds > 0 {
+		d := time.Duration(req.DurationSeconds) * time.Second
+		if d > c.MaxDuration {
+			return p, credbroker.Errorf(credbroker.CodeForbidden, "duration_seconds",
+				"%s is longer than connector %s's maximum of %s: a request may narrow a connector's permissions but never widen them",
+				d, c.Name, c.MaxDuration).WithFix(fmt.Sprintf("ask for at most %d seconds", int(c.MaxDuration/time.Second)))
+		}
+		p.duration = d
+	}
+	if c.Principal == credbroker.PrincipalSession && (req.Policy != "" || len(req.PolicyARNs) > 0) {
+		return p, credbroker.Errorf(credbroker.CodeUnprocessable, "policy",
+			"connector %s yields GetSessionToken sessions, which take no session policy", c.Name).
+			WithFix("drop the policy, or use an assumed-role or federated-user connector")
+	}
+	set, err := policy.Narrow(policy.Set{Policy: c.Policy, ARNs: c.PolicyARNs}, policy.Set{Policy: req.Policy, ARNs: req.PolicyARNs})
+	if err != nil {
+		return p, err
+	}
+	p.policy, p.policyARNs = set.Policy, set.ARNs
+	return p, nil
+}
+
+// buildTags are the session tags a vend sends: the build's identity and
+// the connector's own tags, then the request's, which may not override the
+// build's identity.
+func buildTags(c *credbroker.Connector, b credbroker.Build, extra []credbroker.Tag) ([]credbroker.Tag, error) {
+	if c.DisableTags || c.Principal == credbroker.PrincipalSession || c.Principal == credbroker.PrincipalProvided {
+		if len(extra) > 0 && c.DisableTags {
+			return nil, credbroker.Errorf(credbroker.CodeUnprocessable, "tags", "connector %s has session tags turned off", c.Name).
+				WithFix("drop the tags, or turn tagging on for the connector (its role's trust policy must allow sts:TagSession)")
+		}
+		return nil, nil
+	}
+	var tags []credbroker.Tag
+	seen := map[string]bool{}
+	add := func(k, v string, fixed bool) error {
+		if v == "" {
+			return nil
+		}
+		lk := strings.ToLower(k)
+		if seen[lk] {
+			if fixed {
+				return nil
+			}
+			return credbroker.Errorf(credbroker.CodeForbidden, "tags", "tag %q is set by the broker or the connector and cannot be replaced", k).
+				WithFix("use another tag key")
+		}
+		seen[lk] = true
+		tags = append(tags, credbroker.Tag{Key: k, Value: v})
+		return nil
+	}
+	add("credbroker:plan", b.Plan, true)
+	add("credbroker:build", b.Number, true)
+	add("credbroker:job", b.Job, true)
+	for _, t := range c.Tags {
+		add(t.Key, t.Value, true)
+	}
+	for _, t := range extra {
+		if err := add(t.Key, t.Value, false); err != nil {
+			return nil, err
+		}
+	}
+	return tags, nil
+}
+
+// issueRequest builds the STS request of a vend.
+func (s *Service) issueRequest(c *credbroker.Connector, b credbroker.Build, d time.Duration, pol string, arns []string, tags []credbroker.Tag, chained bool) credbroker.IssueRequest {
+	ident := b
+	if c.SessionMode == credbroker.SessionPerPlan {
+		ident = credbroker.Build{Plan: b.Plan}
+	}
+	name := credbroker.SessionName(ident)
+	fed := c.FederatedName
+	if fed == "" && c.Principal == credbroker.PrincipalFederatedUser {
+		fed = credbroker.CleanSTSName(name, 32)
+	}
+	return credbroker.IssueRequest{
+		Principal:         c.Principal,
+		Region:            c.Region,
+		STSEndpoints:      c.STSEndpoints,
+		BaseIsRoleSession: chained,
+		RoleARN:           c.RoleARN,
+		ExternalID:        c.ExternalID,
+		SessionName:       name,
+		SourceIdentity:    name,
+		FederatedName:     fed,
+		Duration:          d,
+		Policy:            pol,
+		PolicyARNs:        arns,
+		Tags:              tags,
+		TransitiveTagKeys: c.TransitiveTagKeys,
+		Retry:             c.Retry,
+	}
+}
+
+// cacheKey identifies a session that may be shared.
+func cacheKey(c *credbroker.Connector, b credbroker.Build, p vendParams) string {
+	h := sha256.New()
+	w := func(s string) { h.Write([]byte(strconv.Itoa(len(s)) + ":" + s)) }
+	w(c.ID)
+	w(strconv.FormatInt(c.Revision, 10))
+	w(b.Plan)
+	if c.SessionMode != credbroker.SessionPerPlan {
+		w(b.Number)
+		w(b.Job)
+	}
+	w(p.duration.String())
+	w(p.policy)
+	w(strings.Join(p.policyARNs, "\x00"))
+	for _, t := range p.tags {
+		w(t.Key + "=" + t.Value)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Vend returns credentials of a connector for a build, after the token,
+// scope and allow-list checks and the narrowing rules, and writes the
+// audit record: granted or refused. If the record cannot be written, the
+// vend is refused and no credentials leave the broker.
+func (s *Service) Vend(ctx context.Context, tok *credbroker.Token, req credbroker.VendRequest) (*credbroker.VendResult, error) {
+	rec := &credbroker.AuditRecord{
+		Time: s.now(), Action: credbroker.ActionVend, Plan: req.Plan, Build: req.Build,
+		Job: req.Job, Task: req.Task, Connector: req.Connector,
+	}
+	if tok != nil {
+		rec.TokenID = tok.ID
+	}
+	res, detail, err := s.vend(ctx, tok, &req, rec)
+	if err != nil {
+		rec.Outcome, rec.ErrorCode = credbroker.OutcomeRefused, string(credbroker.ErrorCode(err))
+		rec.Detail = truncate(credbroker.PublicMessage(err), 300)
+		if aerr := s.opts.Audit.Append(ctx, rec); aerr != nil {
+			s.log.Error("audit record of a refused vend could not be written", "err", aerr)
+		}
+		return nil, err
+	}
+	rec.Outcome, rec.Detail = credbroker.OutcomeGranted, detail
+	rec.AccessKeyID, rec.Expiration = res.AccessKeyID, res.Expiration
+	if err := s.opts.Audit.Append(ctx, rec); err != nil {
+		s.log.Error("audit record could not be written; vend refused", "connector", res.Connector, "err", err)
+		return nil, credbroker.Errorf(credbroker.CodeUnavailable, "audit", "the audit record could not be written, so no credentials were handed out").
+			WithFix("an administrator should check the store (disk space, permissions); retry later")
+	}
+	return res, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+func (s *Service) vend(ctx context.Context, tok *credbroker.Token, req *credbroker.VendRequest, rec *credbroker.AuditRecord) (*credbroker.VendResult, string, error) {
+	if err := requireAgentFor(tok, req.Plan); err != nil {
+		return nil, "", err
+	}
+	if req.Connector == "" {
+		return nil, "", credbroker.Errorf(credbroker.CodeInvalid, "connector", "missing").WithFix("name the connector to vend from")
+	}
+	if req.Plan != "" && !planKeyRE.MatchString(req.Plan) {
+		return nil, "", credbroker.Errorf(credbroker.CodeInvalid, "plan", "invalid plan key %q", req.Plan).
+			WithFix("use a plan key PROJECT-PLAN in capitals, e.g. OPS-DEPLOY")
+	}
+	for field, v := range map[string]string{"build": req.Build, "job": req.Job, "task": req.Task} {
+		if len(v) > 128 {
+			return nil, "", credbroker.Errorf(credbroker.CodeInvalid, field, "longer than 128 characters")
+		}
+	}
+	if req.MinRemainingSeconds < 0 {
+		return nil, "", credbroker.Errorf(credbroker.CodeInvalid, "min_remaining_seconds", "must not be negative")
+	}
+	c, err := s.connector(ctx, req.Connector)
+	if err != nil {
+		return nil, "", err
+	}
+	rec.Connector, rec.RoleARN = c.Name, c.RoleARN
+	if err := checkScope(c, req.Plan); err != nil {
+		return nil, "", err
+	}
+	params, err := narrow(c, req)
+	if err != nil {
+		return nil, "", err
+	}
+	b := credbroker.Build{Plan: req.Plan, Number: req.Build, Job: req.Job}
+	if c.SessionMode == credbroker.SessionPerPlan {
+		// One session serves the plan's builds: it carries the plan only.
+		b = credbroker.Build{Plan: req.Plan}
+	}
+	if params.tags, err = buildTags(c, b, req.Tags); err != nil {
+		return nil, "", err
+	}
+	minRemaining := s.opts.DefaultMinRemaining
+	if req.MinRemainingSeconds > 0 {
+		minRemaining = time.Duration(req.MinRemainingSeconds) * time.Second
+	}
+	if c.Principal != credbroker.PrincipalProvided && minRemaining >= params.duration {
+		return nil, "", credbroker.Errorf(credbroker.CodeInvalid, "min_remaining_seconds",
+			"the minimum remaining lifetime %s is not shorter than the session duration %s", minRemaining, params.duration).
+			WithFix("ask for a shorter minimum or a longer duration")
+	}
+
+	e, hit, err := s.entry(ctx, c, b, params, 0)
+	if err != nil {
+		return nil, "", err
+	}
+	cr, err := e.cache.RetrieveMin(ctx, minRemaining)
+	if err != nil {
+		return nil, "", err
+	}
+	part, _ := s.opts.Partition(c.Region)
+	res := &credbroker.VendResult{
+		AccessKeyID: cr.AccessKeyID, SecretAccessKey: cr.SecretAccessKey, SessionToken: cr.SessionToken,
+		Expiration: cr.Expires, Region: c.Region, Partition: part, Connector: c.Name, ConnectorID: c.ID,
+		RoleARN: c.RoleARN, Warnings: e.warnings,
+	}
+	detail := "issued"
+	if hit {
+		detail = "cached session"
+	}
+	return res, detail, nil
+}
+
+// entry finds or makes the cache entry of a session. The second result
+// says whether it already existed.
+func (s *Service) entry(ctx context.Context, c *credbroker.Connector, b credbroker.Build, p vendParams, depth int) (*vendEntry, bool, error) {
+	key := cacheKey(c, b, p)
+	now := s.now()
+	s.vendMu.Lock()
+	e, ok := s.vends[key]
+	if ok {
+		e.lastUsed = now
+		s.vendMu.Unlock()
+		return e, true, nil
+	}
+	s.vendMu.Unlock()
+
+	base, chained, err := s.baseProvider(ctx, c, b, depth)
+	if err != nil {
+		return nil, false, err
+	}
+	req := s.issueRequest(c, b, p.duration, p.policy, p.policyARNs, p.tags, chained)
+	warnings, err := s.opts.Issuer.Check(req)
+	if err != nil {
+		return nil, false, err
+	}
+	issuer := s.opts.Issuer
+	src := "connector:" + c.Name
+	prov := credbroker.ProviderFunc(func(ctx context.Context) (credbroker.Credentials, error) {
+		r := req
+		r.Base = base
+		if c.Base == credbroker.BaseDefault && !r.BaseIsRoleSession {
+			// The host's own credentials: a session token means a role
+			// session (an instance profile), so AssumeRole is chaining.
+			bc, err := base.Retrieve(ctx)
+			if err != nil {
+				return credbroker.Credentials{}, err
+			}
+			r.BaseIsRoleSession = bc.SessionToken != "" && c.Principal == credbroker.PrincipalAssumedRole
+			r.Base = credbroker.ProviderFunc(func(context.Context) (credbroker.Credentials, error) { return bc, nil })
+		}
+		cr, err := issuer.Issue(ctx, r)
+		cr.Source = src
+		return cr, err
+	})
+	e = &vendEntry{cache: credcache.New(prov, credcache.Options{Now: s.opts.Now}), lastUsed: now, warnings: warnings}
+	s.vendMu.Lock()
+	if prev, ok := s.vends[key]; ok {
+		// Another request made it meanwhile; share it so there is one STS call.
+		e = prev
+		ok = true
+		s.vendMu.Unlock()
+		return e, true, nil
+	}
+	s.vends[key] = e
+	s.vendMu.Unlock()
+	return e, false, nil
+}
+
+// baseProvider returns the credentials a connector's STS call is signed
+// with, and whether they are a role session (role chaining).
+func (s *Service) baseProvider(ctx context.Context, c *credbroker.Connector, b credbroker.Build, depth int) (credbroker.Provider, bool, error) {
+	switch c.Base {
+	case credbroker.BaseKeys:
+		cr := credbroker.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, Source: "connector:" + c.Name}
+		return credbroker.ProviderFunc(func(context.Context) (credbroker.Credentials, error) { return cr, nil }), false, nil
+	case credbroker.BaseDefault:
+		s.defaultOnce.Do(func() {
+			if s.opts.DefaultChain == nil {
+				s.defaultErr = credbroker.Errorf(credbroker.CodeUnavailable, "base", "this broker has no default credential chain")
+				return
+			}
+			s.defaultChain, s.defaultErr = s.opts.DefaultChain(ctx)
+		})
+		if s.defaultErr != nil {
+			return nil, false, s.defaultErr
+		}
+		return s.defaultChain, false, nil
+	case credbroker.BaseConnector:
+		if depth >= maxChainDepth {
+			return nil, false, credbroker.Errorf(credbroker.CodeUnprocessable, "base_connector", "connector chain deeper than %d", maxChainDepth)
+		}
+		bc, err := s.connector(ctx, c.BaseConnector)
+		if err != nil {
+			return nil, false, err
+		}
+		bp := vendParams{duration: bc.DefaultDuration, policy: bc.Policy, policyARNs: bc.PolicyARNs}
+		// The base session is shared by the plan's vends of this connector.
+		e, _, err := s.entry(ctx, bc, credbroker.Build{Plan: b.Plan}, bp, depth+1)
+		if err != nil {
+			return nil, false, err
+		}
+		chained := bc.Principal == credbroker.PrincipalAssumedRole
+		return credbroker.ProviderFunc(func(ctx context.Context) (credbroker.Credentials, error) {
+			return e.cache.RetrieveMin(ctx, 5*time.Minute)
+		}), chained, nil
+	}
+	return nil, false, credbroker.Errorf(credbroker.CodeInternal, "base", "unknown base %q", c.Base)
+}
+
+// sweep drops cache entries whose credentials expired and that were not
+// used for a while, so per-build sessions do not pile up.
+func (s *Service) sweep() {
+	now := s.now()
+	s.vendMu.Lock()
+	defer s.vendMu.Unlock()
+	for k, e := range s.vends {
+		cr, have := e.cache.Peek()
+		idle := now.Sub(e.lastUsed)
+		if (!have && idle > 10*time.Minute) || (have && cr.CanExpire() && now.After(cr.Expires)) || (have && !cr.CanExpire() && idle > time.Hour) {
+			delete(s.vends, k)
+		}
+	}
+}
+
+// CachedSessions returns how many sessions the vend cache holds.
+func (s *Service) CachedSessions() int {
+	s.vendMu.Lock()
+	defer s.vendMu.Unlock()
+	return len(s.vends)
+}

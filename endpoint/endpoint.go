@@ -1,0 +1,262 @@
+// Package endpoint serves a task's credentials the way Amazon ECS does: a
+// container-credentials endpoint on the loopback interface, which the AWS
+// SDKs and the AWS CLI find through AWS_CONTAINER_CREDENTIALS_FULL_URI and
+// AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE. Unlike environment variables, it
+// refreshes: a task that outlives one session keeps working, because each
+// request asks the provider (a credcache.Cache) for credentials that still
+// have life in them.
+//
+// Defences: it listens on 127.0.0.1 only and refuses peers that are not
+// loopback; it checks the Host header against the address it serves, so a
+// page in a browser on the agent cannot reach it through DNS rebinding; it
+// requires a random 256-bit token, written to a file of mode 0600 and
+// compared in constant time.
+package endpoint
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/credbroker/credbroker"
+)
+
+// Path is the URL path the endpoint serves.
+const Path = "/credentials"
+
+// Options configure a Server.
+type Options struct {
+	// Provider yields the credentials; it should cache and refresh
+	// (credcache.Cache).
+	Provider credbroker.Provider
+	// Dir is where the token file is written; a new private temporary
+	// directory when empty.
+	Dir string
+	// Logger receives one debug line per request; nothing secret.
+	Logger *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Listener, when set, is served instead of a new 127.0.0.1 listener
+	// (tests).
+	Listener net.Listener
+}
+
+// Server is a running container-credentials endpoint.
+type Server struct {
+	// URL is the value for AWS_CONTAINER_CREDENTIALS_FULL_URI.
+	URL string
+	// TokenFile is the value for AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE.
+	TokenFile string
+
+	opts    Options
+	token   []byte
+	hosts   map[string]bool
+	srv     *http.Server
+	ln      net.Listener
+	ownDir  string
+	done    chan struct{}
+	closeMu sync.Once
+}
+
+// Start listens on a free loopback port and serves until Close.
+func Start(opts Options) (*Server, error) {
+	if opts.Provider == nil {
+		return nil, errors.New("endpoint: no credentials provider")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{opts: opts, done: make(chan struct{})}
+
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, fmt.Errorf("endpoint token: %w", err)
+	}
+	s.token = []byte(hex.EncodeToString(raw))
+
+	dir := opts.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "credbroker-endpoint-")
+		if err != nil {
+			return nil, fmt.Errorf("endpoint token directory: %w", err)
+		}
+		dir, s.ownDir = d, d
+	}
+	s.TokenFile = filepath.Join(dir, "container-token")
+	if err := writePrivate(s.TokenFile, s.token); err != nil {
+		s.cleanup()
+		return nil, fmt.Errorf("endpoint token file: %w", err)
+	}
+
+	ln := opts.Listener
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			s.cleanup()
+			return nil, fmt.Errorf("endpoint listen on 127.0.0.1: %w", err)
+		}
+	}
+	s.ln = ln
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	s.URL = "http://127.0.0.1:" + port + Path
+	s.hosts = map[string]bool{
+		"127.0.0.1:" + port: true,
+		"localhost:" + port: true,
+		"[::1]:" + port:     true,
+	}
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		defer close(s.done)
+		s.srv.Serve(ln)
+	}()
+	return s, nil
+}
+
+// writePrivate creates path with mode 0600, failing if it exists.
+func writePrivate(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	return f.Close()
+}
+
+// Env returns the environment entries that point an AWS SDK at s.
+func (s *Server) Env() []string {
+	return []string{
+		"AWS_CONTAINER_CREDENTIALS_FULL_URI=" + s.URL,
+		"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=" + s.TokenFile,
+	}
+}
+
+// Close stops serving and removes the token file.
+func (s *Server) Close() error {
+	var err error
+	s.closeMu.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err = s.srv.Shutdown(ctx)
+		<-s.done
+		s.cleanup()
+	})
+	return err
+}
+
+func (s *Server) cleanup() {
+	if s.TokenFile != "" {
+		os.Remove(s.TokenFile)
+	}
+	if s.ownDir != "" {
+		os.RemoveAll(s.ownDir)
+	}
+}
+
+// response is the container-credentials JSON the SDKs read.
+type response struct {
+	AccessKeyID     string `json:"AccessKeyId"`
+	SecretAccessKey string `json:"SecretAccessKey"`
+	Token           string `json:"Token,omitempty"`
+	Expiration      string `json:"Expiration"`
+}
+
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	s.opts.Logger.Debug("container endpoint refused a request", "remote", r.RemoteAddr, "status", status, "code", code)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(errorBody{Code: code, Message: msg})
+}
+
+// ServeHTTP answers GET Path with credentials, after the checks.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		s.fail(w, r, http.StatusForbidden, "forbidden", "only loopback clients may use this endpoint")
+		return
+	}
+	if !s.hosts[r.Host] {
+		s.fail(w, r, http.StatusForbidden, "forbidden", "unexpected Host header; use the URL in AWS_CONTAINER_CREDENTIALS_FULL_URI")
+		return
+	}
+	if r.URL.Path != Path {
+		s.fail(w, r, http.StatusNotFound, "not_found", "no such path; use the URL in AWS_CONTAINER_CREDENTIALS_FULL_URI")
+		return
+	}
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET")
+		s.fail(w, r, http.StatusMethodNotAllowed, "invalid", "use GET")
+		return
+	}
+	got := []byte(r.Header.Get("Authorization"))
+	if len(got) == 0 {
+		s.fail(w, r, http.StatusUnauthorized, "unauthorized", "missing Authorization header; send the token from AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+		return
+	}
+	if subtle.ConstantTimeCompare(got, s.token) != 1 {
+		s.fail(w, r, http.StatusUnauthorized, "unauthorized", "wrong authorization token")
+		return
+	}
+	cr, err := s.opts.Provider.Retrieve(r.Context())
+	if err != nil {
+		status := http.StatusBadGateway
+		code := credbroker.ErrorCode(err)
+		switch code {
+		case credbroker.CodeThrottled:
+			status = http.StatusTooManyRequests
+		case credbroker.CodeUnavailable:
+			status = http.StatusServiceUnavailable
+		}
+		s.opts.Logger.Warn("container endpoint could not get credentials", "err", credbroker.PublicMessage(err))
+		s.fail(w, r, status, string(code), credbroker.PublicMessage(err))
+		return
+	}
+	exp := cr.Expires
+	if exp.IsZero() {
+		// Long-lived keys: botocore needs an Expiration; an hour from now
+		// makes clients come back, and they get the same keys.
+		exp = s.opts.Now().Add(time.Hour)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(response{
+		AccessKeyID:     cr.AccessKeyID,
+		SecretAccessKey: cr.SecretAccessKey,
+		Token:           cr.SessionToken,
+		Expiration:      exp.UTC().Format(time.RFC3339),
+	})
+	s.opts.Logger.Debug("container endpoint served credentials", "remote", r.RemoteAddr, "credentials", cr)
+}

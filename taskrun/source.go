@@ -1,0 +1,174 @@
+package taskrun
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/jobfile"
+	"github.com/credbroker/credbroker/vars"
+)
+
+// Expander substitutes ${...} references in one field.
+type Expander interface {
+	Expand(field, text string) (string, error)
+}
+
+// Env looks up an environment variable of credbroker's own process.
+type Env func(string) (string, bool)
+
+// maxFile bounds the policy and token files read for a source.
+const maxFile = 64 << 10
+
+// ExpandCredentials turns a credentials block, as written in a job file or
+// built from command-line flags, into a credbroker.Source: every field is
+// substituted (field names in errors are prefixed with path), the role's
+// duration is parsed, and the policy and token files it names are read.
+// env supplies CREDBROKER_BROKER, CREDBROKER_TOKEN and CREDBROKER_TOKEN_FILE
+// for connector sources.
+func ExpandCredentials(c *jobfile.Credentials, x Expander, path string, env Env) (credbroker.Source, error) {
+	var src credbroker.Source
+	var errs []error
+	ex := func(field, v string) string {
+		if v == "" {
+			return ""
+		}
+		out, err := x.Expand(join(path, field), v)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return out
+	}
+	src.Kind = credbroker.SourceKind(ex("source", c.Source))
+	src.Region = ex("region", c.Region)
+	src.AccessKeyID = ex("access_key_id", c.AccessKeyID)
+	src.SecretAccessKey = ex("secret_access_key", c.SecretAccessKey)
+	src.SessionToken = ex("session_token", c.SessionToken)
+	src.IMDSEndpoint = ex("imds_endpoint", c.IMDSEndpoint)
+	src.IMDSv1 = c.IMDSv1
+	src.Connector = ex("connector", c.Connector)
+	src.Broker = ex("broker", c.Broker)
+	src.CAFile = ex("ca_file", c.CAFile)
+	src.STSEndpoint = ex("sts_endpoint", c.STSEndpoint)
+	if c.Retries > 0 {
+		src.Retry.MaxAttempts = c.Retries + 1
+	}
+	src.Retry.MaxBackoff = c.MaxBackoff
+	tokenFile := ex("token_file", c.TokenFile)
+
+	if r := c.Role; r != nil {
+		rp := join(path, "role")
+		ex2 := func(field, v string) string { return ex("role."+field, v) }
+		src.Role.ARN = ex2("arn", r.ARN)
+		src.Role.ExternalID = ex2("external_id", r.ExternalID)
+		src.Role.SessionName = ex2("session_name", r.SessionName)
+		if d := ex2("duration", r.Duration); d != "" {
+			dur, err := jobfile.ParseDuration(d)
+			if err != nil || dur <= 0 {
+				errs = append(errs, credbroker.Errorf(credbroker.CodeInvalid, join(rp, "duration"), "invalid duration").
+					WithFix("write a duration such as 900s, 30m or 1h"))
+			}
+			src.Role.Duration = dur
+		}
+		src.Role.Policy = ex2("policy", r.Policy)
+		if f := ex2("policy_file", r.PolicyFile); f != "" {
+			b, err := readSmall(f)
+			if err != nil {
+				errs = append(errs, credbroker.Errorf(credbroker.CodeInvalid, join(rp, "policy_file"), "cannot read policy file %s: %s", f, err).
+					WithFix("check the path; it is relative to the job file"))
+			}
+			src.Role.Policy = string(b)
+		}
+		for i, a := range r.PolicyARNs {
+			src.Role.PolicyARNs = append(src.Role.PolicyARNs, ex2(fmt.Sprintf("policy_arns[%d]", i), a))
+		}
+		for _, tg := range r.Tags {
+			src.Role.Tags = append(src.Role.Tags, credbroker.Tag{Key: ex2("tags."+tg.Key, tg.Key), Value: ex2("tags."+tg.Key, tg.Value)})
+		}
+		src.Role.TransitiveTagKeys = append(src.Role.TransitiveTagKeys, r.TransitiveTagKeys...)
+	}
+
+	if src.Kind == credbroker.SourceConnector {
+		if src.Broker == "" {
+			src.Broker, _ = env("CREDBROKER_BROKER")
+		}
+		if src.Broker == "" {
+			errs = append(errs, credbroker.Errorf(credbroker.CodeInvalid, join(path, "broker"), "no broker URL").
+				WithFix("set broker: in the job file, --broker, or CREDBROKER_BROKER"))
+		}
+		if tokenFile == "" {
+			tokenFile, _ = env("CREDBROKER_TOKEN_FILE")
+		}
+		if tokenFile != "" {
+			b, err := readSmall(tokenFile)
+			if err != nil {
+				errs = append(errs, credbroker.Errorf(credbroker.CodeInvalid, join(path, "token_file"), "cannot read token file %s: %s", tokenFile, err).
+					WithFix("check the path and its permissions"))
+			}
+			src.Token = strings.TrimSpace(string(b))
+		} else if t, ok := env("CREDBROKER_TOKEN"); ok {
+			src.Token = strings.TrimSpace(t)
+		}
+		if src.Token == "" && len(errs) == 0 {
+			errs = append(errs, credbroker.Errorf(credbroker.CodeUnauthorized, join(path, "token_file"), "no agent token").
+				WithFix("set CREDBROKER_TOKEN, CREDBROKER_TOKEN_FILE, --token-file or token_file: (create one with `credbroker token create --role agent`)"))
+		}
+	}
+	if len(errs) > 0 {
+		return src, errors.Join(errs...)
+	}
+	if !src.Kind.Valid() {
+		return src, credbroker.Errorf(credbroker.CodeInvalid, join(path, "source"), "unknown source %q", src.Kind).
+			WithFix("use instance, static or connector")
+	}
+	return src, nil
+}
+
+func readSmall(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return nil, pe.Err
+		}
+		return nil, err
+	}
+	defer f.Close()
+	b := make([]byte, maxFile+1)
+	n, err := f.Read(b)
+	if err != nil && n == 0 {
+		return nil, err
+	}
+	if n > maxFile {
+		return nil, fmt.Errorf("larger than %d bytes", maxFile)
+	}
+	return b[:n], nil
+}
+
+func join(path, field string) string {
+	if path == "" {
+		return field
+	}
+	return path + "." + field
+}
+
+// CredentialVariables are the runtime variables a set_variables task sets,
+// under its namespace: NS.accessKeyId, NS.secretAccessKey (secret),
+// NS.sessionToken (secret), NS.expiration, NS.region, NS.partition.
+func CredentialVariables(ns string, cr credbroker.Credentials, region, partition string) []vars.Var {
+	exp := ""
+	if cr.CanExpire() {
+		exp = cr.Expires.UTC().Format(time.RFC3339)
+	}
+	return []vars.Var{
+		{Name: ns + ".accessKeyId", Value: cr.AccessKeyID},
+		{Name: ns + ".secretAccessKey", Value: cr.SecretAccessKey, Secret: true},
+		{Name: ns + ".sessionToken", Value: cr.SessionToken, Secret: true},
+		{Name: ns + ".expiration", Value: exp},
+		{Name: ns + ".region", Value: region},
+		{Name: ns + ".partition", Value: partition},
+	}
+}
