@@ -150,13 +150,22 @@ func writePrivate(path string, data []byte) error {
 	return f.Close()
 }
 
-// Env returns the environment entries that point an AWS SDK at s.
+// Env returns the environment entries that point an AWS SDK at s. Both
+// AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE and AWS_CONTAINER_AUTHORIZATION_TOKEN
+// are set: current SDKs read the file (and prefer it), while clients from
+// before late 2023, among them the AWS CLI v2 that Debian 12 ships, know
+// only the variable. The token is no more exposed than through the file,
+// which the task can read anyway; it is masked in the task's output.
 func (s *Server) Env() []string {
 	return []string{
 		"AWS_CONTAINER_CREDENTIALS_FULL_URI=" + s.URL,
 		"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=" + s.TokenFile,
+		"AWS_CONTAINER_AUTHORIZATION_TOKEN=" + string(s.token),
 	}
 }
+
+// Token returns the authorization token, so that callers can mask it.
+func (s *Server) Token() string { return string(s.token) }
 
 // Close stops serving and removes the token file.
 func (s *Server) Close() error {

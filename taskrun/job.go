@@ -27,6 +27,9 @@ type JobOptions struct {
 	Resolve Resolver
 	// Env looks up credbroker's own environment (CREDBROKER_TOKEN, ...).
 	Env Env
+	// Secrets are masked in every task's output besides the secret
+	// variables (the agent's broker token, say).
+	Secrets []string
 }
 
 // TaskError is a task's failure, with the task's name and exit code.
@@ -61,6 +64,7 @@ func (r *Runner) RunJob(ctx context.Context, job *jobfile.Job, o JobOptions) (in
 	}
 	defer os.RemoveAll(dir)
 
+	var keyIDs []string
 	for i := range job.Tasks {
 		t := &job.Tasks[i]
 		if err := ctx.Err(); err != nil {
@@ -68,7 +72,7 @@ func (r *Runner) RunJob(ctx context.Context, job *jobfile.Job, o JobOptions) (in
 		}
 		fmt.Fprintf(r.Stderr, "==> [%s] task %d of %d\n", t.Name, i+1, len(job.Tasks))
 		start := r.now()
-		code, err := r.runTask(ctx, job, i, vs, o, dir)
+		code, err := r.runTask(ctx, job, i, vs, o, dir, &keyIDs)
 		if err != nil || code != 0 {
 			return code, &TaskError{Task: t.Name, Code: code, Err: err}
 		}
@@ -77,12 +81,12 @@ func (r *Runner) RunJob(ctx context.Context, job *jobfile.Job, o JobOptions) (in
 	return 0, nil
 }
 
-func (r *Runner) runTask(ctx context.Context, job *jobfile.Job, i int, vs *vars.Set, o JobOptions, dir string) (int, error) {
+func (r *Runner) runTask(ctx context.Context, job *jobfile.Job, i int, vs *vars.Set, o JobOptions, dir string, keyIDs *[]string) (int, error) {
 	t := &job.Tasks[i]
 	path := fmt.Sprintf("tasks[%d]", i)
 	b := o.Build
 	b.Task = t.Name
-	secrets := vs.Secrets()
+	secrets := append(vs.Secrets(), o.Secrets...)
 
 	var resolved *credbroker.Resolved
 	if t.Credentials != nil {
@@ -107,6 +111,7 @@ func (r *Runner) runTask(ctx context.Context, job *jobfile.Job, i int, vs *vars.
 		if err != nil {
 			return ExitOwnFailure, err
 		}
+		*keyIDs = append(*keyIDs, cr.AccessKeyID)
 		for _, v := range CredentialVariables(t.SetVariables.Namespace, cr, resolved.Region, resolved.Partition) {
 			vs.Set(vars.Runtime, v.Name, v.Value, v.Secret)
 		}
@@ -116,7 +121,7 @@ func (r *Runner) runTask(ctx context.Context, job *jobfile.Job, i int, vs *vars.
 		return 0, nil
 	}
 
-	c := &Command{Name: t.Name, Timeout: t.Timeout, Creds: resolved, Delivery: Delivery(t.Delivery), OwnGroup: true, Secrets: secrets}
+	c := &Command{Name: t.Name, Timeout: t.Timeout, Creds: resolved, Delivery: Delivery(t.Delivery), OwnGroup: true, Secrets: secrets, KeyIDs: *keyIDs}
 	var err error
 	for _, e := range t.Env {
 		v, xerr := vs.Expand(path+".env."+e.Name, e.Value)

@@ -83,6 +83,8 @@ type Command struct {
 	VariablesFile string
 	// Secrets are values to mask besides the credentials' own.
 	Secrets []string
+	// KeyIDs are access key IDs to show only as ****WXYZ.
+	KeyIDs []string
 }
 
 // Runner runs commands. Its fields are the environment of every task.
@@ -164,7 +166,7 @@ func (r *Runner) Run(ctx context.Context, c *Command) (int, error) {
 		errPrefix = newPrefixWriter(errDst, "["+c.Name+"] ")
 		outDst, errDst = outPrefix, errPrefix
 	}
-	opts := mask.Options{Secrets: c.Secrets}
+	opts := mask.Options{Secrets: c.Secrets, KeyIDs: c.KeyIDs}
 	stdout := mask.New(outDst, opts)
 	stderr := mask.New(errDst, opts)
 	masks := []*mask.Writer{stdout, stderr}
@@ -201,6 +203,8 @@ func (r *Runner) Run(ctx context.Context, c *Command) (int, error) {
 			if _, err := prov.Retrieve(ctx); err != nil {
 				return ExitOwnFailure, err
 			}
+			stdout.AddSecret(srv.Token())
+			stderr.AddSecret(srv.Token())
 			env = append(env, srv.Env()...)
 		case DeliverProfile:
 			cr, err := prov.Retrieve(ctx)

@@ -1,0 +1,92 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/httpapi"
+)
+
+// DefaultBroker is the broker URL when none is given.
+const DefaultBroker = "http://127.0.0.1:8420"
+
+// brokerFlags reach a running broker with a token.
+type brokerFlags struct {
+	url       string
+	tokenFile string
+	caFile    string
+	output    string
+}
+
+func (f *brokerFlags) register(cmd *cobra.Command, withOutput bool) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.url, "broker", "", "broker URL (default $CREDBROKER_BROKER, else "+DefaultBroker+")")
+	fl.StringVar(&f.tokenFile, "token-file", "", "file holding the token (default $CREDBROKER_TOKEN_FILE, or the token in $CREDBROKER_TOKEN)")
+	fl.StringVar(&f.caFile, "ca-file", "", "PEM file of the CA that signed the broker's TLS certificate")
+	if withOutput {
+		fl.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
+	}
+}
+
+func (f *brokerFlags) client(a *app) (*httpapi.Client, error) {
+	u := firstNonEmpty(f.url, a.env("CREDBROKER_BROKER"), DefaultBroker)
+	tok, err := f.token(a)
+	if err != nil {
+		return nil, err
+	}
+	return a.brokerClient(u, tok, firstNonEmpty(f.caFile, a.env("CREDBROKER_CA_FILE")))
+}
+
+func (f *brokerFlags) token(a *app) (string, error) {
+	path := firstNonEmpty(f.tokenFile, a.env("CREDBROKER_TOKEN_FILE"))
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", credbroker.Errorf(credbroker.CodeInvalid, "--token-file", "cannot read %s: %s", path, pathErr(err))
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	if t := a.env("CREDBROKER_TOKEN"); t != "" {
+		return strings.TrimSpace(t), nil
+	}
+	return "", credbroker.Errorf(credbroker.CodeUnauthorized, "token", "no token").
+		WithFix("set CREDBROKER_TOKEN or --token-file; on a new broker make the first admin token with `credbroker token create --local --role admin --name me`")
+}
+
+func (f *brokerFlags) checkOutput() error {
+	switch f.output {
+	case "", "table", "json":
+		return nil
+	}
+	return credbroker.Errorf(credbroker.CodeInvalid, "--output", "unknown format %q", f.output).WithFix("use table or json")
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// table writes aligned columns.
+func table(w io.Writer, header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+func (a *app) brokerCommands() []*cobra.Command {
+	return []*cobra.Command{
+		a.serveCommand(), a.connectorCommand(), a.tokenCommand(), a.variableCommand(),
+		a.auditCommand(), a.keyCommand(), a.consoleCommand(),
+	}
+}

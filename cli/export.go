@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/credbroker/credbroker"
+)
+
+func (a *app) exportCommand() *cobra.Command {
+	var sf sourceFlags
+	var format, profile string
+	cmd := &cobra.Command{
+		Use:   "export --format env|json|ini [source flags]",
+		Short: "Print credentials as shell exports, JSON, or a shared-credentials profile",
+		Long: `Print credentials once, for tools that take them another way:
+
+  env   export AWS_ACCESS_KEY_ID=... lines for eval in a POSIX shell,
+        including AWS_REGION, AWS_DEFAULT_REGION and AWS_CREDENTIAL_EXPIRATION
+  json  {"AccessKeyId","SecretAccessKey","SessionToken","Expiration","Region","Partition"}
+  ini   a [profile] section for an AWS shared-credentials file
+
+The output holds secrets: pipe it where it is needed, never into a build log.
+Prefer 'credbroker exec', which masks output and refreshes credentials.`,
+		Example: `  eval "$(credbroker export --format env --region us-east-1)"
+  credbroker export --format ini --profile ci --connector deploy > "$HOME/.aws/credentials"`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch format {
+			case "env", "json", "ini":
+			default:
+				return credbroker.Errorf(credbroker.CodeInvalid, "--format", "unknown format %q", format).WithFix("use env, json or ini")
+			}
+			res, _, _, err := sf.resolve(cmd.Context(), a)
+			if err != nil {
+				return err
+			}
+			cr, err := res.Provider.Retrieve(cmd.Context())
+			if err != nil {
+				return err
+			}
+			exp := ""
+			if cr.CanExpire() {
+				exp = cr.Expires.UTC().Format(time.RFC3339)
+			}
+			w := a.io.Stdout
+			switch format {
+			case "env":
+				line := func(k, v string) {
+					if v != "" {
+						fmt.Fprintf(w, "export %s=%s\n", k, shellQuote(v))
+					}
+				}
+				line("AWS_ACCESS_KEY_ID", cr.AccessKeyID)
+				line("AWS_SECRET_ACCESS_KEY", cr.SecretAccessKey)
+				line("AWS_SESSION_TOKEN", cr.SessionToken)
+				line("AWS_CREDENTIAL_EXPIRATION", exp)
+				line("AWS_REGION", res.Region)
+				line("AWS_DEFAULT_REGION", res.Region)
+			case "json":
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				return enc.Encode(map[string]string{
+					"AccessKeyId": cr.AccessKeyID, "SecretAccessKey": cr.SecretAccessKey,
+					"SessionToken": cr.SessionToken, "Expiration": exp,
+					"Region": res.Region, "Partition": res.Partition,
+				})
+			case "ini":
+				fmt.Fprintf(w, "[%s]\n", profile)
+				fmt.Fprintf(w, "aws_access_key_id = %s\n", cr.AccessKeyID)
+				fmt.Fprintf(w, "aws_secret_access_key = %s\n", cr.SecretAccessKey)
+				if cr.SessionToken != "" {
+					fmt.Fprintf(w, "aws_session_token = %s\n", cr.SessionToken)
+				}
+				if res.Region != "" {
+					fmt.Fprintf(w, "region = %s\n", res.Region)
+				}
+				if exp != "" {
+					fmt.Fprintf(w, "# expires %s\n", exp)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "env", "output format: env, json or ini")
+	cmd.Flags().StringVar(&profile, "profile", "default", "ini: profile (section) name")
+	sf.register(cmd)
+	return cmd
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

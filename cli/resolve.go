@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"sync"
+
+	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/awscreds"
+	"github.com/credbroker/credbroker/credcache"
+	"github.com/credbroker/credbroker/httpapi"
+	"github.com/credbroker/credbroker/taskrun"
+)
+
+// resolver wires each source kind to its provider, behind a cache that
+// refreshes before expiry and never serves expired credentials.
+func (a *app) resolver() taskrun.Resolver {
+	return func(ctx context.Context, src credbroker.Source, b credbroker.Build) (*credbroker.Resolved, error) {
+		log, err := a.logger(a.io.Stderr)
+		if err != nil {
+			return nil, err
+		}
+		if src.Kind == credbroker.SourceConnector {
+			return a.resolveConnector(ctx, src, b)
+		}
+		res, err := awscreds.Resolve(ctx, src, b, awscreds.Options{LookupEnv: a.getenv, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		res.Provider = credcache.New(res.Provider, credcache.Options{
+			OnRefreshError: func(err error) {
+				log.Warn("refreshing credentials failed; still serving the current ones", "err", credbroker.PublicMessage(err))
+			},
+		})
+		return res, nil
+	}
+}
+
+// brokerClient builds a client of the broker at rawURL.
+func (a *app) brokerClient(rawURL, token, caFile string) (*httpapi.Client, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, credbroker.Errorf(credbroker.CodeInvalid, "broker", "%q is not an http or https URL", rawURL).
+			WithFix("write the broker URL like https://broker.example.com:8420")
+	}
+	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+		fmt.Fprintf(a.io.Stderr, "credbroker: warning: the broker URL %s is plain http to another host: credentials cross the network unencrypted; serve the broker with --tls-cert and use https\n", u.Redacted())
+	}
+	return httpapi.NewClient(rawURL, httpapi.ClientOptions{Token: token, CAFile: caFile, UserAgent: "credbroker/" + Version})
+}
+
+// resolveConnector vends once now, to learn the region and fail early, and
+// returns a provider that vends again when the cache needs a refresh.
+func (a *app) resolveConnector(ctx context.Context, src credbroker.Source, b credbroker.Build) (*credbroker.Resolved, error) {
+	client, err := a.brokerClient(src.Broker, src.Token, src.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	req := credbroker.VendRequest{Connector: src.Connector, Plan: b.Plan, Build: b.Number, Job: b.Job, Task: b.Task}
+	first, err := client.Vend(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	vend := client.Provider(req)
+	p := credbroker.ProviderFunc(func(ctx context.Context) (credbroker.Credentials, error) {
+		var cr credbroker.Credentials
+		used := false
+		once.Do(func() { cr, used = first.Credentials(), true })
+		if used {
+			return cr, nil
+		}
+		return vend.Retrieve(ctx)
+	})
+	return &credbroker.Resolved{
+		Provider:  credcache.New(p, credcache.Options{}),
+		Region:    first.Region,
+		Partition: first.Partition,
+		Warnings:  first.Warnings,
+	}, nil
+}
+
+func isLoopbackHost(h string) bool {
+	switch h {
+	case "localhost", "127.0.0.1", "::1":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,159 @@
+// Package cli is credbroker's command line: one file per command, the flags
+// and configuration, and the wiring of the other packages into a program.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/jobfile"
+)
+
+// Version is set at build time with -ldflags "-X .../cli.Version=...".
+var Version = "dev"
+
+// IO is the process's outside world, injected so tests can drive the CLI
+// in process.
+type IO struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Environ is the process environment (os.Environ()).
+	Environ []string
+}
+
+// app holds what every command shares.
+type app struct {
+	io      IO
+	logOpts logOptions
+}
+
+// getenv looks a variable up in the injected environment.
+func (a *app) getenv(name string) (string, bool) {
+	for i := len(a.io.Environ) - 1; i >= 0; i-- {
+		k, v, ok := strings.Cut(a.io.Environ[i], "=")
+		if ok && k == name {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func (a *app) env(name string) string {
+	v, _ := a.getenv(name)
+	return v
+}
+
+// exitError carries an exit code out of a command: a task's own exit code,
+// or credbroker's when it failed itself.
+type exitError struct {
+	code int
+	err  error // nil when the task's failure was already reported
+}
+
+func (e *exitError) Error() string {
+	if e.err != nil {
+		return e.err.Error()
+	}
+	return fmt.Sprintf("exit status %d", e.code)
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// Main runs credbroker with args (without the program name) and returns
+// the exit code. It never panics on user input and prints failures as one
+// line per problem on stderr, without a stack trace or a secret.
+func Main(ctx context.Context, args []string, io IO) int {
+	a := &app{io: io}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(io.Stdin)
+	root.SetOut(io.Stdout)
+	root.SetErr(io.Stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	code := 1
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+		err = ee.err
+	}
+	if err != nil {
+		a.printError(err)
+	}
+	return code
+}
+
+// printError writes err as "credbroker: ..." lines.
+func (a *app) printError(err error) {
+	var es jobfile.Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			fmt.Fprintf(a.io.Stderr, "credbroker: %s\n", e)
+		}
+		return
+	}
+	// errors.Join gives one problem per line; prefix each.
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if line != "" {
+			fmt.Fprintf(a.io.Stderr, "credbroker: %s\n", line)
+		}
+	}
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "credbroker",
+		Short: "AWS credentials for CI build tasks: safely, quickly, and with a trail",
+		Long: `credbroker gives build tasks AWS security credentials.
+
+A task's credentials come from one of three sources:
+  connector  a connector on a credbroker broker (credbroker serve): centrally
+             configured, encrypted at rest, scoped and allow-listed, yielding
+             fresh STS credentials at each execution (recommended)
+  instance   the agent's instance profile (IMDSv2), optionally assuming a role
+  static     an access key pair given as variable references, with an optional
+             session token from a runtime variable
+
+and reach the task as environment variables, a refreshing container-credentials
+endpoint, a private profile, or a credential_process. Every secret is masked in
+the task's output.`,
+		Example: `  # Run the AWS CLI with the instance profile, assuming a role, output masked
+  credbroker exec --region eu-west-1 --role-arn arn:aws:iam::123456789012:role/deploy -- aws s3 ls
+
+  # Run a job file: tasks in order, each with its own credentials
+  credbroker run examples/two-task-job.yaml
+
+  # Use from an AWS config file
+  [profile ci]
+  credential_process = credbroker credential-process --region us-east-1 --role-arn arn:aws:iam::123456789012:role/ci`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       Version,
+	}
+	root.SetVersionTemplate("credbroker {{.Version}}\n")
+	a.logOpts.register(root)
+	root.AddGroup(&cobra.Group{ID: "agent", Title: "Build tasks (agent side):"},
+		&cobra.Group{ID: "broker", Title: "The broker:"})
+	for _, c := range []*cobra.Command{
+		a.execCommand(), a.runCommand(), a.credentialProcessCommand(), a.exportCommand(),
+	} {
+		c.GroupID = "agent"
+		root.AddCommand(c)
+	}
+	for _, c := range a.brokerCommands() {
+		c.GroupID = "broker"
+		root.AddCommand(c)
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return credbroker.Errorf(credbroker.CodeInvalid, "flags", "%s", err).WithFix("see `" + c.CommandPath() + " --help`")
+	})
+	return root
+}

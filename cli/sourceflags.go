@@ -1,0 +1,319 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/jobfile"
+	"github.com/credbroker/credbroker/taskrun"
+	"github.com/credbroker/credbroker/vars"
+)
+
+// sourceFlags are the flags that describe a task's credentials on the
+// command line. Their values may hold ${...} references, substituted from
+// the variables of --vars, --global-vars and --var.
+type sourceFlags struct {
+	source          string
+	region          string
+	accessKeyID     string
+	secretAccessKey string
+	sessionToken    string
+	imdsEndpoint    string
+	imdsV1          bool
+	connector       string
+	broker          string
+	tokenFile       string
+	caFile          string
+	roleARN         string
+	externalID      string
+	sessionName     string
+	duration        string
+	policyFile      string
+	policyARNs      []string
+	tags            []string
+	transitiveTags  []string
+	stsEndpoint     string
+	retries         int
+	maxBackoff      time.Duration
+	minRemaining    time.Duration
+
+	varsFiles       []string
+	globalVarsFiles []string
+	varAssignments  []string
+
+	plan, build, job string
+}
+
+func (s *sourceFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.SortFlags = false
+	f.StringVar(&s.source, "source", "", "credentials source: instance, static or connector (default: connector when --connector is set, static when --access-key-id is set, else instance)")
+	f.StringVar(&s.region, "region", "", "AWS region; picks the partition and STS endpoint (default $AWS_REGION, then $AWS_DEFAULT_REGION)")
+	f.StringVar(&s.accessKeyID, "access-key-id", "", "static: access key ID, usually a variable reference such as '${bamboo.awsAccessKeyId}'")
+	f.StringVar(&s.secretAccessKey, "secret-access-key", "", "static: secret access key as a variable reference, e.g. '${bamboo.awsSecretKeyPassword}' (a literal value shows in process listings)")
+	f.StringVar(&s.sessionToken, "session-token", "", "static: optional session token, e.g. '${bamboo.awsSessionTokenPassword}' set by an earlier task")
+	f.StringVar(&s.imdsEndpoint, "imds-endpoint", "", "instance: metadata service URL (default $AWS_EC2_METADATA_SERVICE_ENDPOINT, then http://169.254.169.254)")
+	f.BoolVar(&s.imdsV1, "imds-v1", false, "instance: allow the IMDSv1 fallback when the IMDSv2 token is refused (never done silently)")
+	f.StringVar(&s.connector, "connector", "", "connector: name or ID of the broker's connector, may be a variable reference like '${bamboo.deployConnector}'")
+	f.StringVar(&s.broker, "broker", "", "connector: broker URL (default $CREDBROKER_BROKER)")
+	f.StringVar(&s.tokenFile, "token-file", "", "connector: file holding the agent token (default $CREDBROKER_TOKEN_FILE, or the token in $CREDBROKER_TOKEN)")
+	f.StringVar(&s.caFile, "ca-file", "", "connector: PEM file of the CA that signed the broker's TLS certificate")
+	f.StringVar(&s.roleARN, "role-arn", "", "assume this role with the base credentials (cross-account roles)")
+	f.StringVar(&s.externalID, "external-id", "", "external ID the role's trust policy requires")
+	f.StringVar(&s.sessionName, "role-session-name", "", "role session name (default derived from plan, job and build number)")
+	f.StringVar(&s.duration, "duration", "", "role session duration, 15m to 12h (1h when role chaining), e.g. 900s or 1h")
+	f.StringVar(&s.policyFile, "policy-file", "", "JSON session policy limiting the role session (at most 2,048 characters without whitespace)")
+	f.StringArrayVar(&s.policyARNs, "policy-arn", nil, "managed policy ARN limiting the role session (repeatable, at most 10)")
+	f.StringArrayVar(&s.tags, "tag", nil, "session tag KEY=VALUE on AssumeRole (repeatable)")
+	f.StringArrayVar(&s.transitiveTags, "transitive-tag-key", nil, "session tag key that survives role chaining (repeatable)")
+	f.StringVar(&s.stsEndpoint, "sts-endpoint", "", "STS endpoint URL (default $AWS_ENDPOINT_URL_STS, then the region's regional endpoint)")
+	f.IntVar(&s.retries, "retries", 0, "retries of STS and IMDS calls (default 7 with backoff up to 20s, about a minute in all)")
+	f.DurationVar(&s.maxBackoff, "max-backoff", 0, "longest wait between two retries")
+	f.StringArrayVar(&s.varsFiles, "vars", nil, "plan variables file of NAME=VALUE lines; `secret NAME=VALUE` marks a secret (repeatable)")
+	f.StringArrayVar(&s.globalVarsFiles, "global-vars", nil, "global variables file, below plan variables in precedence (repeatable)")
+	f.StringArrayVar(&s.varAssignments, "var", nil, "plan variable NAME=VALUE (repeatable); secrets belong in files, not in process listings")
+	f.StringVar(&s.plan, "plan", "", "plan key, e.g. OPS-DEPLOY (default $CREDBROKER_PLAN, then $bamboo_planKey)")
+	f.StringVar(&s.build, "build", "", "build number (default $CREDBROKER_BUILD, then $bamboo_buildNumber)")
+	f.StringVar(&s.job, "job", "", "job key (default $CREDBROKER_JOB, then $bamboo_shortJobKey)")
+}
+
+// credentials builds the raw credentials block from the flags.
+func (s *sourceFlags) credentials(a *app) *jobfile.Credentials {
+	c := &jobfile.Credentials{
+		Source:          s.source,
+		Region:          s.region,
+		AccessKeyID:     s.accessKeyID,
+		SecretAccessKey: s.secretAccessKey,
+		SessionToken:    s.sessionToken,
+		IMDSEndpoint:    s.imdsEndpoint,
+		IMDSv1:          s.imdsV1,
+		Connector:       s.connector,
+		Broker:          s.broker,
+		TokenFile:       s.tokenFile,
+		CAFile:          s.caFile,
+		STSEndpoint:     s.stsEndpoint,
+		Retries:         s.retries,
+		MaxBackoff:      s.maxBackoff,
+	}
+	if c.Source == "" {
+		switch {
+		case c.Connector != "":
+			c.Source = string(credbroker.SourceConnector)
+		case c.AccessKeyID != "" || c.SecretAccessKey != "":
+			c.Source = string(credbroker.SourceStatic)
+		default:
+			c.Source = string(credbroker.SourceInstance)
+		}
+	}
+	if c.Region == "" {
+		c.Region = firstNonEmpty(a.env("AWS_REGION"), a.env("AWS_DEFAULT_REGION"))
+	}
+	if s.roleARN != "" || s.externalID != "" || s.policyFile != "" || len(s.policyARNs) > 0 || s.duration != "" || s.sessionName != "" || len(s.tags) > 0 {
+		r := &jobfile.Role{
+			ARN:               s.roleARN,
+			ExternalID:        s.externalID,
+			SessionName:       s.sessionName,
+			Duration:          s.duration,
+			PolicyFile:        s.policyFile,
+			PolicyARNs:        s.policyARNs,
+			TransitiveTagKeys: s.transitiveTags,
+		}
+		for _, t := range s.tags {
+			k, v, _ := strings.Cut(t, "=")
+			r.Tags = append(r.Tags, jobfile.Tag{Key: k, Value: v})
+		}
+		c.Role = r
+	}
+	return c
+}
+
+// check reports flag combinations that cannot work, before anything runs.
+func (s *sourceFlags) check(c *jobfile.Credentials) error {
+	bad := func(flag, fix string) error {
+		return credbroker.Errorf(credbroker.CodeInvalid, "--"+flag, "not used by --source %s", c.Source).WithFix(fix)
+	}
+	switch credbroker.SourceKind(c.Source) {
+	case credbroker.SourceInstance:
+		if c.AccessKeyID != "" || c.SecretAccessKey != "" || c.SessionToken != "" {
+			return bad("access-key-id", "use --source static for keys")
+		}
+		if c.Connector != "" {
+			return bad("connector", "use --source connector")
+		}
+	case credbroker.SourceStatic:
+		if c.AccessKeyID == "" {
+			return credbroker.Errorf(credbroker.CodeInvalid, "--access-key-id", "missing for --source static").
+				WithFix("pass it, usually as a variable reference: --access-key-id '${bamboo.awsAccessKeyId}'")
+		}
+		if c.SecretAccessKey == "" {
+			return credbroker.Errorf(credbroker.CodeInvalid, "--secret-access-key", "missing for --source static").
+				WithFix("pass a variable reference: --secret-access-key '${bamboo.awsSecretKeyPassword}'")
+		}
+		if c.IMDSEndpoint != "" || c.IMDSv1 {
+			return bad("imds-endpoint", "the metadata service is for --source instance")
+		}
+	case credbroker.SourceConnector:
+		if c.Connector == "" {
+			return credbroker.Errorf(credbroker.CodeInvalid, "--connector", "missing for --source connector").
+				WithFix("name the broker's connector: --connector deploy")
+		}
+		if c.Role != nil {
+			return bad("role-arn", "a connector's role is configured on the broker")
+		}
+		if c.AccessKeyID != "" || c.SecretAccessKey != "" {
+			return bad("access-key-id", "a connector's keys live on the broker")
+		}
+	default:
+		return credbroker.Errorf(credbroker.CodeInvalid, "--source", "unknown source %q", c.Source).
+			WithFix("use instance, static or connector")
+	}
+	for _, t := range s.tags {
+		if k, _, ok := strings.Cut(t, "="); !ok || k == "" {
+			return credbroker.Errorf(credbroker.CodeInvalid, "--tag", "expected KEY=VALUE").WithFix("write --tag team=ops")
+		}
+	}
+	return nil
+}
+
+// variables loads the variables of --global-vars, --vars and --var.
+func (s *sourceFlags) variables() (*vars.Set, error) {
+	vs := vars.New()
+	if err := loadVarFiles(vs, vars.Global, s.globalVarsFiles); err != nil {
+		return nil, err
+	}
+	if err := s.planVariables(vs); err != nil {
+		return nil, err
+	}
+	return vs, nil
+}
+
+// planVariables loads --vars files and --var assignments into the plan
+// layer (over whatever the plan layer already holds, e.g. a job file's).
+func (s *sourceFlags) planVariables(vs *vars.Set) error {
+	if err := loadVarFiles(vs, vars.Plan, s.varsFiles); err != nil {
+		return err
+	}
+	for _, as := range s.varAssignments {
+		v, err := vars.ParseAssignment(as)
+		if err != nil {
+			return err
+		}
+		vs.Set(vars.Plan, v.Name, v.Value, v.Secret)
+	}
+	return nil
+}
+
+func loadVarFiles(vs *vars.Set, layer vars.Layer, files []string) error {
+	for _, path := range files {
+		f, err := os.Open(path)
+		if err != nil {
+			return credbroker.Errorf(credbroker.CodeInvalid, "--vars", "cannot read variables file %s: %s", path, pathErr(err)).WithFix("check the path")
+		}
+		set, err := vars.ParseFile(f, path)
+		f.Close()
+		if err != nil {
+			return err
+		}
+		vs.Load(layer, set)
+	}
+	return nil
+}
+
+// buildInfo returns the build identity from the flags and the environment.
+func (s *sourceFlags) buildInfo(a *app) credbroker.Build {
+	return credbroker.Build{
+		Plan:   firstNonEmpty(s.plan, a.env("CREDBROKER_PLAN"), a.env("bamboo_planKey")),
+		Number: firstNonEmpty(s.build, a.env("CREDBROKER_BUILD"), a.env("bamboo_buildNumber")),
+		Job:    firstNonEmpty(s.job, a.env("CREDBROKER_JOB"), a.env("bamboo_shortJobKey")),
+	}
+}
+
+// resolve turns the flags into a resolved, cached credentials provider.
+func (s *sourceFlags) resolve(ctx context.Context, a *app) (*credbroker.Resolved, *vars.Set, []string, error) {
+	c := s.credentials(a)
+	if err := s.check(c); err != nil {
+		return nil, nil, nil, err
+	}
+	vs, err := s.variables()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	src, err := taskrun.ExpandCredentials(c, vs, "", a.getenv)
+	if err != nil {
+		return nil, nil, nil, flagNames(err)
+	}
+	secrets := vs.Secrets()
+	if src.Token != "" {
+		secrets = append(secrets, src.Token)
+	}
+	res, err := a.resolver()(ctx, src, s.buildInfo(a))
+	if err != nil {
+		return nil, nil, nil, flagNames(err)
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(a.io.Stderr, "credbroker: warning: %s\n", w)
+	}
+	return res, vs, secrets, nil
+}
+
+// flagNames rewrites field names of source errors into flag names, so a
+// command-line user reads "--secret-access-key: undefined variable".
+func flagNames(err error) error {
+	if multi, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range multi.Unwrap() {
+			out = append(out, flagNames(e))
+		}
+		return errors.Join(out...)
+	}
+	if e := credbroker.AsError(err); e != nil {
+		// The longest field name that prefixes e.Field at a boundary.
+		best := ""
+		for k := range fieldFlags {
+			if len(k) > len(best) && (e.Field == k || strings.HasPrefix(e.Field, k+".") || strings.HasPrefix(e.Field, k+"[")) {
+				best = k
+			}
+		}
+		if best != "" {
+			c := *e
+			c.Field = fieldFlags[best] + e.Field[len(best):]
+			return &c
+		}
+	}
+	return err
+}
+
+// fieldFlags maps source field names to the flags that set them.
+var fieldFlags = map[string]string{
+	"source": "--source", "region": "--region", "access_key_id": "--access-key-id",
+	"secret_access_key": "--secret-access-key", "session_token": "--session-token",
+	"imds_endpoint": "--imds-endpoint", "connector": "--connector", "broker": "--broker",
+	"token_file": "--token-file", "ca_file": "--ca-file", "sts_endpoint": "--sts-endpoint",
+	"role.arn": "--role-arn", "role_arn": "--role-arn", "role.external_id": "--external-id",
+	"role.session_name": "--role-session-name", "role.duration": "--duration", "duration": "--duration",
+	"role.policy_file": "--policy-file", "role.policy": "--policy-file", "policy": "--policy-file",
+	"role.policy_arns": "--policy-arn", "policy_arns": "--policy-arn",
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func pathErr(err error) string {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}

@@ -1,0 +1,278 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/internal/testpeers"
+)
+
+// brokerProc is a running `credbroker serve`.
+type brokerProc struct {
+	w       *world
+	URL     string
+	dataDir string
+	args    []string
+	cmd     *exec.Cmd
+	log     *lockedBuf
+	done    chan error
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *lockedBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// startBroker runs credbroker serve with extra flags on a free port and
+// waits until it is ready; its log goes to the leak check.
+func (w *world) startBroker(dataDir string, extra ...string) *brokerProc {
+	w.t.Helper()
+	b := &brokerProc{w: w, dataDir: dataDir}
+	port := testpeers.FreePort(w.t)
+	b.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
+	b.args = append([]string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--data-dir", dataDir}, extra...)
+	if err := b.start(); err != nil {
+		w.t.Fatal(err)
+	}
+	return b
+}
+
+func (b *brokerProc) start() error {
+	b.log = &lockedBuf{}
+	b.cmd = exec.Command(b.w.cb, b.args...)
+	b.cmd.Env = b.w.env()
+	b.cmd.Stdout, b.cmd.Stderr = b.log, b.log
+	b.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := b.cmd.Start(); err != nil {
+		return err
+	}
+	b.done = make(chan error, 1)
+	go func() { b.done <- b.cmd.Wait() }()
+	b.w.t.Cleanup(func() { b.stop() })
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-b.done:
+			b.done <- err
+			return fmt.Errorf("credbroker serve exited: %v\n%s", err, b.log.String())
+		default:
+		}
+		resp, err := http.Get(b.URL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("credbroker serve not ready in 30s\n%s", b.log.String())
+}
+
+// stop ends the broker (SIGTERM, then kill) and records its log.
+func (b *brokerProc) stop() {
+	if b.cmd == nil || b.cmd.Process == nil {
+		return
+	}
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-b.done:
+	case <-time.After(10 * time.Second):
+		b.cmd.Process.Kill()
+		<-b.done
+	}
+	b.w.record("broker log", []byte(b.log.String()))
+	b.cmd = nil
+}
+
+// kill ends the broker with SIGKILL.
+func (b *brokerProc) kill() {
+	b.cmd.Process.Kill()
+	<-b.done
+	b.w.record("broker log", []byte(b.log.String()))
+	b.cmd = nil
+}
+
+// adminShown runs an admin command whose stdout shows a secret once by
+// design (token create): its stdout is kept out of the leak check.
+func (b *brokerProc) adminShown(tok string, args ...string) result {
+	b.w.t.Helper()
+	env := b.w.env("CREDBROKER_BROKER="+b.URL, "CREDBROKER_TOKEN="+tok)
+	return b.w.runShown(env, b.w.cb, args...)
+}
+
+// runOnce runs `credbroker serve` expecting it to fail, returning its output.
+func (w *world) serveFails(args ...string) result {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, w.cb, append([]string{"serve"}, args...)...)
+	cmd.Env = w.env()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	w.record("failed serve", out.Bytes())
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		w.t.Fatalf("serve: %v (%s)", err, out.String())
+	}
+	return result{stdout: out.String(), code: code}
+}
+
+// adminToken makes the first admin token with token create --local.
+func (w *world) adminToken(dataDir string, extra ...string) string {
+	w.t.Helper()
+	r := w.runShown(w.env(), w.cb, append([]string{"token", "create", "--local", "--role", "admin", "--name", "test-admin", "--data-dir", dataDir}, extra...)...)
+	w.expectOK(r, "token create --local")
+	tok := strings.TrimSpace(r.stdout)
+	w.secret(tok)
+	return tok
+}
+
+// admin runs an admin command against the broker.
+func (b *brokerProc) admin(tok string, stdin string, args ...string) result {
+	b.w.t.Helper()
+	env := b.w.env("CREDBROKER_BROKER="+b.URL, "CREDBROKER_TOKEN="+tok)
+	return b.w.run(env, stdin, b.w.cb, args...)
+}
+
+// api calls the broker's HTTP API directly and records the response body
+// (unless it is a vend, whose secrets are the point of the call).
+func (b *brokerProc) api(method, path, tok string, body any, out any) int {
+	b.w.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		buf, _ := json.Marshal(body)
+		rd = bytes.NewReader(buf)
+	}
+	req, _ := http.NewRequest(method, b.URL+path, rd)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.w.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	// A granted vend and the agent's variables carry secrets by design.
+	intended := resp.StatusCode == 200 && (path == "/v1/credentials" || strings.HasPrefix(path, "/v1/agent/variables"))
+	if !intended {
+		b.w.record("API "+method+" "+path, data)
+	}
+	if out != nil {
+		json.Unmarshal(data, out)
+	}
+	return resp.StatusCode
+}
+
+// vend asks for credentials; a granted vend's secrets join the leak check.
+func (b *brokerProc) vend(tok string, req credbroker.VendRequest) (int, *credbroker.VendResult, map[string]string) {
+	var res credbroker.VendResult
+	var raw map[string]any
+	st := b.api(http.MethodPost, "/v1/credentials", tok, req, &raw)
+	buf, _ := json.Marshal(raw)
+	json.Unmarshal(buf, &res)
+	if st == 200 {
+		b.w.secret(res.SecretAccessKey, res.SessionToken)
+		return st, &res, nil
+	}
+	e := map[string]string{}
+	json.Unmarshal(buf, &e)
+	return st, nil, e
+}
+
+// writeKeyFile writes a valid master key file with a random key.
+func writeKeyFile(t *testing.T, path string) {
+	k := make([]byte, 32)
+	rand.Read(k)
+	body := fmt.Sprintf(`{"format":"credbroker-keys-v1","keys":[{"version":1,"key":%q}]}`, base64.StdEncoding.EncodeToString(k))
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// countingProxy forwards to target and counts STS AssumeRole calls.
+type countingProxy struct {
+	URL   string
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func startCountingProxy(t *testing.T, target string) *countingProxy {
+	p := &countingProxy{calls: map[string]int{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.URL = "http://" + ln.Addr().String()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.Method == http.MethodPost {
+			for _, kv := range strings.Split(string(body), "&") {
+				if strings.HasPrefix(kv, "Action=") {
+					p.mu.Lock()
+					p.calls[strings.TrimPrefix(kv, "Action=")]++
+					p.mu.Unlock()
+				}
+			}
+		}
+		out, _ := http.NewRequest(r.Method, target+r.URL.RequestURI(), bytes.NewReader(body))
+		out.Header = r.Header.Clone()
+		out.Host = strings.TrimPrefix(p.URL, "http://")
+		resp, err := http.DefaultTransport.RoundTrip(out)
+		if err != nil {
+			http.Error(w, err.Error(), 502)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return p
+}
+
+func (p *countingProxy) count(action string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.calls[action]
+}
+
+func jsonString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func dataDir(w *world, name string) string {
+	d := filepath.Join(w.dir, name)
+	os.MkdirAll(d, 0o700)
+	return d
+}
