@@ -248,18 +248,21 @@ func TestConnectorValidation(t *testing.T) {
 		mod   func(*credbroker.ConnectorSpec)
 		field string
 	}{
-		"bad name":          {func(s *credbroker.ConnectorSpec) { s.Name = "has space" }, "name"},
-		"id-like name":      {func(s *credbroker.ConnectorSpec) { s.Name = "con_x" }, "name"},
-		"no region":         {func(s *credbroker.ConnectorSpec) { s.Region = "" }, "region"},
-		"no role":           {func(s *credbroker.ConnectorSpec) { s.RoleARN = "" }, "role_arn"},
-		"no secret":         {func(s *credbroker.ConnectorSpec) { s.SecretAccessKey = "" }, "secret_access_key"},
-		"bad principal":     {func(s *credbroker.ConnectorSpec) { s.Principal = "wizard" }, "principal"},
-		"role on session":   {func(s *credbroker.ConnectorSpec) { s.Principal = credbroker.PrincipalSession }, "role_arn"},
-		"default > max":     {func(s *credbroker.ConnectorSpec) { s.DefaultDurationSeconds, s.MaxDurationSeconds = 7200, 3600 }, "default_duration_seconds"},
-		"bad scope":         {func(s *credbroker.ConnectorSpec) { s.Scope = credbroker.Scope{Kind: "project", Key: "ops lower"} }, "scope"},
-		"bad glob":          {func(s *credbroker.ConnectorSpec) { s.AllowPlans = []string{"OPS-["} }, "allow_plans[0]"},
-		"bad session mode":  {func(s *credbroker.ConnectorSpec) { s.SessionMode = "forever" }, "session_mode"},
-		"provided with STS": {func(s *credbroker.ConnectorSpec) { s.Principal, s.RoleARN = credbroker.PrincipalProvided, ""; s.Policy = `{}` }, "policy"},
+		"bad name":         {func(s *credbroker.ConnectorSpec) { s.Name = "has space" }, "name"},
+		"id-like name":     {func(s *credbroker.ConnectorSpec) { s.Name = "con_x" }, "name"},
+		"no region":        {func(s *credbroker.ConnectorSpec) { s.Region = "" }, "region"},
+		"no role":          {func(s *credbroker.ConnectorSpec) { s.RoleARN = "" }, "role_arn"},
+		"no secret":        {func(s *credbroker.ConnectorSpec) { s.SecretAccessKey = "" }, "secret_access_key"},
+		"bad principal":    {func(s *credbroker.ConnectorSpec) { s.Principal = "wizard" }, "principal"},
+		"role on session":  {func(s *credbroker.ConnectorSpec) { s.Principal = credbroker.PrincipalSession }, "role_arn"},
+		"default > max":    {func(s *credbroker.ConnectorSpec) { s.DefaultDurationSeconds, s.MaxDurationSeconds = 7200, 3600 }, "default_duration_seconds"},
+		"bad scope":        {func(s *credbroker.ConnectorSpec) { s.Scope = credbroker.Scope{Kind: "project", Key: "ops lower"} }, "scope"},
+		"bad glob":         {func(s *credbroker.ConnectorSpec) { s.AllowPlans = []string{"OPS-["} }, "allow_plans[0]"},
+		"bad session mode": {func(s *credbroker.ConnectorSpec) { s.SessionMode = "forever" }, "session_mode"},
+		"provided with STS": {func(s *credbroker.ConnectorSpec) {
+			s.Principal, s.RoleARN = credbroker.PrincipalProvided, ""
+			s.Policy = `{}`
+		}, "policy"},
 		"unknown base":      {func(s *credbroker.ConnectorSpec) { s.Base = "magic" }, "base"},
 		"missing base conn": {func(s *credbroker.ConnectorSpec) { s.AccessKeyID, s.SecretAccessKey, s.BaseConnector = "", "", "nope" }, "base_connector"},
 	}
@@ -491,7 +494,9 @@ func TestAuditFailureRefusesVend(t *testing.T) {
 
 type auditFunc func(ctx context.Context, recs ...*credbroker.AuditRecord) error
 
-func (f auditFunc) Append(ctx context.Context, recs ...*credbroker.AuditRecord) error { return f(ctx, recs...) }
+func (f auditFunc) Append(ctx context.Context, recs ...*credbroker.AuditRecord) error {
+	return f(ctx, recs...)
+}
 
 func TestRoleChainingCap(t *testing.T) {
 	e := newEnv(t)

@@ -110,7 +110,7 @@ func TestProfileDelivery(t *testing.T) {
 func TestEndpointDelivery(t *testing.T) {
 	r, out, _ := runner()
 	code, err := r.Run(context.Background(), &Command{
-		Argv: []string{"/bin/sh", "-c", `echo "${AWS_ACCESS_KEY_ID:-none} ${AWS_CONTAINER_CREDENTIALS_FULL_URI%%:*}"; stat -c %a "$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"`},
+		Argv:  []string{"/bin/sh", "-c", `echo "${AWS_ACCESS_KEY_ID:-none} ${AWS_CONTAINER_CREDENTIALS_FULL_URI%%:*}"; stat -c %a "$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"`},
 		Creds: resolved(), Delivery: DeliverEndpoint,
 	})
 	if err != nil || code != 0 {
