@@ -17,6 +17,16 @@ func stsNameChar(r rune) bool {
 // cut to max characters, and a result shorter than two characters is padded
 // so STS's minimum of 2 holds.
 func CleanSTSName(s string, max int) string {
+	out := cleanChars(s, max)
+	for len(out) < 2 {
+		out += "-"
+	}
+	return out
+}
+
+// cleanChars replaces characters STS refuses and cuts to max, without
+// padding.
+func cleanChars(s string, max int) string {
 	var b strings.Builder
 	for _, r := range s {
 		if b.Len() >= max {
@@ -28,11 +38,7 @@ func CleanSTSName(s string, max int) string {
 			b.WriteByte('-')
 		}
 	}
-	out := b.String()
-	for len(out) < 2 {
-		out += "-"
-	}
-	return out
+	return b.String()
 }
 
 // ValidSTSName reports whether s already meets STS's rules for a
@@ -74,7 +80,7 @@ func SessionName(b Build) string {
 	}
 	tail := ""
 	if b.Number != "" {
-		tail = "-" + CleanSTSName(b.Number, 20)
+		tail = "-" + cleanChars(b.Number, 20)
 	}
 	room := max - len(tail)
 	return CleanSTSName(head, room) + tail

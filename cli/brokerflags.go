@@ -44,8 +44,13 @@ func (f *brokerFlags) client(a *app) (*httpapi.Client, error) {
 	return a.brokerClient(u, tok, firstNonEmpty(f.caFile, a.env("CREDBROKER_CA_FILE")))
 }
 
+// token finds the token: --token-file, then $CREDBROKER_TOKEN, then
+// $CREDBROKER_TOKEN_FILE.
 func (f *brokerFlags) token(a *app) (string, error) {
-	path := firstNonEmpty(f.tokenFile, a.env("CREDBROKER_TOKEN_FILE"))
+	path := f.tokenFile
+	if path == "" && a.env("CREDBROKER_TOKEN") == "" {
+		path = a.env("CREDBROKER_TOKEN_FILE")
+	}
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {

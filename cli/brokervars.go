@@ -20,7 +20,7 @@ func (a *app) brokerVariables(ctx context.Context, plan string) (global, planVar
 		return nil, nil, nil, nil
 	}
 	token := a.env("CREDBROKER_TOKEN")
-	if f := a.env("CREDBROKER_TOKEN_FILE"); f != "" {
+	if f := a.env("CREDBROKER_TOKEN_FILE"); f != "" && token == "" {
 		b, rerr := os.ReadFile(f)
 		if rerr != nil {
 			return nil, nil, nil, credbroker.Errorf(credbroker.CodeInvalid, "CREDBROKER_TOKEN_FILE", "cannot read %s: %s", f, pathErr(rerr))

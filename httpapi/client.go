@@ -410,7 +410,9 @@ func (c *Client) statusError(method, path string, resp *http.Response) error {
 		if !knownCode(code) {
 			code = codeForStatus(resp.StatusCode)
 		}
-		return &credbroker.Error{Code: code, Field: "broker", Message: eb.Message, Err: cause}
+		// The server's message already names its field; it is reported as
+		// the broker's words, with no field of this side's.
+		return &credbroker.Error{Code: code, Message: "broker: " + eb.Message, Err: cause}
 	}
 	return &credbroker.Error{
 		Code: codeForStatus(resp.StatusCode), Field: "broker",

@@ -77,8 +77,8 @@ func TestServiceErrors(t *testing.T) {
 			if ce == nil {
 				t.Fatalf("client error %v is not a *credbroker.Error", err)
 			}
-			if ce.Code != tt.code || ce.Message != tt.message || ce.Field != "broker" {
-				t.Errorf("client error = {%q %q %q}, want {broker %q %q}", ce.Field, ce.Code, ce.Message, tt.code, tt.message)
+			if ce.Code != tt.code || ce.Message != "broker: "+tt.message || ce.Field != "" {
+				t.Errorf("client error = {%q %q %q}, want {\"\" %q \"broker: %s\"}", ce.Field, ce.Code, ce.Message, tt.code, tt.message)
 			}
 		})
 	}

@@ -99,7 +99,11 @@ func ExpandCredentials(c *jobfile.Credentials, x Expander, path string, env Env)
 			errs = append(errs, credbroker.Errorf(credbroker.CodeInvalid, join(path, "broker"), "no broker URL").
 				WithFix("set broker: in the job file, --broker, or CREDBROKER_BROKER"))
 		}
-		if tokenFile == "" {
+		// The task's token_file (or --token-file), then $CREDBROKER_TOKEN,
+		// then $CREDBROKER_TOKEN_FILE.
+		if t, ok := env("CREDBROKER_TOKEN"); ok && t != "" && tokenFile == "" {
+			src.Token = strings.TrimSpace(t)
+		} else if tokenFile == "" {
 			tokenFile, _ = env("CREDBROKER_TOKEN_FILE")
 		}
 		if tokenFile != "" {
@@ -109,8 +113,6 @@ func ExpandCredentials(c *jobfile.Credentials, x Expander, path string, env Env)
 					WithFix("check the path and its permissions"))
 			}
 			src.Token = strings.TrimSpace(string(b))
-		} else if t, ok := env("CREDBROKER_TOKEN"); ok {
-			src.Token = strings.TrimSpace(t)
 		}
 		if src.Token == "" && len(errs) == 0 {
 			errs = append(errs, credbroker.Errorf(credbroker.CodeUnauthorized, join(path, "token_file"), "no agent token").
