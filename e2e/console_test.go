@@ -1,0 +1,79 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// fakeFederation answers getSigninToken like signin.aws.amazon.com does,
+// and remembers the session it was given.
+type fakeFederation struct {
+	URL     string
+	mu      sync.Mutex
+	session map[string]string
+}
+
+func startFakeFederation(t *testing.T) *fakeFederation {
+	f := &fakeFederation{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.URL = "http://" + ln.Addr().String() + "/federation"
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("Action") != "getSigninToken" {
+			http.Error(w, "unexpected action", 400)
+			return
+		}
+		var s map[string]string
+		if err := json.Unmarshal([]byte(r.URL.Query().Get("Session")), &s); err != nil {
+			http.Error(w, "bad session", 400)
+			return
+		}
+		f.mu.Lock()
+		f.session = s
+		f.mu.Unlock()
+		w.Write([]byte(`{"SigninToken":"fake-signin-token-123"}`))
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return f
+}
+
+func TestConsoleSignin(t *testing.T) {
+	w := newWorld(t, false)
+	fed := startFakeFederation(t)
+	dd := dataDir(w, "broker")
+	b := w.startBroker(dd, "--federation-endpoint", fed.URL)
+	admin := w.adminToken(dd)
+	secretFile := w.write("input-base.secret", w.minio.RootPassword)
+	w.expectOK(b.admin(admin, "", "connector", "create", "deploy", "--region", "us-east-1", "--role-arn", roleARN,
+		"--access-key-id", w.minio.RootUser, "--secret-access-key-file", secretFile, "--sts-endpoint", w.minio.Endpoint,
+		"--default-duration", "15m"), "connector create")
+	r := b.adminShown(admin, "token", "create", "--role", "agent", "--name", "console", "--plans", "OPS-*")
+	agent := strings.TrimSpace(r.stdout)
+	w.secret(agent)
+
+	r = w.runShown(w.env("CREDBROKER_BROKER="+b.URL, "CREDBROKER_TOKEN="+agent), w.cb, "console", "--connector", "deploy", "--plan", "OPS-DEPLOY")
+	w.expectOK(r, "console")
+	url := strings.TrimSpace(r.stdout)
+	if !strings.HasPrefix(url, fed.URL+"?") || !strings.Contains(url, "Action=login") || !strings.Contains(url, "SigninToken=fake-signin-token-123") {
+		t.Fatalf("sign-in URL %q", url)
+	}
+	fed.mu.Lock()
+	s := fed.session
+	fed.mu.Unlock()
+	if s["sessionId"] == "" || s["sessionKey"] == "" || s["sessionToken"] == "" {
+		t.Fatalf("federation endpoint got session %v", s)
+	}
+	w.secret(s["sessionKey"], s["sessionToken"])
+	// The sign-in is a vend: audited.
+	a := b.admin(admin, "", "audit", "--action", "vend", "--output", "json")
+	if !strings.Contains(a.stdout, `"task": "console"`) {
+		t.Fatalf("console vend not audited:\n%s", a.stdout)
+	}
+}
