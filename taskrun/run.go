@@ -230,6 +230,10 @@ func (r *Runner) Run(ctx context.Context, c *Command) (int, error) {
 	}
 	if c.VariablesFile != "" {
 		env = append(env, "CREDBROKER_VARIABLES="+c.VariablesFile)
+		wctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); watchVariables(wctx, c.VariablesFile, masks) }()
+		cleanup = append(cleanup, func() { stop(); <-done })
 	}
 	env = append(env, c.Env...)
 	return r.spawn(ctx, c, env, stdout, stderr)

@@ -317,3 +317,28 @@ func TestPrefixWriter(t *testing.T) {
 		t.Fatalf("%q", b.String())
 	}
 }
+
+// A secret runtime variable is masked in the rest of the task that wrote
+// it, once the file holds its line.
+func TestRuntimeSecretMaskedInSameTask(t *testing.T) {
+	r, out, _ := runner()
+	j := job(t, `
+version: 1
+tasks:
+  - name: mint
+    run: |
+      echo "mintedTokenPassword=fresh-secret-value-123" >> "$CREDBROKER_VARIABLES"
+      sleep 0.3
+      echo "later: fresh-secret-value-123"
+  - name: next
+    run: echo "next ${bamboo.mintedTokenPassword}"
+`)
+	code, err := r.RunJob(context.Background(), j, JobOptions{})
+	if err != nil || code != 0 {
+		t.Fatal(code, err)
+	}
+	o := out.String()
+	if strings.Contains(o, "fresh-secret-value-123") || !strings.Contains(o, "[mint] later: ********") || !strings.Contains(o, "[next] next ********") {
+		t.Fatalf("output %q", o)
+	}
+}
