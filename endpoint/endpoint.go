@@ -193,7 +193,7 @@ func (s *Server) cleanup() {
 type response struct {
 	AccessKeyID     string `json:"AccessKeyId"`
 	SecretAccessKey string `json:"SecretAccessKey"`
-	Token           string `json:"Token,omitempty"`
+	Token           string `json:"Token"` // always present: botocore reads it unconditionally
 	Expiration      string `json:"Expiration"`
 }
 

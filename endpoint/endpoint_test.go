@@ -200,3 +200,26 @@ func TestUpstreamErrorIsJSON(t *testing.T) {
 		t.Fatalf("status %d body %v", st, body)
 	}
 }
+
+// Long-lived keys still get every field botocore reads: Token (empty) and
+// an Expiration.
+func TestLongLivedKeysHaveEveryField(t *testing.T) {
+	p := credbroker.ProviderFunc(func(context.Context) (credbroker.Credentials, error) {
+		return credbroker.Credentials{AccessKeyID: "AKIALONGLIVEDEXAMPLE", SecretAccessKey: "long-lived-secret"}, nil
+	})
+	s := start(t, p, time.Now)
+	req, _ := http.NewRequest(http.MethodGet, s.URL, nil)
+	req.Header.Set("Authorization", token(t, s))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	for _, k := range []string{"AccessKeyId", "SecretAccessKey", "Token", "Expiration"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("response lacks %s: %v", k, m)
+		}
+	}
+}
