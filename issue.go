@@ -1,6 +1,9 @@
 package credbroker
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // IssueRequest asks for one set of credentials on the broker side: an STS
 // call with a connector's base credentials, or, for provided keys, none.
@@ -29,4 +32,9 @@ type IssueRequest struct {
 	Tags              []Tag
 	TransitiveTagKeys []string
 	Retry             RetrySpec
+	// BeforeAttempt, when set, is called before each STS attempt (the
+	// first and every retry, at every endpoint); an error ends the call
+	// with that error and nothing is sent. The broker keeps its calls
+	// within a rate budget with it.
+	BeforeAttempt func(ctx context.Context) error
 }

@@ -66,6 +66,11 @@ type Source struct {
 	// Role, when set, is assumed with the base credentials above.
 	Role RoleSpec
 
+	// Tags are session tags a connector source asks the broker to add
+	// (VendRequest.Tags); an instance or static source's tags are in
+	// Role.Tags.
+	Tags []Tag
+
 	// STSEndpoint overrides the regional STS endpoint (AWS_ENDPOINT_URL_STS).
 	STSEndpoint string
 
@@ -84,6 +89,9 @@ type RoleSpec struct {
 	Tags        []Tag         // session tags
 	// TransitiveTagKeys lists the tag keys that survive role chaining.
 	TransitiveTagKeys []string
+	// NoSessionTags sends no session tags at all (neither the build's nor
+	// Tags), for roles whose trust policy does not allow sts:TagSession.
+	NoSessionTags bool
 }
 
 // Set reports whether a role is named.

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/smithy-go"
 	"github.com/credbroker/credbroker"
@@ -32,6 +33,16 @@ type origin struct {
 	region, partition string
 	// chain says the error came from the broker host's default chain.
 	chain bool
+	// timeout is the bound of one attempt (Options.AttemptTimeout), and
+	// attempts the number of attempts made, for messages.
+	timeout  time.Duration
+	attempts int
+	// callerEnded says the caller's context had ended: a timeout then is
+	// the caller's, not the upstream's.
+	callerEnded bool
+	// tagSwitch, set when the request carried session tags, names the
+	// switch that turns them off; a refusal then names it in its fix.
+	tagSwitch string
 }
 
 func (o origin) service() string {
@@ -106,6 +117,12 @@ func translateSTS(err error, o origin) *credbroker.Error {
 		code := api.ErrorCode()
 		switch code {
 		case codeAccessDenied:
+			if o.tagSwitch != "" && (o.op == "AssumeRole" || strings.Contains(api.ErrorMessage(), "TagSession")) {
+				return credbroker.Errorf(credbroker.CodeForbidden, o.field,
+					"STS refused %s: %s; the request carried session tags, which the role's trust policy must allow with sts:TagSession", op, code).
+					WithFix("allow sts:TagSession in the role's trust policy, or turn session tags off with " + o.tagSwitch +
+						"; otherwise " + accessDeniedFix(o.op))
+			}
 			return credbroker.Errorf(credbroker.CodeForbidden, o.field, "STS refused %s: %s", op, code).
 				WithFix(accessDeniedFix(o.op))
 		case codeExpiredToken, codeExpiredTokenExc:
@@ -149,8 +166,12 @@ func translateSTS(err error, o origin) *credbroker.Error {
 			case strings.Contains(strings.ToLower(msg), "tag"):
 				field, what = "tags", "STS refused the session tags"
 			}
+			fix := "check the value against STS's limits; STS's own message is kept in the log"
+			if field == "tags" && o.tagSwitch != "" {
+				fix += "; or turn session tags off with " + o.tagSwitch
+			}
 			return credbroker.Errorf(credbroker.CodeUnprocessable, field, "STS refused %s: %s: %s", op, code, what).
-				WithFix("check the value against STS's limits; STS's own message is kept in the log")
+				WithFix(fix)
 		case "":
 		default:
 			return credbroker.Errorf(credbroker.CodeUpstream, o.field, "STS %s failed: %s", op, safeCode(code)).
@@ -160,8 +181,11 @@ func translateSTS(err error, o origin) *credbroker.Error {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return credbroker.Errorf(credbroker.CodeUpstream, "sts", "the STS %s at %s was canceled", op, o.endpoint)
+	case o.timeout > 0 && isTimeout(err):
+		return credbroker.Errorf(credbroker.CodeUpstream, "sts", "STS at %s did not answer %s within %s%s", o.endpoint, op, o.timeout, triedTimes(o.attempts)).
+			WithFix("check the network path and proxy to STS and the STS endpoint if one is set; a connector can list fallback STS endpoints")
 	case errors.Is(err, context.DeadlineExceeded), isSendError(err), isNetError(err):
-		return credbroker.Errorf(credbroker.CodeUpstream, "sts", "STS at %s is not reachable", o.endpoint).
+		return credbroker.Errorf(credbroker.CodeUpstream, "sts", "STS at %s is not reachable%s%s", o.endpoint, sendFailure(err), triedTimes(o.attempts)).
 			WithFix("check the network path and proxy to STS, the region, and the STS endpoint if one is set")
 	}
 	if status := httpStatus(err); status >= 200 && status < 300 {
@@ -208,6 +232,11 @@ func translateIMDS(err error, o origin) *credbroker.Error {
 				"the instance metadata service at %s refused the IMDSv2 session token request (HTTP %d)", o.endpoint, status).
 				WithFix("IMDSv2 is required; if this metadata service only speaks IMDSv1, allow the IMDSv1 fallback for this task (less safe)")
 		}
+		if !o.callerEnded && timeoutText(text) {
+			return credbroker.Errorf(credbroker.CodeUpstream, field,
+				"the instance metadata service at %s did not answer the IMDSv2 session token request in time", o.endpoint).
+				WithFix(imdsSlowFix)
+		}
 		if unreachableText(text) {
 			return notReachable()
 		}
@@ -217,6 +246,11 @@ func translateIMDS(err error, o origin) *credbroker.Error {
 	}
 	if errors.Is(err, context.Canceled) {
 		return credbroker.Errorf(credbroker.CodeUpstream, field, "the request to the instance metadata service at %s was canceled", o.endpoint)
+	}
+	if !o.callerEnded && (isTimeout(err) || timeoutText(text)) {
+		return credbroker.Errorf(credbroker.CodeUpstream, field,
+			"the instance metadata service at %s did not answer in time", o.endpoint).
+			WithFix(imdsSlowFix)
 	}
 	if errors.Is(err, context.DeadlineExceeded) || isSendError(err) || isNetError(err) {
 		return notReachable()

@@ -2,13 +2,17 @@ package awscreds
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
+	"github.com/aws/smithy-go"
 	"github.com/credbroker/credbroker"
 	"github.com/credbroker/credbroker/policy"
 )
@@ -204,34 +208,51 @@ func (is *Issuer) Issue(ctx context.Context, req credbroker.IssueRequest) (credb
 		}
 		return c, nil
 	}
+	parent := ctx
+	ctx, cancel := is.withDeadline(ctx)
+	defer cancel()
 	var lastErr error
+	var skipped []string
 	for i, ep := range p.endpoints {
 		last := i == len(p.endpoints)-1
+		attempts := &attemptLog{}
 		client := is.stsClient(stsConfig{
-			Region:   p.region,
-			Endpoint: ep,
-			Creds:    awsProvider{req.Base},
-			Retry:    req.Retry,
-			FailFast: !last,
+			Region:        p.region,
+			Endpoint:      ep,
+			Creds:         awsProvider{req.Base},
+			Retry:         req.Retry,
+			FailFast:      !last,
+			BeforeAttempt: req.BeforeAttempt,
+			Attempts:      attempts,
 		})
 		c, op, err := is.call(ctx, client, req, p)
 		if err == nil {
 			return c, nil
 		}
+		if derr := is.deadlineError(parent, ctx, err, attempts, op, ep); derr != nil {
+			return credbroker.Credentials{}, alsoUnreachable(derr, skipped)
+		}
 		if !last && isSendError(err) && ctx.Err() == nil {
 			is.logger().WarnContext(ctx, "STS endpoint not reachable; trying the next one",
 				"endpoint", ep, "next", p.endpoints[i+1], "op", op)
 			lastErr = err
+			skipped = append(skipped, ep)
 			continue
 		}
 		field := "sts"
 		if req.Principal == credbroker.PrincipalAssumedRole {
 			field = "role_arn"
 		}
-		return credbroker.Credentials{}, translate(err, origin{
+		o := origin{
 			field: field, credField: "base", endpoint: ep, op: op,
 			region: p.region, partition: p.partition.ID,
-		})
+		}
+		if len(req.Tags) > 0 {
+			o.tagSwitch = connectorTagSwitch
+		}
+		o.timeout = is.AttemptTimeout
+		o.attempts, _ = attempts.get()
+		return credbroker.Credentials{}, alsoUnreachable(translate(err, o), skipped)
 	}
 	return credbroker.Credentials{}, translate(lastErr, origin{field: "sts"})
 }
@@ -291,13 +312,14 @@ func (is *Issuer) call(ctx context.Context, client stsAPI, req credbroker.IssueR
 		}
 		creds = out.Credentials
 	}
-	c, err := fromSTS(creds, string(req.Principal), is.now())
+	c, err := fromSTS(creds, string(req.Principal), is.now(), p.duration)
 	return c, op, err
 }
 
 // fromSTS converts the credentials of an STS answer, refusing incomplete
-// or already expired ones.
-func fromSTS(c *ststypes.Credentials, source string, now time.Time) (credbroker.Credentials, error) {
+// ones, and expired or nearly expired ones (clock skew: checkLifetime);
+// asked is the session duration asked for.
+func fromSTS(c *ststypes.Credentials, source string, now time.Time, asked time.Duration) (credbroker.Credentials, error) {
 	if c == nil || aws.ToString(c.AccessKeyId) == "" || aws.ToString(c.SecretAccessKey) == "" || aws.ToString(c.SessionToken) == "" || c.Expiration == nil {
 		return credbroker.Credentials{}, credbroker.Errorf(credbroker.CodeUpstream, "sts", "STS answered without complete credentials")
 	}
@@ -308,17 +330,41 @@ func fromSTS(c *ststypes.Credentials, source string, now time.Time) (credbroker.
 		Expires:         aws.ToTime(c.Expiration),
 		Source:          source,
 	}
-	if out.Expired(now) {
-		return credbroker.Credentials{}, credbroker.Errorf(credbroker.CodeUpstream, "sts",
-			"STS returned credentials (%s) that expired at %s", credbroker.MaskKeyID(out.AccessKeyID), out.Expires.UTC().Format(time.RFC3339)).
-			WithFix("check this host's clock")
+	if err := checkLifetime(out, now, "sts", "STS", asked); err != nil {
+		return credbroker.Credentials{}, err
 	}
 	return out, nil
 }
 
+// ErrIdentityUnavailable is in the chain of the error CallerIdentity
+// returns when the STS endpoint does not offer GetCallerIdentity at all
+// (MinIO's STS, for one), as opposed to refusing the credentials: test it
+// with errors.Is.
+var ErrIdentityUnavailable = errors.New("the STS endpoint does not offer GetCallerIdentity")
+
+// identityUnsupported recognises an STS that does not know the
+// GetCallerIdentity action: AWS's query protocol says InvalidAction, MinIO
+// says InvalidParameterValue "Unsupported action GetCallerIdentity", other
+// servers NotImplemented or HTTP 501.
+func identityUnsupported(err error) bool {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "InvalidAction", "NotImplemented", "UnknownOperationException", "UnsupportedOperation":
+			return true
+		case codeInvalidParameter:
+			msg := strings.ToLower(api.ErrorMessage())
+			return strings.Contains(msg, "unsupported action") || strings.Contains(msg, "getcalleridentity")
+		}
+	}
+	return httpStatus(err) == http.StatusNotImplemented
+}
+
 // CallerIdentity asks STS (GetCallerIdentity) whom base's credentials
 // belong to, in region, at endpoint ("" for the regional endpoint). The
-// broker uses it to test a connector's base credentials.
+// broker uses it to test a connector's base credentials, and `credbroker
+// check` to show whose credentials a task gets. An STS that does not offer
+// the call gives an error holding ErrIdentityUnavailable.
 func (is *Issuer) CallerIdentity(ctx context.Context, region, endpoint string, base credbroker.Provider) (account, arn string, err error) {
 	if base == nil {
 		return "", "", credbroker.Errorf(credbroker.CodeInvalid, "base", "no base credentials are given")
@@ -333,6 +379,10 @@ func (is *Issuer) CallerIdentity(ctx context.Context, region, endpoint string, b
 	client := is.stsClient(stsConfig{Region: region, Endpoint: endpoint, Creds: awsProvider{base}})
 	out, err := client.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
+		if identityUnsupported(err) {
+			return "", "", credbroker.Errorf(credbroker.CodeUpstream, "sts", "the STS at %s does not offer GetCallerIdentity", endpoint).
+				WithCause(fmt.Errorf("%w: %w", ErrIdentityUnavailable, err))
+		}
 		return "", "", translate(err, origin{
 			field: "base", endpoint: endpoint, op: "GetCallerIdentity", region: region, partition: p.ID,
 		})

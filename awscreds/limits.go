@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/credbroker/credbroker"
 )
@@ -128,35 +127,43 @@ func checkExternalID(field, id string) error {
 // differ only in case (STS compares tag keys case-insensitively).
 func checkTags(field string, tags []credbroker.Tag, transitive []string) error {
 	if len(tags) > maxTags {
-		return credbroker.Errorf(credbroker.CodeInvalid, field, "%d session tags given; STS accepts at most %d", len(tags), maxTags)
+		return credbroker.Errorf(credbroker.CodeInvalid, field, "%d session tags given; STS accepts at most %d", len(tags), maxTags).
+			WithFix(fmt.Sprintf("give at most %d tags", maxTags))
 	}
 	seen := make(map[string]bool, len(tags))
 	for i, t := range tags {
 		f := fmt.Sprintf("%s[%d]", field, i)
 		if n := len([]rune(t.Key)); n < 1 || n > maxTagKey {
-			return credbroker.Errorf(credbroker.CodeInvalid, f+".key", "a tag key has 1 to %d characters; this one has %d", maxTagKey, n)
+			return credbroker.Errorf(credbroker.CodeInvalid, f+".key", "a tag key has 1 to %d characters; this one has %d", maxTagKey, n).
+				WithFix("use a shorter key")
 		}
 		if n := len([]rune(t.Value)); n > maxTagValue {
-			return credbroker.Errorf(credbroker.CodeInvalid, f+".value", "a tag value has at most %d characters; this one has %d", maxTagValue, n)
+			return credbroker.Errorf(credbroker.CodeInvalid, f+".value", "a tag value has at most %d characters; this one has %d", maxTagValue, n).
+				WithFix("use a shorter value")
 		}
 		if !tagText(t.Key) {
-			return credbroker.Errorf(credbroker.CodeInvalid, f+".key", "tag key %q holds characters STS does not accept (letters, digits, spaces and _.:/=+-@ only)", t.Key)
+			return credbroker.Errorf(credbroker.CodeInvalid, f+".key", "tag key %q holds characters STS does not accept (letters, digits, spaces and _.:/=+-@ only)", t.Key).
+				WithFix("replace the other characters, for example with '-'")
 		}
 		if !tagText(t.Value) {
-			return credbroker.Errorf(credbroker.CodeInvalid, f+".value", "the value of tag %q holds characters STS does not accept (letters, digits, spaces and _.:/=+-@ only)", t.Key)
+			return credbroker.Errorf(credbroker.CodeInvalid, f+".value", "the value of tag %q holds characters STS does not accept (letters, digits, spaces and _.:/=+-@ only)", t.Key).
+				WithFix("replace the other characters, for example with '-'")
 		}
 		k := strings.ToLower(t.Key)
 		if seen[k] {
-			return credbroker.Errorf(credbroker.CodeInvalid, f+".key", "tag key %q is given twice (STS ignores case in tag keys)", t.Key)
+			return credbroker.Errorf(credbroker.CodeInvalid, f+".key", "tag key %q is given twice (STS ignores case in tag keys)", t.Key).
+				WithFix("keep one of them")
 		}
 		seen[k] = true
 	}
 	if len(transitive) > maxTags {
-		return credbroker.Errorf(credbroker.CodeInvalid, "transitive_tag_keys", "%d transitive tag keys given; STS accepts at most %d", len(transitive), maxTags)
+		return credbroker.Errorf(credbroker.CodeInvalid, "transitive_tag_keys", "%d transitive tag keys given; STS accepts at most %d", len(transitive), maxTags).
+			WithFix(fmt.Sprintf("give at most %d", maxTags))
 	}
 	for i, k := range transitive {
 		if n := len([]rune(k)); n < 1 || n > maxTagKey || !tagText(k) {
-			return credbroker.Errorf(credbroker.CodeInvalid, fmt.Sprintf("transitive_tag_keys[%d]", i), "%q is not a valid tag key", k)
+			return credbroker.Errorf(credbroker.CodeInvalid, fmt.Sprintf("transitive_tag_keys[%d]", i), "%q is not a valid tag key", k).
+				WithFix("a tag key has 1 to 128 letters, digits, spaces and _.:/=+-@")
 		}
 	}
 	return nil
@@ -165,10 +172,9 @@ func checkTags(field string, tags []credbroker.Tag, transitive []string) error {
 // tagText reports whether s uses only [\p{L}\p{Z}\p{N}_.:/=+\-@].
 func tagText(s string) bool {
 	for _, r := range s {
-		if unicode.IsLetter(r) || unicode.In(r, unicode.Z) || unicode.IsNumber(r) || strings.ContainsRune("_.:/=+-@", r) {
-			continue
+		if !tagRune(r) {
+			return false
 		}
-		return false
 	}
 	return true
 }

@@ -63,6 +63,18 @@ type Options struct {
 	LookupEnv func(key string) (string, bool)
 	// Retry bounds retries where a Source or IssueRequest sets none.
 	Retry credbroker.RetrySpec
+	// AttemptTimeout bounds one attempt of an STS call (connecting,
+	// sending, and reading the whole answer), as the Timeout of a copy of
+	// the HTTP client. An attempt that times out counts as a failed
+	// connection: it is retried, or the next fallback endpoint is tried at
+	// once. Zero leaves the HTTP client's own timeouts.
+	AttemptTimeout time.Duration
+	// Deadline bounds a whole Issue: every attempt, backoff wait and
+	// fallback endpoint, and the waits of IssueRequest.BeforeAttempt. A
+	// call it ends fails with CodeThrottled when STS was throttling it,
+	// else with CodeUpstream. Zero sets no bound beyond the caller's
+	// context.
+	Deadline time.Duration
 	// Now is the clock, used to refuse credentials that are already
 	// expired when they arrive; nil is time.Now.
 	Now func() time.Time
@@ -96,6 +108,10 @@ type stsConfig struct {
 	// FailFast makes connection failures final at once, so that the
 	// caller can move on to a fallback endpoint.
 	FailFast bool
+	// BeforeAttempt is called before each attempt (IssueRequest's).
+	BeforeAttempt func(ctx context.Context) error
+	// Attempts, when set, records the attempts of the call.
+	Attempts *attemptLog
 }
 
 // stsClient builds the STS client for cfg: its region, its endpoint as
@@ -109,8 +125,8 @@ func (o *Options) stsClient(cfg stsConfig) stsAPI {
 		Region:       cfg.Region,
 		BaseEndpoint: aws.String(cfg.Endpoint),
 		Credentials:  cfg.Creds,
-		HTTPClient:   o.httpClient(),
-		Retryer:      newRetryer(o.retrySpec(cfg.Retry), cfg.FailFast),
+		HTTPClient:   o.attemptClient(),
+		Retryer:      observed(newRetryer(o.retrySpec(cfg.Retry), cfg.FailFast), cfg.BeforeAttempt, cfg.Attempts),
 	})
 }
 

@@ -23,7 +23,16 @@ type sdkProvider struct {
 func (s *sdkProvider) Retrieve(ctx context.Context) (credbroker.Credentials, error) {
 	c, err := s.p.Retrieve(ctx)
 	if err != nil {
-		return credbroker.Credentials{}, translate(err, s.origin)
+		o := s.origin
+		o.callerEnded = ctx.Err() != nil
+		return credbroker.Credentials{}, translate(err, o)
+	}
+	if c.AccessKeyID == "" || c.SecretAccessKey == "" || (c.CanExpire && c.Expires.IsZero()) {
+		// A malformed answer (ec2rolecreds passes one on): never usable,
+		// and without an expiry it would pass for long-lived keys.
+		return credbroker.Credentials{}, credbroker.Errorf(credbroker.CodeUpstream, s.origin.field,
+			"%s answered without complete credentials", s.origin.service()).
+			WithFix("check that the endpoint is what it should be; the answer was not used")
 	}
 	out := credbroker.Credentials{
 		AccessKeyID:     c.AccessKeyID,
@@ -34,7 +43,15 @@ func (s *sdkProvider) Retrieve(ctx context.Context) (credbroker.Credentials, err
 	if c.CanExpire {
 		out.Expires = c.Expires
 	}
-	if now := s.now(); out.Expired(now) {
+	now := s.now()
+	if !s.origin.chain {
+		// Fresh from IMDS or STS: expired or nearly expired means clock skew.
+		if err := checkLifetime(out, now, s.origin.field, s.origin.service(), 0); err != nil {
+			return credbroker.Credentials{}, err
+		}
+		return out, nil
+	}
+	if out.Expired(now) {
 		return credbroker.Credentials{}, credbroker.Errorf(credbroker.CodeUpstream, s.origin.field,
 			"%s returned credentials (%s) that expired at %s", s.origin.service(), credbroker.MaskKeyID(out.AccessKeyID),
 			out.Expires.UTC().Format(time.RFC3339)).

@@ -27,8 +27,13 @@ import (
 //     unless src.IMDSv1 allows the v1 fallback, which is then a warning);
 //   - then, when src.Role is set, AssumeRole (stscreds) with those base
 //     credentials, the external ID, session name, duration, policies,
-//     tags, and the build as source identity (unless
-//     Options.NoSourceIdentity). Instance profile credentials and static
+//     the build as source identity (unless Options.NoSourceIdentity), and
+//     session tags: the build's (BuildTags: credbroker:plan,
+//     credbroker:build, credbroker:job) followed by the role's own, with
+//     its transitive keys, unless src.Role.NoSessionTags turns tagging
+//     off for a role whose trust policy lacks sts:TagSession. When STS
+//     refuses an AssumeRole that carried tags, the error's fix names that
+//     switch. Instance profile credentials and static
 //     keys with a session token are role sessions, so AssumeRole is role
 //     chaining and a duration over one hour is lowered to one hour, with a
 //     warning.
@@ -155,21 +160,20 @@ func Resolve(ctx context.Context, src credbroker.Source, b credbroker.Build, opt
 			o.Policy = aws.String(role.policy)
 		}
 		o.PolicyARNs = policyDescriptors(src.Role.PolicyARNs)
-		o.Tags = stsTags(src.Role.Tags)
-		o.TransitiveTagKeys = src.Role.TransitiveTagKeys
+		o.Tags = stsTags(role.tags)
+		o.TransitiveTagKeys = role.transitive
 		if role.sourceIdentity != "" {
 			o.SourceIdentity = aws.String(role.sourceIdentity)
 		}
 	})
-	res.Provider = &sdkProvider{
-		p:      assume,
-		source: "assume-role",
-		origin: origin{
-			field: "role_arn", credField: string(src.Kind), endpoint: endpoint,
-			op: "AssumeRole", region: region, partition: p.ID,
-		},
-		now: opts.now,
+	o := origin{
+		field: "role_arn", credField: string(src.Kind), endpoint: endpoint,
+		op: "AssumeRole", region: region, partition: p.ID,
 	}
+	if len(role.tags) > 0 {
+		o.tagSwitch = agentTagSwitch
+	}
+	res.Provider = &sdkProvider{p: assume, source: "assume-role", origin: o, now: opts.now}
 	res.Warnings = warnings
 	return res, nil
 }
@@ -179,6 +183,8 @@ type checkedRole struct {
 	policy         string // compact
 	sessionName    string
 	sourceIdentity string
+	tags           []credbroker.Tag // the build's, then the role's own
+	transitive     []string
 }
 
 func checkRole(r credbroker.RoleSpec, b credbroker.Build, p Partition, opts Options) (checkedRole, error) {
@@ -235,7 +241,8 @@ func checkRole(r credbroker.RoleSpec, b credbroker.Build, p Partition, opts Opti
 	} else if err := checkSessionName("session_name", out.sessionName); err != nil {
 		return out, err
 	}
-	if err := checkTags("tags", r.Tags, r.TransitiveTagKeys); err != nil {
+	var err error
+	if out.tags, out.transitive, err = sessionTags(r, b); err != nil {
 		return out, err
 	}
 	if !opts.NoSourceIdentity {

@@ -173,8 +173,9 @@ func (s *Service) createToken(ctx context.Context, actor string, spec credbroker
 	default:
 		return nil, credbroker.Errorf(credbroker.CodeInvalid, "role", "unknown role %q", spec.Role).WithFix("use admin or agent")
 	}
-	if spec.ExpiresInSeconds < 0 {
-		return nil, credbroker.Errorf(credbroker.CodeInvalid, "expires_in_seconds", "must not be negative")
+	const maxTokenLife = 10 * 366 * 24 * 3600 // ten years, in seconds
+	if spec.ExpiresInSeconds < 0 || spec.ExpiresInSeconds > maxTokenLife {
+		return nil, credbroker.Errorf(credbroker.CodeInvalid, "expires_in_seconds", "must be between 0 (no expiry) and %d (ten years)", maxTokenLife)
 	}
 	id, err := newID(tokenPrefix)
 	if err != nil {

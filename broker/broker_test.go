@@ -630,3 +630,33 @@ func TestUpstreamErrorAudited(t *testing.T) {
 		t.Fatalf("refusal record: %+v", recs)
 	}
 }
+
+func TestTagsCleanedAndSwitchedOff(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.connector(t, credbroker.ConnectorSpec{Name: "tagged", Tags: []credbroker.Tag{{Key: "team", Value: "ops"}}, TransitiveTagKeys: []string{"team"}})
+	if _, err := e.svc.Vend(ctx, e.agent, credbroker.VendRequest{Connector: "tagged", Plan: "OPS-A", Build: "42#1", Job: "job<1>"}); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, tg := range e.iss.last().Tags {
+		got[tg.Key] = tg.Value
+	}
+	if got["credbroker:build"] != "42-1" || got["credbroker:job"] != "job-1-" || got["team"] != "ops" || len(e.iss.last().TransitiveTagKeys) != 1 {
+		t.Fatalf("tags %v transitive %v", got, e.iss.last().TransitiveTagKeys)
+	}
+	e.connector(t, credbroker.ConnectorSpec{Name: "untagged", DisableTags: true, TransitiveTagKeys: []string{"team"}})
+	if _, err := e.svc.Vend(ctx, e.agent, credbroker.VendRequest{Connector: "untagged", Plan: "OPS-A", Build: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.iss.last(); len(r.Tags) != 0 || len(r.TransitiveTagKeys) != 0 {
+		t.Fatalf("tags off still sent tags %v / transitive keys %v", r.Tags, r.TransitiveTagKeys)
+	}
+}
+
+func TestTokenLifeBounded(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.svc.CreateToken(context.Background(), e.admin, credbroker.TokenSpec{Name: "x", Role: credbroker.RoleAgent, Plans: "*", ExpiresInSeconds: 1 << 62}); code(err) != credbroker.CodeInvalid {
+		t.Fatalf("huge expiry: %v", err)
+	}
+}

@@ -83,6 +83,13 @@ func (s *Service) connectorFromSpec(ctx context.Context, spec credbroker.Connect
 		if spec.SecretAccessKey == "" && keyChanged {
 			return nil, invalid("secret_access_key", "give the secret key (read from a file or stdin, never a command-line argument)", "missing for base keys")
 		}
+		// A provided connector hands its stored key out as it is: turning a
+		// connector into one takes the key again, or an admin token could
+		// read any stored key that way.
+		if spec.SecretAccessKey == "" && spec.Principal == credbroker.PrincipalProvided && prev != nil && prev.Principal != credbroker.PrincipalProvided {
+			return nil, invalid("secret_access_key", "give the secret key again (--secret-access-key-file) to hand it out as it is",
+				"a connector that becomes provided needs its secret key given again")
+		}
 		c.AccessKeyID = spec.AccessKeyID
 		if spec.SecretAccessKey != "" {
 			if len(spec.SecretAccessKey) < 16 || len(spec.SecretAccessKey) > 256 || strings.ContainsAny(spec.SecretAccessKey, " \t\r\n") {

@@ -62,6 +62,12 @@ type Options struct {
 	// DefaultMinRemaining is the lifetime vended credentials have left at
 	// least, when a request asks for none; 60 s when zero.
 	DefaultMinRemaining time.Duration
+	// STSBudget bounds the broker's STS calls per base identity and
+	// region; the zero value takes the defaults.
+	STSBudget STSBudget
+	// Sleep waits d or until ctx ends, for a turn in the STS budget; nil
+	// waits on a real timer. Tests inject it along with Now.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // AuditWriter appends audit records; Append returns only once the records
@@ -90,9 +96,10 @@ type Service struct {
 	vendMu sync.Mutex
 	vends  map[string]*vendEntry
 
-	defaultOnce  sync.Once
+	budget *stsBudgets
+
+	defaultMu    sync.Mutex
 	defaultChain credbroker.Provider
-	defaultErr   error
 
 	stop chan struct{}
 	done chan struct{}
@@ -130,6 +137,7 @@ func New(opts Options) (*Service, error) {
 		tokens: map[string]tokenEntry{},
 		conns:  map[string]*connEntry{},
 		vends:  map[string]*vendEntry{},
+		budget: newSTSBudgets(opts.STSBudget, opts.Now, opts.Sleep),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}

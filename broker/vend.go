@@ -136,9 +136,9 @@ func buildTags(c *credbroker.Connector, b credbroker.Build, extra []credbroker.T
 		tags = append(tags, credbroker.Tag{Key: k, Value: v})
 		return nil
 	}
-	add("credbroker:plan", b.Plan, true)
-	add("credbroker:build", b.Number, true)
-	add("credbroker:job", b.Job, true)
+	for _, t := range credbroker.BuildTags(b) {
+		add(t.Key, t.Value, true)
+	}
 	for _, t := range c.Tags {
 		add(t.Key, t.Value, true)
 	}
@@ -148,6 +148,16 @@ func buildTags(c *credbroker.Connector, b credbroker.Build, extra []credbroker.T
 		}
 	}
 	return tags, nil
+}
+
+// transitiveKeys are the connector's transitive tag keys, sent only when
+// the request carries tags: with tagging off they would still be a
+// tagging request, which a role without sts:TagSession refuses.
+func transitiveKeys(c *credbroker.Connector, tags []credbroker.Tag) []string {
+	if c.DisableTags || len(tags) == 0 {
+		return nil
+	}
+	return c.TransitiveTagKeys
 }
 
 // issueRequest builds the STS request of a vend.
@@ -175,7 +185,7 @@ func (s *Service) issueRequest(c *credbroker.Connector, b credbroker.Build, d ti
 		Policy:            pol,
 		PolicyARNs:        arns,
 		Tags:              tags,
-		TransitiveTagKeys: c.TransitiveTagKeys,
+		TransitiveTagKeys: transitiveKeys(c, tags),
 		Retry:             c.Retry,
 	}
 }
@@ -225,7 +235,11 @@ func (s *Service) Vend(ctx context.Context, tok *credbroker.Token, req credbroke
 	rec.AccessKeyID, rec.Expiration = res.AccessKeyID, res.Expiration
 	if err := s.opts.Audit.Append(ctx, rec); err != nil {
 		s.log.Error("audit record could not be written; vend refused", "connector", res.Connector, "err", err)
-		return nil, credbroker.Errorf(credbroker.CodeUnavailable, "audit", "the audit record could not be written, so no credentials were handed out").
+		reason := ""
+		if e := credbroker.AsError(err); e != nil && e.Code == credbroker.CodeUnavailable {
+			reason = " (" + e.Message + ")"
+		}
+		return nil, credbroker.Errorf(credbroker.CodeUnavailable, "audit", "the audit record could not be written%s, so no credentials were handed out", reason).
 			WithFix("an administrator should check the store (disk space, permissions); retry later")
 	}
 	return res, nil
@@ -291,6 +305,11 @@ func (s *Service) vend(ctx context.Context, tok *credbroker.Token, req *credbrok
 	if err != nil {
 		return nil, "", err
 	}
+	if cur, have := e.cache.Peek(); have && cur.CanExpire() && cur.Expires.Sub(s.now()) > max(minRemaining, credcache.DefaultMandatory) {
+		// The cached session can be served even if a refresh fails, so
+		// a refresh does not queue for the STS budget: it tries once.
+		ctx = withoutBudgetWait(ctx)
+	}
 	cr, err := e.cache.RetrieveMin(ctx, minRemaining)
 	if err != nil {
 		return nil, "", err
@@ -333,9 +352,13 @@ func (s *Service) entry(ctx context.Context, c *credbroker.Connector, b credbrok
 	}
 	issuer := s.opts.Issuer
 	src := "connector:" + c.Name
+	// Every STS attempt of this session takes a turn in the budget of the
+	// identity that signs it.
+	gate := s.budget.gate(s.budgetID(ctx, c, 0), c.Region)
 	prov := credbroker.ProviderFunc(func(ctx context.Context) (credbroker.Credentials, error) {
 		r := req
 		r.Base = base
+		r.BeforeAttempt = gate
 		if c.Base == credbroker.BaseDefault && !r.BaseIsRoleSession {
 			// The host's own credentials: a session token means a role
 			// session (an instance profile), so AssumeRole is chaining.
@@ -372,17 +395,8 @@ func (s *Service) baseProvider(ctx context.Context, c *credbroker.Connector, b c
 		cr := credbroker.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, Source: "connector:" + c.Name}
 		return credbroker.ProviderFunc(func(context.Context) (credbroker.Credentials, error) { return cr, nil }), false, nil
 	case credbroker.BaseDefault:
-		s.defaultOnce.Do(func() {
-			if s.opts.DefaultChain == nil {
-				s.defaultErr = credbroker.Errorf(credbroker.CodeUnavailable, "base", "this broker has no default credential chain")
-				return
-			}
-			s.defaultChain, s.defaultErr = s.opts.DefaultChain(ctx)
-		})
-		if s.defaultErr != nil {
-			return nil, false, s.defaultErr
-		}
-		return s.defaultChain, false, nil
+		p, err := s.hostChain(ctx)
+		return p, false, err
 	case credbroker.BaseConnector:
 		if depth >= maxChainDepth {
 			return nil, false, credbroker.Errorf(credbroker.CodeUnprocessable, "base_connector", "connector chain deeper than %d", maxChainDepth)
@@ -405,10 +419,30 @@ func (s *Service) baseProvider(ctx context.Context, c *credbroker.Connector, b c
 	return nil, false, credbroker.Errorf(credbroker.CodeInternal, "base", "unknown base %q", c.Base)
 }
 
+// hostChain loads the broker host's own credential chain once it works;
+// a failure is not kept, so the next vend tries again.
+func (s *Service) hostChain(ctx context.Context) (credbroker.Provider, error) {
+	s.defaultMu.Lock()
+	defer s.defaultMu.Unlock()
+	if s.defaultChain != nil {
+		return s.defaultChain, nil
+	}
+	if s.opts.DefaultChain == nil {
+		return nil, credbroker.Errorf(credbroker.CodeUnavailable, "base", "this broker has no default credential chain")
+	}
+	p, err := s.opts.DefaultChain(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.defaultChain = p
+	return p, nil
+}
+
 // sweep drops cache entries whose credentials expired and that were not
 // used for a while, so per-build sessions do not pile up.
 func (s *Service) sweep() {
 	now := s.now()
+	s.budget.sweep()
 	s.vendMu.Lock()
 	defer s.vendMu.Unlock()
 	for k, e := range s.vends {

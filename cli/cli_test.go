@@ -134,3 +134,10 @@ func TestParseScope(t *testing.T) {
 		}
 	}
 }
+
+func TestExportINIRefusesLineBreaks(t *testing.T) {
+	o := run(t, nil, append([]string{"export", "--format", "ini", "--profile", "ci]\n[evil"}, staticFlags()...)...)
+	if o.code == 0 || strings.Contains(o.stdout, "[evil") {
+		t.Fatalf("exit %d stdout %q", o.code, o.stdout)
+	}
+}

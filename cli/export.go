@@ -70,6 +70,12 @@ Prefer 'credbroker exec', which masks output and refreshes credentials.`,
 					"Region": res.Region, "Partition": res.Partition,
 				})
 			case "ini":
+				for _, v := range []string{profile, cr.AccessKeyID, cr.SecretAccessKey, cr.SessionToken, res.Region} {
+					if strings.ContainsAny(v, "\r\n[]") {
+						return credbroker.Errorf(credbroker.CodeInvalid, "--profile", "a profile name or credential holds a line break or bracket, which would break the credentials file").
+							WithFix("use a profile name of letters, digits and -_")
+					}
+				}
 				fmt.Fprintf(w, "[%s]\n", profile)
 				fmt.Fprintf(w, "aws_access_key_id = %s\n", cr.AccessKeyID)
 				fmt.Fprintf(w, "aws_secret_access_key = %s\n", cr.SecretAccessKey)

@@ -57,7 +57,7 @@ func (a *app) resolveConnector(ctx context.Context, src credbroker.Source, b cre
 	if err != nil {
 		return nil, err
 	}
-	req := credbroker.VendRequest{Connector: src.Connector, Plan: b.Plan, Build: b.Number, Job: b.Job, Task: b.Task}
+	req := credbroker.VendRequest{Connector: src.Connector, Plan: b.Plan, Build: b.Number, Job: b.Job, Task: b.Task, Tags: src.Tags}
 	first, err := client.Vend(ctx, req)
 	if err != nil {
 		return nil, err

@@ -143,7 +143,7 @@ the task's output.`,
 	root.AddGroup(&cobra.Group{ID: "agent", Title: "Build tasks (agent side):"},
 		&cobra.Group{ID: "broker", Title: "The broker:"})
 	for _, c := range []*cobra.Command{
-		a.execCommand(), a.runCommand(), a.credentialProcessCommand(), a.exportCommand(),
+		a.execCommand(), a.runCommand(), a.checkCommand(), a.credentialProcessCommand(), a.exportCommand(),
 	} {
 		c.GroupID = "agent"
 		root.AddCommand(c)

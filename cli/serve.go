@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"net"
-	"net/http"
 	"os"
 	"time"
 
@@ -18,6 +17,8 @@ import (
 func (a *app) serveCommand() *cobra.Command {
 	var sf storeFlags
 	var listen, certFile, keyFile, federationEndpoint string
+	var lim serverLimits
+	var stsf stsFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the broker: connectors, tokens, variables, vend API and audit",
@@ -37,6 +38,7 @@ Make the first admin token on the broker host with
   credbroker token create --local --role admin --name me`,
 		Example: `  credbroker serve
   credbroker serve --listen 0.0.0.0:8420 --tls-cert broker.pem --tls-key broker-key.pem
+  credbroker serve --sts-rate 50 --sts-burst 20 --sts-timeout 5s --sts-deadline 15s
   CREDBROKER_DATABASE_URL=postgres://credbroker@db/credbroker credbroker serve`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -48,6 +50,12 @@ Make the first admin token on the broker host with
 			if (certFile == "") != (keyFile == "") {
 				return credbroker.Errorf(credbroker.CodeInvalid, "--tls-cert", "give both --tls-cert and --tls-key, or neither")
 			}
+			if err := lim.check(); err != nil {
+				return err
+			}
+			if err := stsf.check(lim.writeTimeout); err != nil {
+				return err
+			}
 			st, where, err := sf.openStore(ctx, a)
 			if err != nil {
 				return err
@@ -57,12 +65,16 @@ Make the first admin token on the broker host with
 			if err != nil {
 				return err
 			}
-			issuer := &awscreds.Issuer{Options: awscreds.Options{
-				LookupEnv:  os.LookupEnv,
-				Logger:     log,
-				HTTPClient: stsHTTPClient(),
-			}}
+			issuer := &awscreds.Issuer{Options: stsf.issuerOptions(awscreds.Options{
+				LookupEnv: os.LookupEnv,
+				Logger:    log,
+			})}
+			// Concurrent vends' audit records share a transaction; each vend
+			// still waits for its own record to be committed.
+			audit := broker.NewGroupAudit(st, 0)
+			defer audit.Close()
 			svc, err := broker.New(broker.Options{
+				Audit:  audit,
 				Store:  st,
 				Keys:   ring,
 				Issuer: issuer,
@@ -80,7 +92,8 @@ Make the first admin token on the broker host with
 						FederationEndpoint: federationEndpoint, Destination: dest, SessionDuration: d,
 					})
 				},
-				Logger: log,
+				Logger:    log,
+				STSBudget: stsf.budget(),
 			})
 			if err != nil {
 				return err
@@ -92,7 +105,7 @@ Make the first admin token on the broker host with
 				return credbroker.Errorf(credbroker.CodeUnavailable, "--listen", "cannot listen on %s: %s", listen, err).
 					WithFix("choose a free address with --listen")
 			}
-			srv := httpapi.NewServer(svc, httpapi.ServerOptions{Logger: log, CertFile: certFile, KeyFile: keyFile})
+			srv := httpapi.NewServer(svc, lim.options(httpapi.ServerOptions{Logger: log, CertFile: certFile, KeyFile: keyFile}))
 			scheme := "http"
 			if certFile != "" {
 				scheme = "https"
@@ -110,16 +123,65 @@ Make the first admin token on the broker host with
 	f.StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM) to serve HTTPS")
 	f.StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
 	f.StringVar(&federationEndpoint, "federation-endpoint", "", "console sign-in federation endpoint (default the partition's https://signin.../federation)")
+	lim.register(cmd)
+	stsf.register(cmd)
 	return cmd
 }
 
-// stsHTTPClient is the one client the broker uses for STS: connections are
-// reused, and every call is bounded in time.
-func stsHTTPClient() *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 64
-	tr.ResponseHeaderTimeout = 10 * time.Second
-	tr.TLSHandshakeTimeout = 5 * time.Second
-	tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	return &http.Client{Transport: tr, Timeout: 20 * time.Second}
+// serverLimits are serve's flags against slow, greedy or guessing clients.
+// Zero values take httpapi's defaults.
+type serverLimits struct {
+	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout time.Duration
+	maxHeaderBytes                                            int
+	maxBodyBytes                                              int64
+	authFailureRate                                           float64
+	authFailureBurst                                          int
+}
+
+func (l *serverLimits) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.DurationVar(&l.readHeaderTimeout, "read-header-timeout", httpapi.DefaultReadHeaderTimeout, "time a client has to send a request's headers (slow clients are cut off)")
+	f.DurationVar(&l.readTimeout, "read-timeout", httpapi.DefaultReadTimeout, "time a client has to send a whole request")
+	f.DurationVar(&l.writeTimeout, "write-timeout", httpapi.DefaultWriteTimeout, "longest time to answer a request")
+	f.DurationVar(&l.idleTimeout, "idle-timeout", httpapi.DefaultIdleTimeout, "how long an idle keep-alive connection stays open")
+	f.IntVar(&l.maxHeaderBytes, "max-header-bytes", httpapi.DefaultMaxHeaderBytes, "largest request header block")
+	f.Int64Var(&l.maxBodyBytes, "max-body-bytes", httpapi.DefaultMaxBodyBytes, "largest request body")
+	f.Float64Var(&l.authFailureRate, "auth-failure-rate", httpapi.DefaultAuthFailureRate, "failed authentications per second a client address earns back; negative turns the limit off")
+	f.IntVar(&l.authFailureBurst, "auth-failure-burst", httpapi.DefaultAuthFailureBurst, "failed authentications a client address may make at once before it gets 429")
+}
+
+func (l *serverLimits) check() error {
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{
+		{"--read-header-timeout", l.readHeaderTimeout}, {"--read-timeout", l.readTimeout},
+		{"--write-timeout", l.writeTimeout}, {"--idle-timeout", l.idleTimeout},
+	} {
+		if d.v <= 0 {
+			return credbroker.Errorf(credbroker.CodeInvalid, d.flag, "must be positive, got %s", d.v).
+				WithFix("give a duration like 5s")
+		}
+	}
+	switch {
+	case l.maxHeaderBytes <= 0:
+		return credbroker.Errorf(credbroker.CodeInvalid, "--max-header-bytes", "must be positive")
+	case l.maxBodyBytes <= 0:
+		return credbroker.Errorf(credbroker.CodeInvalid, "--max-body-bytes", "must be positive")
+	case l.authFailureRate == 0:
+		return credbroker.Errorf(credbroker.CodeInvalid, "--auth-failure-rate", "must not be 0").
+			WithFix("give a positive rate, or a negative one to turn the limit off")
+	case l.authFailureBurst <= 0:
+		return credbroker.Errorf(credbroker.CodeInvalid, "--auth-failure-burst", "must be positive")
+	}
+	return nil
+}
+
+// options sets the limits on o.
+func (l *serverLimits) options(o httpapi.ServerOptions) httpapi.ServerOptions {
+	o.ReadHeaderTimeout, o.ReadTimeout = l.readHeaderTimeout, l.readTimeout
+	o.WriteTimeout, o.IdleTimeout = l.writeTimeout, l.idleTimeout
+	o.MaxHeaderBytes, o.MaxBodyBytes = l.maxHeaderBytes, l.maxBodyBytes
+	o.AuthFailureRate, o.AuthFailureBurst = l.authFailureRate, l.authFailureBurst
+	return o
 }

@@ -39,6 +39,7 @@ type sourceFlags struct {
 	policyARNs      []string
 	tags            []string
 	transitiveTags  []string
+	noSessionTags   bool
 	stsEndpoint     string
 	retries         int
 	maxBackoff      time.Duration
@@ -71,8 +72,9 @@ func (s *sourceFlags) register(cmd *cobra.Command) {
 	f.StringVar(&s.duration, "duration", "", "role session duration, 15m to 12h (1h when role chaining), e.g. 900s or 1h")
 	f.StringVar(&s.policyFile, "policy-file", "", "JSON session policy limiting the role session (at most 2,048 characters without whitespace)")
 	f.StringArrayVar(&s.policyARNs, "policy-arn", nil, "managed policy ARN limiting the role session (repeatable, at most 10)")
-	f.StringArrayVar(&s.tags, "tag", nil, "session tag KEY=VALUE on AssumeRole (repeatable)")
+	f.StringArrayVar(&s.tags, "tag", nil, "session tag KEY=VALUE on AssumeRole, after credbroker:plan, :build and :job; for a connector, asked of the broker (repeatable)")
 	f.StringArrayVar(&s.transitiveTags, "transitive-tag-key", nil, "session tag key that survives role chaining (repeatable)")
+	f.BoolVar(&s.noSessionTags, "no-session-tags", false, "send no session tags on AssumeRole, for roles whose trust policy lacks sts:TagSession")
 	f.StringVar(&s.stsEndpoint, "sts-endpoint", "", "STS endpoint URL (default $AWS_ENDPOINT_URL_STS, then the region's regional endpoint)")
 	f.IntVar(&s.retries, "retries", 0, "retries of STS and IMDS calls (default 7 with backoff up to 20s, about a minute in all)")
 	f.DurationVar(&s.maxBackoff, "max-backoff", 0, "longest wait between two retries")
@@ -115,7 +117,17 @@ func (s *sourceFlags) credentials(a *app) *jobfile.Credentials {
 	if c.Region == "" {
 		c.Region = firstNonEmpty(a.env("AWS_REGION"), a.env("AWS_DEFAULT_REGION"))
 	}
-	if s.roleARN != "" || s.externalID != "" || s.policyFile != "" || len(s.policyARNs) > 0 || s.duration != "" || s.sessionName != "" || len(s.tags) > 0 {
+	var tags []jobfile.Tag
+	for _, t := range s.tags {
+		k, v, _ := strings.Cut(t, "=")
+		tags = append(tags, jobfile.Tag{Key: k, Value: v})
+	}
+	if c.Source == string(credbroker.SourceConnector) {
+		// A connector's role is on the broker; tags are asked of it.
+		c.Tags, tags = tags, nil
+	}
+	if s.roleARN != "" || s.externalID != "" || s.policyFile != "" || len(s.policyARNs) > 0 || s.duration != "" || s.sessionName != "" ||
+		len(tags) > 0 || len(s.transitiveTags) > 0 || s.noSessionTags {
 		r := &jobfile.Role{
 			ARN:               s.roleARN,
 			ExternalID:        s.externalID,
@@ -123,11 +135,9 @@ func (s *sourceFlags) credentials(a *app) *jobfile.Credentials {
 			Duration:          s.duration,
 			PolicyFile:        s.policyFile,
 			PolicyARNs:        s.policyARNs,
+			Tags:              tags,
 			TransitiveTagKeys: s.transitiveTags,
-		}
-		for _, t := range s.tags {
-			k, v, _ := strings.Cut(t, "=")
-			r.Tags = append(r.Tags, jobfile.Tag{Key: k, Value: v})
+			NoSessionTags:     s.noSessionTags,
 		}
 		c.Role = r
 	}
@@ -165,7 +175,14 @@ func (s *sourceFlags) check(c *jobfile.Credentials) error {
 				WithFix("name the broker's connector: --connector deploy")
 		}
 		if c.Role != nil {
-			return bad("role-arn", "a connector's role is configured on the broker")
+			flag := "role-arn"
+			switch {
+			case c.Role.NoSessionTags:
+				flag = "no-session-tags"
+			case len(c.Role.TransitiveTagKeys) > 0:
+				flag = "transitive-tag-key"
+			}
+			return bad(flag, "a connector's role, and whether it takes session tags, is configured on the broker (connector update --disable-tags)")
 		}
 		if c.AccessKeyID != "" || c.SecretAccessKey != "" {
 			return bad("access-key-id", "a connector's keys live on the broker")
@@ -300,6 +317,8 @@ var fieldFlags = map[string]string{
 	"role.session_name": "--role-session-name", "role.duration": "--duration", "duration": "--duration",
 	"role.policy_file": "--policy-file", "role.policy": "--policy-file", "policy": "--policy-file",
 	"role.policy_arns": "--policy-arn", "policy_arns": "--policy-arn",
+	"tags": "--tag", "role.tags": "--tag", "transitive_tag_keys": "--transitive-tag-key",
+	"role.transitive_tag_keys": "--transitive-tag-key", "role.session_tags": "--no-session-tags",
 }
 
 func firstNonEmpty(vals ...string) string {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -25,8 +27,12 @@ import (
 
 // brokerProc is a running `credbroker serve`.
 type brokerProc struct {
-	w       *world
-	URL     string
+	w   *world
+	URL string // what clients use: a recording proxy in front of the broker
+	// direct is the broker's own URL.
+	direct  string
+	caFile  string   // CA of the broker's TLS certificate, for the harness's own calls
+	env     []string // extra environment of the broker process
 	dataDir string
 	args    []string
 	cmd     *exec.Cmd
@@ -50,10 +56,25 @@ func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l
 // waits until it is ready; its log goes to the leak check.
 func (w *world) startBroker(dataDir string, extra ...string) *brokerProc {
 	w.t.Helper()
-	b := &brokerProc{w: w, dataDir: dataDir}
+	return w.startBrokerEnv(nil, dataDir, extra...)
+}
+
+// startBrokerEnv is startBroker with extra environment entries for the
+// broker process.
+func (w *world) startBrokerEnv(env []string, dataDir string, extra ...string) *brokerProc {
+	w.t.Helper()
+	b := &brokerProc{w: w, dataDir: dataDir, env: env}
 	port := testpeers.FreePort(w.t)
-	b.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
+	b.direct = fmt.Sprintf("http://127.0.0.1:%d", port)
+	b.URL = b.direct
 	b.args = append([]string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--data-dir", dataDir}, extra...)
+	if b.flag("--tls-cert") == "" {
+		// Every answer the broker gives joins the leak check.
+		b.URL = recordingProxy(w.t, w, b.direct)
+	} else {
+		b.direct = "https" + strings.TrimPrefix(b.direct, "http")
+		b.URL = b.direct
+	}
 	if err := b.start(); err != nil {
 		w.t.Fatal(err)
 	}
@@ -63,7 +84,7 @@ func (w *world) startBroker(dataDir string, extra ...string) *brokerProc {
 func (b *brokerProc) start() error {
 	b.log = &lockedBuf{}
 	b.cmd = exec.Command(b.w.cb, b.args...)
-	b.cmd.Env = b.w.env()
+	b.cmd.Env = b.w.env(b.env...)
 	b.cmd.Stdout, b.cmd.Stderr = b.log, b.log
 	b.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := b.cmd.Start(); err != nil {
@@ -80,7 +101,7 @@ func (b *brokerProc) start() error {
 			return fmt.Errorf("credbroker serve exited: %v\n%s", err, b.log.String())
 		default:
 		}
-		resp, err := http.Get(b.URL + "/readyz")
+		resp, err := b.readyz()
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -92,11 +113,36 @@ func (b *brokerProc) start() error {
 	return fmt.Errorf("credbroker serve not ready in 30s\n%s", b.log.String())
 }
 
-// stop ends the broker (SIGTERM, then kill) and records its log.
+// readyz asks the broker whether it is ready.
+func (b *brokerProc) readyz() (*http.Response, error) {
+	if b.caFile == "" && strings.HasPrefix(b.URL, "https:") {
+		// Before the test names the CA: readiness only, nothing sent.
+		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // readiness probe of a test broker
+		defer tr.CloseIdleConnections()
+		return (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get(b.URL + "/readyz")
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	if b.caFile != "" {
+		pem, err := os.ReadFile(b.caFile)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+		defer tr.CloseIdleConnections()
+		c.Transport = tr
+	}
+	return c.Get(b.URL + "/readyz")
+}
+
+// stop ends the broker (SIGTERM, then kill) and records its log, its
+// audit rows and its database.
 func (b *brokerProc) stop() {
 	if b.cmd == nil || b.cmd.Process == nil {
 		return
 	}
+	b.recordAudit()
 	b.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-b.done:
@@ -106,6 +152,7 @@ func (b *brokerProc) stop() {
 	}
 	b.w.record("broker log", []byte(b.log.String()))
 	b.cmd = nil
+	b.recordStore()
 }
 
 // kill ends the broker with SIGKILL.
@@ -150,6 +197,9 @@ func (w *world) adminToken(dataDir string, extra ...string) string {
 	w.expectOK(r, "token create --local")
 	tok := strings.TrimSpace(r.stdout)
 	w.secret(tok)
+	w.mu.Lock()
+	w.admins = append(w.admins, tok)
+	w.mu.Unlock()
 	return tok
 }
 

@@ -32,6 +32,10 @@ type world struct {
 	mu      sync.Mutex
 	outputs []named
 	secrets []string
+	seen    map[string]bool // secrets registered
+	admins  []string        // admin tokens made, for reading the audit
+	sink    *suiteFile      // this test's outputs for the suite-wide check
+	sinkSet bool
 }
 
 type named struct {
@@ -63,6 +67,9 @@ func newWorld(t *testing.T, imds bool) *world {
 	w.minio.PutObject(t, "alpha", "hello.txt", helloTxt)
 	w.minio.PutObject(t, "beta", "hello.txt", "hello from beta")
 	w.secret(w.minio.RootPassword)
+	// Every S3 and STS call of the test goes through a proxy that adds
+	// the secrets of each STS session to the leak check.
+	w.minio.Endpoint = harvestProxy(t, w, w.minio.Endpoint)
 	if imds {
 		w.imds = testpeers.IMDSMock(t, testpeers.IMDSOptions{
 			AccessKeyID: w.minio.RootUser, SecretAccessKey: w.minio.RootPassword,
@@ -74,22 +81,33 @@ func newWorld(t *testing.T, imds bool) *world {
 	return w
 }
 
-// secret registers values that must appear in no output of the test.
+// secret registers values that must appear in no output of the test, nor
+// of any other test of the suite.
 func (w *world) secret(vals ...string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.seen == nil {
+		w.seen = map[string]bool{}
+	}
 	for _, v := range vals {
-		if v != "" {
+		if v != "" && !w.seen[v] {
+			w.seen[v] = true
 			w.secrets = append(w.secrets, v)
+			suite.secret(w.t.Name(), v)
 		}
 	}
 }
 
-// record keeps output for the leak check.
+// record keeps output for the leak check, the test's and the suite's.
 func (w *world) record(what string, data []byte) {
 	w.mu.Lock()
 	w.outputs = append(w.outputs, named{what, append([]byte(nil), data...)})
+	if !w.sinkSet {
+		w.sink, w.sinkSet = suite.fileFor(w.t), true
+	}
+	sink := w.sink
 	w.mu.Unlock()
+	suite.add(sink, what, data)
 }
 
 func (w *world) write(name, body string) string {
@@ -103,7 +121,13 @@ func (w *world) write(name, body string) string {
 // env is the environment of credbroker in these tests: clean, with the
 // metadata mock as the instance's IMDS.
 func (w *world) env(extra ...string) []string {
-	base := []string{"HOME=" + w.dir}
+	// Temporary files land in the test's directory, so that what the
+	// processes leave behind is searched too.
+	tmp := filepath.Join(w.dir, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		w.t.Fatal(err)
+	}
+	base := []string{"HOME=" + w.dir, "TMPDIR=" + tmp}
 	if w.imds != nil {
 		base = append(base, "AWS_EC2_METADATA_SERVICE_ENDPOINT="+w.imds.Endpoint)
 	}
@@ -117,6 +141,13 @@ type result struct {
 
 // run runs a program, records its output, and returns it with the exit code.
 func (w *world) run(env []string, stdin string, path string, args ...string) result {
+	w.t.Helper()
+	return w.runRecorded(env, stdin, true, path, args...)
+}
+
+// runRecorded is run; with recordStdout false only stderr joins the leak
+// check.
+func (w *world) runRecorded(env []string, stdin string, recordStdout bool, path string, args ...string) result {
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -136,7 +167,9 @@ func (w *world) run(env []string, stdin string, path string, args ...string) res
 	case err != nil:
 		w.t.Fatalf("run %s: %v", filepath.Base(path), err)
 	}
-	w.record(filepath.Base(path)+" "+strings.Join(args, " ")+" (stdout)", out.Bytes())
+	if recordStdout {
+		w.record(filepath.Base(path)+" "+strings.Join(args, " ")+" (stdout)", out.Bytes())
+	}
 	w.record(filepath.Base(path)+" "+strings.Join(args, " ")+" (stderr)", errb.Bytes())
 	return result{out.String(), errb.String(), code}
 }
@@ -145,15 +178,7 @@ func (w *world) run(env []string, stdin string, path string, args ...string) res
 // shown once at creation): only its stderr joins the leak check.
 func (w *world) runShown(env []string, path string, args ...string) result {
 	w.t.Helper()
-	w.mu.Lock()
-	n := len(w.outputs)
-	w.mu.Unlock()
-	r := w.run(env, "", path, args...)
-	w.mu.Lock()
-	// Drop the stdout record run just added (the first of the two).
-	w.outputs = append(w.outputs[:n], w.outputs[n+1:]...)
-	w.mu.Unlock()
-	return r
+	return w.runRecorded(env, "", false, path, args...)
 }
 
 // cbr runs credbroker.
@@ -169,34 +194,39 @@ func forms(s string) []string {
 }
 
 // checkLeaks searches everything the test's processes wrote, and the
-// files left in its directory, for every secret in every form.
+// files left in its directory (databases and temporary files included),
+// for every secret in every form. The files also join the suite-wide
+// check.
 func (w *world) checkLeaks() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	outs := w.outputs
-	// Files left behind in the test directory, other than its inputs.
+	var files []named
 	filepath.WalkDir(w.dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil || d.IsDir() || !d.Type().IsRegular() {
+			return nil
+		}
+		if allowedFile("file " + p) {
 			return nil
 		}
 		b, _ := os.ReadFile(p)
-		outs = append(outs, named{"file " + p, b})
+		files = append(files, named{"file " + p, b})
 		return nil
 	})
-	for _, s := range w.secrets {
-		for _, f := range forms(s) {
-			if len(f) < 8 {
-				continue
-			}
-			for _, o := range outs {
-				if allowedFile(o.what) {
-					continue
-				}
-				if bytes.Contains(o.data, []byte(f)) {
-					w.t.Errorf("leak: a secret (%d characters) appears in %s", len(s), o.what)
-				}
-			}
+	for _, f := range files {
+		w.record(f.what, f.data)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	idx := newLeakIndex(w.secrets)
+	for _, o := range w.outputs {
+		if allowedFile(o.what) {
+			continue
 		}
+		reported := map[int]bool{}
+		idx.scan(o.data, 0, func(s int, _ int64) {
+			if !reported[s] {
+				reported[s] = true
+				w.t.Errorf("leak: a secret (%d characters) appears in %s", len(w.secrets[s]), o.what)
+			}
+		})
 	}
 }
 

@@ -142,6 +142,13 @@ func (c *Client) Vend(ctx context.Context, req credbroker.VendRequest) (*credbro
 	if err := c.do(ctx, http.MethodPost, "/v1/credentials", nil, req, &res); err != nil {
 		return nil, err
 	}
+	if res.AccessKeyID == "" || res.SecretAccessKey == "" {
+		return nil, &credbroker.Error{
+			Code: credbroker.CodeUpstream, Field: "broker",
+			Message: fmt.Sprintf("the broker at %s answered the vend without complete credentials", c.base),
+			Fix:     "check that --broker points at credbroker serve and not at another server",
+		}
+	}
 	return &res, nil
 }
 
@@ -285,7 +292,13 @@ func (c *Client) ListAudit(ctx context.Context, f credbroker.AuditFilter) ([]cre
 		if len(res.Records) < page || (f.Limit > 0 && len(all) >= f.Limit) {
 			return all, nil
 		}
-		f.AfterSeq = res.Records[len(res.Records)-1].Seq
+		next := res.Records[len(res.Records)-1].Seq
+		if next <= f.AfterSeq {
+			return nil, &credbroker.Error{Code: credbroker.CodeUpstream, Field: "broker",
+				Message: fmt.Sprintf("the broker at %s returned audit records out of order while paging", c.base),
+				Fix:     "check that --broker points at credbroker serve"}
+		}
+		f.AfterSeq = next
 	}
 }
 
@@ -394,6 +407,21 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	return nil
 }
 
+// printable keeps a server's message fit for a terminal or CI log: control
+// characters (a forged line, an escape sequence) become spaces, and the
+// text is cut at max bytes.
+func printable(s string, max int) string {
+	if len(s) > max {
+		s = s[:max]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+}
+
 // statusError turns an error response into the broker's error: its code
 // and message when the body is credbroker's {"code","message"}, a code
 // from the status otherwise (say, a proxy's HTML page, whose text is not
@@ -412,7 +440,7 @@ func (c *Client) statusError(method, path string, resp *http.Response) error {
 		}
 		// The server's message already names its field; it is reported as
 		// the broker's words, with no field of this side's.
-		return &credbroker.Error{Code: code, Message: "broker: " + eb.Message, Err: cause}
+		return &credbroker.Error{Code: code, Message: "broker: " + printable(eb.Message, 2000), Err: cause}
 	}
 	return &credbroker.Error{
 		Code: codeForStatus(resp.StatusCode), Field: "broker",

@@ -249,6 +249,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		*ex = exchange{}
 		exchangePool.Put(ex)
 	}()
+	if r.RequestURI == "*" {
+		// ServeMux would answer a bare 400 with no body.
+		s.writeError(ex, credbroker.Errorf(credbroker.CodeInvalid, "path",
+			"the request target * names no API route").WithFix("use a path such as /v1/credentials"))
+		return
+	}
 	s.mux.ServeHTTP(ex, r)
 }
 

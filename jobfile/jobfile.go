@@ -30,6 +30,7 @@
 //	      sts_endpoint: https://sts.example.internal         # optional
 //	      retries: 7                                         # optional, STS/IMDS attempts
 //	      max_backoff: 20s                                   # optional
+//	      tags: {team: ops}                                  # connector: session tags asked of the broker
 //	      role:                                              # optional: assume a role with the above
 //	        arn: arn:aws:iam::123456789012:role/deploy
 //	        external_id: ${bamboo.externalId}
@@ -38,8 +39,9 @@
 //	        policy_file: policies/read-only.json   # relative to the job file
 //	        policy: '{"Version":"2012-10-17",...}' # or inline
 //	        policy_arns: [arn:aws:iam::aws:policy/ReadOnlyAccess]
-//	        tags: {team: ops}
+//	        tags: {team: ops}                      # after credbroker:plan, :build, :job
 //	        transitive_tag_keys: [team]
+//	        session_tags: false                    # send no session tags (no sts:TagSession)
 //	    delivery: env            # env | endpoint | profile (default env)
 //	    env:                     # extra environment, values substituted
 //	      BUCKET: my-bucket
@@ -133,8 +135,10 @@ type Credentials struct {
 	STSEndpoint     string
 	Retries         int
 	MaxBackoff      time.Duration
-	Role            *Role
-	Line            int
+	// Tags are session tags a connector source asks the broker to add.
+	Tags []Tag
+	Role *Role
+	Line int
 }
 
 // Role is the role block of a task's credentials.
@@ -148,7 +152,10 @@ type Role struct {
 	PolicyARNs        []string
 	Tags              []Tag
 	TransitiveTagKeys []string
-	Line              int
+	// NoSessionTags is `session_tags: false`: no session tags at all, for
+	// roles whose trust policy lacks sts:TagSession.
+	NoSessionTags bool
+	Line          int
 }
 
 // Tag is a session tag from the job file.
@@ -656,7 +663,7 @@ func (p *parser) task(n *yaml.Node, path, dir string) Task {
 }
 
 var credKeys = []string{"source", "region", "access_key_id", "secret_access_key", "session_token", "imds_endpoint", "imds_v1",
-	"connector", "broker", "token_file", "ca_file", "sts_endpoint", "retries", "max_backoff", "role"}
+	"connector", "broker", "token_file", "ca_file", "sts_endpoint", "retries", "max_backoff", "tags", "role"}
 
 func (p *parser) credentials(n *yaml.Node, path string) *Credentials {
 	c := &Credentials{Line: n.Line}
@@ -678,6 +685,9 @@ func (p *parser) credentials(n *yaml.Node, path string) *Credentials {
 	m.str("sts_endpoint", &c.STSEndpoint)
 	m.integer("retries", &c.Retries, 1, 20)
 	m.duration("max_backoff", &c.MaxBackoff)
+	if v := m.get("tags"); v != nil {
+		c.Tags = p.tags(v, path+".tags")
+	}
 	if v := m.get("role"); v != nil {
 		c.Role = p.role(v, path+".role")
 	}
@@ -697,8 +707,10 @@ func (p *parser) credentials(n *yaml.Node, path string) *Credentials {
 	switch c.Source {
 	case "instance":
 		p.forbid(m, path, "instance", "access_key_id", "secret_access_key", "session_token", "connector", "broker", "token_file", "ca_file")
+		p.roleTagsInstead(m, path, "instance")
 	case "static":
 		p.forbid(m, path, "static", "imds_endpoint", "imds_v1", "connector", "broker", "token_file", "ca_file")
+		p.roleTagsInstead(m, path, "static")
 		if c.AccessKeyID == "" {
 			p.errorf(n, path+".access_key_id", "set it, usually to a variable such as ${bamboo.awsAccessKeyId}", "missing for source static")
 		}
@@ -733,6 +745,32 @@ func looksLikeLiteralSecret(s string) bool {
 	return true
 }
 
+// roleTagsInstead refuses credentials.tags outside connector sources:
+// their session tags belong to the role they assume.
+func (p *parser) roleTagsInstead(m *mapping, path, source string) {
+	if m.has("tags") {
+		p.errorf(m.keys["tags"], path+".tags", "put session tags under role: as role.tags", "not used by source %s", source)
+	}
+}
+
+// tags reads a mapping of session tags, in file order.
+func (p *parser) tags(v *yaml.Node, path string) []Tag {
+	if v.Kind != yaml.MappingNode {
+		p.errorf(v, path, "write key: value pairs", "expected a mapping, found %s", kindName(v))
+		return nil
+	}
+	var out []Tag
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k, val := v.Content[i], v.Content[i+1]
+		if val.Kind != yaml.ScalarNode {
+			p.errorf(val, path+"."+k.Value, "", "expected a single value, found %s", kindName(val))
+			continue
+		}
+		out = append(out, Tag{k.Value, val.Value})
+	}
+	return out
+}
+
 func (p *parser) forbid(m *mapping, path, source string, keys ...string) {
 	for _, k := range keys {
 		if m.has(k) {
@@ -741,7 +779,7 @@ func (p *parser) forbid(m *mapping, path, source string, keys ...string) {
 	}
 }
 
-var roleKeys = []string{"arn", "external_id", "session_name", "duration", "policy", "policy_file", "policy_arns", "tags", "transitive_tag_keys"}
+var roleKeys = []string{"arn", "external_id", "session_name", "duration", "policy", "policy_file", "policy_arns", "tags", "transitive_tag_keys", "session_tags"}
 
 func (p *parser) role(n *yaml.Node, path string) *Role {
 	r := &Role{Line: n.Line}
@@ -758,13 +796,14 @@ func (p *parser) role(n *yaml.Node, path string) *Role {
 	m.list("policy_arns", &r.PolicyARNs)
 	m.list("transitive_tag_keys", &r.TransitiveTagKeys)
 	if v := m.get("tags"); v != nil {
-		if v.Kind != yaml.MappingNode {
-			p.errorf(v, path+".tags", "write key: value pairs", "expected a mapping, found %s", kindName(v))
-		} else {
-			for i := 0; i+1 < len(v.Content); i += 2 {
-				r.Tags = append(r.Tags, Tag{v.Content[i].Value, v.Content[i+1].Value})
-			}
-		}
+		r.Tags = p.tags(v, path+".tags")
+	}
+	sessionTags := true
+	m.boolean("session_tags", &sessionTags)
+	r.NoSessionTags = !sessionTags
+	if r.NoSessionTags && (len(r.Tags) > 0 || len(r.TransitiveTagKeys) > 0) {
+		p.errorf(m.keys["session_tags"], path+".session_tags", "remove tags and transitive_tag_keys, or session_tags: false",
+			"session tags are turned off, but tags are given")
 	}
 	m.finish(roleKeys...)
 	if r.ARN == "" {

@@ -98,7 +98,7 @@ func (s *Store) ListAudit(ctx context.Context, f credbroker.AuditFilter) ([]cred
 		query += ` LIMIT $` + strconv.Itoa(len(args))
 	}
 	var out []credbroker.AuditRecord
-	err := s.read(ctx, "list audit", func(q querier) error {
+	err := s.read(ctx, "list audit", func(ctx context.Context, q querier) error {
 		rows, err := q.Query(ctx, query, args...)
 		if err != nil {
 			return err
@@ -122,7 +122,7 @@ func (s *Store) ListAudit(ctx context.Context, f credbroker.AuditFilter) ([]cred
 func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
 	var seq int64
 	var hash string
-	err := s.read(ctx, "read audit head", func(q querier) error {
+	err := s.read(ctx, "read audit head", func(ctx context.Context, q querier) error {
 		return q.QueryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash)
 	})
 	return seq, hash, err

@@ -165,7 +165,7 @@ func (s *Store) CreateConnector(ctx context.Context, c *credbroker.Connector, au
 	if err != nil {
 		return s.fail("encode connector", err)
 	}
-	err = s.write(ctx, "create connector", func(tx pgx.Tx) error {
+	err = s.write(ctx, "create connector", func(ctx context.Context, tx pgx.Tx) error {
 		var n int
 		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM connectors WHERE id = $1`, c.ID).Scan(&n); err != nil {
 			return err
@@ -189,7 +189,7 @@ func (s *Store) CreateConnector(ctx context.Context, c *credbroker.Connector, au
 // GetConnector finds a connector by ID or, failing that, by name.
 func (s *Store) GetConnector(ctx context.Context, idOrName string) (*credbroker.Connector, error) {
 	var c *credbroker.Connector
-	err := s.read(ctx, "get connector", func(q querier) error {
+	err := s.read(ctx, "get connector", func(ctx context.Context, q querier) error {
 		var err error
 		c, err = scanConnector(q.QueryRow(ctx, `SELECT `+connectorColumns+` FROM connectors
 			WHERE id = $1 OR name = $1 ORDER BY id = $1 DESC LIMIT 1`, idOrName))
@@ -204,7 +204,7 @@ func (s *Store) GetConnector(ctx context.Context, idOrName string) (*credbroker.
 // ListConnectors returns every connector, ordered by name.
 func (s *Store) ListConnectors(ctx context.Context) ([]*credbroker.Connector, error) {
 	var out []*credbroker.Connector
-	err := s.read(ctx, "list connectors", func(q querier) error {
+	err := s.read(ctx, "list connectors", func(ctx context.Context, q querier) error {
 		rows, err := q.Query(ctx, `SELECT `+connectorColumns+` FROM connectors ORDER BY name COLLATE "C"`)
 		if err != nil {
 			return err
@@ -224,7 +224,7 @@ func (s *Store) UpdateConnector(ctx context.Context, c *credbroker.Connector, au
 		return err
 	}
 	var created *int64
-	err := s.write(ctx, "update connector", func(tx pgx.Tx) error {
+	err := s.write(ctx, "update connector", func(ctx context.Context, tx pgx.Tx) error {
 		var rev int64
 		err := tx.QueryRow(ctx, `SELECT revision, created_us FROM connectors WHERE id = $1 FOR NO KEY UPDATE`, c.ID).Scan(&rev, &created)
 		if isNoRows(err) {
@@ -267,7 +267,7 @@ func revisionConflict(c *credbroker.Connector, stored int64) error {
 // DeleteConnector removes the connector id; CodeConflict while another
 // connector names it as its base, CodeNotFound when there is none.
 func (s *Store) DeleteConnector(ctx context.Context, id string, audit *credbroker.AuditRecord) error {
-	return s.write(ctx, "delete connector", func(tx pgx.Tx) error {
+	return s.write(ctx, "delete connector", func(ctx context.Context, tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT name FROM connectors WHERE base_connector = $1 AND id <> $1 ORDER BY name COLLATE "C"`, id)
 		if err != nil {
 			return err

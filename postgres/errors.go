@@ -70,8 +70,10 @@ func (s *Store) fail(op string, err error) error {
 	switch {
 	case s.closed.Load():
 		return unavailable("store is closed")
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), pgconn.Timeout(err):
-		return unavailable("store request was canceled or timed out")
+	case errors.Is(err, context.DeadlineExceeded), pgconn.Timeout(err) && !errors.Is(err, context.Canceled):
+		return unavailable("store is unavailable: the database did not answer in time")
+	case errors.Is(err, context.Canceled):
+		return unavailable("store request was canceled")
 	case isBug(err):
 		return mk(credbroker.CodeInternal, "store failed; the broker log has the details")
 	}

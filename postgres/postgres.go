@@ -12,7 +12,10 @@
 // Failures: the pool replaces broken connections by itself. A transaction
 // that fails on a serialization failure, a deadlock or a lost connection
 // before its commit is run again, a bounded number of times; a commit
-// whose outcome is unknown never is. What still fails is CodeUnavailable.
+// whose outcome is unknown never is. Every operation, its tries included,
+// is bounded in time (Options.Timeout), so a database that stops answering
+// (a network partition drops packets; nothing refuses or resets) fails
+// requests instead of holding them. What still fails is CodeUnavailable.
 package postgres
 
 import (
@@ -49,6 +52,11 @@ type Options struct {
 	// ConnectTimeout bounds each new connection when the DSN sets no
 	// connect_timeout; 5 s when zero.
 	ConnectTimeout time.Duration
+	// Timeout bounds each operation of the store, its tries and the
+	// waits between them included; 5 s when zero. An operation still
+	// running then fails with CodeUnavailable and its connection is
+	// closed.
+	Timeout time.Duration
 }
 
 // Store is a credbroker.Store kept in a PostgreSQL database. Its methods
@@ -57,6 +65,7 @@ type Options struct {
 type Store struct {
 	pool    *pgxpool.Pool
 	retries int
+	timeout time.Duration
 	closed  atomic.Bool
 	once    sync.Once
 }
@@ -83,6 +92,9 @@ func Open(ctx context.Context, dsn string, optFns ...func(*Options)) (*Store, er
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = 5 * time.Second
 	}
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Second
+	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgconn's message hides the password, but it stays out of the
@@ -99,7 +111,7 @@ func Open(ctx context.Context, dsn string, optFns ...func(*Options)) (*Store, er
 	if err != nil {
 		return nil, credbroker.Errorf(credbroker.CodeInvalid, "dsn", "the PostgreSQL connection string is not usable").WithCause(err)
 	}
-	s := &Store{pool: pool, retries: max(o.Retries, 0)}
+	s := &Store{pool: pool, retries: max(o.Retries, 0), timeout: o.Timeout}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -161,7 +173,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return credbroker.Errorf(credbroker.CodeInternal, "", "the embedded schema is broken").WithCause(err)
 	}
 	latest := ms[len(ms)-1].version
-	return s.tx(ctx, "migrate", func(tx pgx.Tx) error {
+	return s.tx(ctx, "migrate", func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
 			return err
 		}
@@ -209,15 +221,16 @@ func (e commitError) Error() string { return "commit: " + e.err.Error() }
 func (e commitError) Unwrap() error { return e.err }
 
 // tx runs fn in a transaction, trying it again after a failure that left
-// nothing committed and may pass (see retryable).
-func (s *Store) tx(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
-	return s.retry(ctx, op, func() error {
+// nothing committed and may pass (see retryable). fn gets the operation's
+// bounded context and must use it.
+func (s *Store) tx(ctx context.Context, op string, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return s.retry(ctx, op, func(ctx context.Context) error {
 		tx, err := s.pool.Begin(ctx)
 		if err != nil {
 			return err
 		}
 		defer tx.Rollback(ctx)
-		if err := fn(tx); err != nil {
+		if err := fn(ctx, tx); err != nil {
 			return err
 		}
 		if err := tx.Commit(ctx); err != nil {
@@ -227,29 +240,41 @@ func (s *Store) tx(ctx context.Context, op string, fn func(tx pgx.Tx) error) err
 	})
 }
 
-// read runs fn on the pool, trying it again after a failure that may pass.
-func (s *Store) read(ctx context.Context, op string, fn func(q querier) error) error {
-	return s.retry(ctx, op, func() error { return fn(s.pool) })
+// read runs fn on the pool, trying it again after a failure that may
+// pass. fn gets the operation's bounded context and must use it.
+func (s *Store) read(ctx context.Context, op string, fn func(ctx context.Context, q querier) error) error {
+	return s.retry(ctx, op, func(ctx context.Context) error { return fn(ctx, s.pool) })
 }
 
 // retry calls attempt until it succeeds, fails for good, or has been
 // tried 1+s.retries times, with a jittered exponential backoff between
-// tries.
-func (s *Store) retry(ctx context.Context, op string, attempt func() error) error {
+// tries; all within s.timeout.
+func (s *Store) retry(ctx context.Context, op string, attempt func(ctx context.Context) error) error {
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	fail := func(err error) error {
+		if parent.Err() == nil && ctx.Err() != nil && !s.closed.Load() && credbroker.AsError(err) == nil {
+			return &credbroker.Error{Code: credbroker.CodeUnavailable,
+				Message: fmt.Sprintf("store is unavailable: the database did not answer within %s", s.timeout),
+				Err:     fmt.Errorf("postgres store: %s: %w", op, err)}
+		}
+		return s.fail(op, err)
+	}
 	backoff := 25 * time.Millisecond
 	for n := 0; ; n++ {
-		err := attempt()
+		err := attempt(ctx)
 		if err == nil {
 			return nil
 		}
-		if n >= s.retries || s.closed.Load() || !retryable(err) {
-			return s.fail(op, err)
+		if n >= s.retries || s.closed.Load() || ctx.Err() != nil || !retryable(err) {
+			return fail(err)
 		}
 		wait := backoff/2 + rand.N(backoff)
 		backoff *= 2
 		select {
 		case <-ctx.Done():
-			return s.fail(op, err)
+			return fail(err)
 		case <-time.After(wait):
 		}
 	}
@@ -258,10 +283,10 @@ func (s *Store) retry(ctx context.Context, op string, attempt func() error) erro
 // write runs fn in a transaction and, when audit holds records, chains and
 // appends them in that same transaction: the change and its audit records
 // are stored together or not at all.
-func (s *Store) write(ctx context.Context, op string, fn func(tx pgx.Tx) error, audit ...*credbroker.AuditRecord) error {
-	err := s.tx(ctx, op, func(tx pgx.Tx) error {
+func (s *Store) write(ctx context.Context, op string, fn func(ctx context.Context, tx pgx.Tx) error, audit ...*credbroker.AuditRecord) error {
+	err := s.tx(ctx, op, func(ctx context.Context, tx pgx.Tx) error {
 		if fn != nil {
-			if err := fn(tx); err != nil {
+			if err := fn(ctx, tx); err != nil {
 				return err
 			}
 		}

@@ -5,6 +5,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -224,6 +225,45 @@ func TestWriteRefused(t *testing.T) {
 	}
 	if seq, _, err := s.AuditHead(ctx); err != nil || seq != 0 {
 		t.Errorf("head %d (%v) after a refused append, want 0", seq, err)
+	}
+}
+
+// A server that accepts connections and never answers (a network that
+// drops packets) fails an operation within Options.Timeout, not after the
+// connect timeout of every try.
+func TestUnansweringServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	dsn := "postgres://postgres@" + ln.Addr().String() + "/credbroker?sslmode=disable"
+	_, err = Open(t.Context(), dsn, func(o *Options) {
+		o.Timeout = 300 * time.Millisecond
+		o.ConnectTimeout = time.Minute
+	})
+	if credbroker.ErrorCode(err) != credbroker.CodeUnavailable || !strings.Contains(err.Error(), "did not answer within 300ms") {
+		t.Fatalf("open on a server that never answers: %v; want CodeUnavailable: did not answer within 300ms", err)
 	}
 }
 

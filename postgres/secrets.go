@@ -41,7 +41,7 @@ func (s *Store) sealedBelow(ctx context.Context, below int) ([]sealedRow, error)
 		out = append(out, found...)
 		return err
 	}
-	err := s.read(ctx, "list sealed secrets", func(q querier) error {
+	err := s.read(ctx, "list sealed secrets", func(ctx context.Context, q querier) error {
 		out = nil
 		err := collect(q, `SELECT id, secret_key_version, secret_blob FROM connectors
 			WHERE secret_blob IS NOT NULL AND secret_key_version < $1 ORDER BY id`,
@@ -95,7 +95,7 @@ func (s *Store) RewrapSecrets(ctx context.Context, below int, fn func(ref credbr
 			return n, credbroker.Errorf(credbroker.CodeInvalid, "", "re-wrapping %s gave an empty sealed value", sr.ref)
 		}
 		var swapped bool
-		err = s.write(ctx, "rewrap secret", func(tx pgx.Tx) error {
+		err = s.write(ctx, "rewrap secret", func(ctx context.Context, tx pgx.Tx) error {
 			args := append([]any{next.Blob, int32(next.KeyVersion), sr.sealed.Blob, int32(sr.sealed.KeyVersion)}, sr.key...)
 			tag, err := tx.Exec(ctx, sr.cas, args...)
 			swapped = err == nil && tag.RowsAffected() == 1
@@ -114,7 +114,7 @@ func (s *Store) RewrapSecrets(ctx context.Context, below int, fn func(ref credbr
 // CountSealed returns how many sealed secrets use each key version.
 func (s *Store) CountSealed(ctx context.Context) (map[int]int, error) {
 	out := map[int]int{}
-	err := s.read(ctx, "count sealed secrets", func(q querier) error {
+	err := s.read(ctx, "count sealed secrets", func(ctx context.Context, q querier) error {
 		clear(out)
 		rows, err := q.Query(ctx, `SELECT key_version, COUNT(*) FROM (
 				SELECT secret_key_version AS key_version FROM connectors WHERE secret_blob IS NOT NULL
@@ -140,7 +140,7 @@ func (s *Store) CountSealed(ctx context.Context) (map[int]int, error) {
 // KeyCheck returns the sealed key check; CodeNotFound before InitKeyCheck.
 func (s *Store) KeyCheck(ctx context.Context) (credbroker.Sealed, error) {
 	var sealed credbroker.Sealed
-	err := s.read(ctx, "read key check", func(q querier) error {
+	err := s.read(ctx, "read key check", func(ctx context.Context, q querier) error {
 		err := q.QueryRow(ctx, `SELECT key_version, blob FROM meta WHERE key = $1`, credbroker.KeyCheckRef.ID).
 			Scan(&sealed.KeyVersion, &sealed.Blob)
 		if isNoRows(err) {
@@ -157,7 +157,7 @@ func (s *Store) InitKeyCheck(ctx context.Context, sealed credbroker.Sealed) erro
 	if sealed.Empty() {
 		return credbroker.Errorf(credbroker.CodeInvalid, "", "the key check is empty")
 	}
-	return s.write(ctx, "init key check", func(tx pgx.Tx) error {
+	return s.write(ctx, "init key check", func(ctx context.Context, tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO meta (key, key_version, blob) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`,
 			credbroker.KeyCheckRef.ID, int32(sealed.KeyVersion), sealed.Blob)
 		if err == nil && tag.RowsAffected() == 0 {

@@ -34,7 +34,7 @@ func (s *Store) CreateToken(ctx context.Context, t *credbroker.Token, audit *cre
 	case len(t.Hash) == 0:
 		return credbroker.Errorf(credbroker.CodeInvalid, "hash", "the token has no hash")
 	}
-	return s.write(ctx, "create token", func(tx pgx.Tx) error {
+	return s.write(ctx, "create token", func(ctx context.Context, tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (id) DO NOTHING`,
 			t.ID, t.Name, string(t.Role), t.Plans, t.Hash, micros(t.CreatedAt), micros(t.ExpiresAt), micros(t.RevokedAt))
@@ -48,7 +48,7 @@ func (s *Store) CreateToken(ctx context.Context, t *credbroker.Token, audit *cre
 // GetToken returns the token id; CodeNotFound when there is none.
 func (s *Store) GetToken(ctx context.Context, id string) (*credbroker.Token, error) {
 	var t *credbroker.Token
-	err := s.read(ctx, "get token", func(q querier) error {
+	err := s.read(ctx, "get token", func(ctx context.Context, q querier) error {
 		var err error
 		t, err = scanToken(q.QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE id = $1`, id))
 		if isNoRows(err) {
@@ -62,7 +62,7 @@ func (s *Store) GetToken(ctx context.Context, id string) (*credbroker.Token, err
 // ListTokens returns every token, oldest first.
 func (s *Store) ListTokens(ctx context.Context) ([]*credbroker.Token, error) {
 	var out []*credbroker.Token
-	err := s.read(ctx, "list tokens", func(q querier) error {
+	err := s.read(ctx, "list tokens", func(ctx context.Context, q querier) error {
 		rows, err := q.Query(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY created_us NULLS FIRST, id COLLATE "C"`)
 		if err != nil {
 			return err
@@ -80,7 +80,7 @@ func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, audit 
 	if at.IsZero() {
 		return credbroker.Errorf(credbroker.CodeInvalid, "revoked_at", "no revocation time given")
 	}
-	return s.write(ctx, "revoke token", func(tx pgx.Tx) error {
+	return s.write(ctx, "revoke token", func(ctx context.Context, tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE tokens SET revoked_us = COALESCE(revoked_us, $1) WHERE id = $2`, at.UnixMicro(), id)
 		if err == nil && tag.RowsAffected() == 0 {
 			return credbroker.Errorf(credbroker.CodeNotFound, "token", "no token with ID %s", id)

@@ -27,7 +27,7 @@ func (s *Store) SetVariable(ctx context.Context, v *credbroker.Variable, audit *
 	} else {
 		blob, version = nil, nil
 	}
-	return s.write(ctx, "set variable", func(tx pgx.Tx) error {
+	return s.write(ctx, "set variable", func(ctx context.Context, tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO variables (`+variableColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
 			ON CONFLICT (plan, name) DO UPDATE SET value = excluded.value, secret = excluded.secret,
 				sealed_blob = excluded.sealed_blob, key_version = excluded.key_version, updated_us = excluded.updated_us`,
@@ -39,7 +39,7 @@ func (s *Store) SetVariable(ctx context.Context, v *credbroker.Variable, audit *
 // DeleteVariable removes the variable (plan, name); CodeNotFound when
 // there is none.
 func (s *Store) DeleteVariable(ctx context.Context, plan, name string, audit *credbroker.AuditRecord) error {
-	return s.write(ctx, "delete variable", func(tx pgx.Tx) error {
+	return s.write(ctx, "delete variable", func(ctx context.Context, tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM variables WHERE plan = $1 AND name = $2`, plan, name)
 		if err == nil && tag.RowsAffected() == 0 {
 			return variableNotFound(plan, name)
@@ -68,7 +68,7 @@ func (s *Store) ListVariables(ctx context.Context, plans ...string) ([]*credbrok
 	}
 	query += ` ORDER BY plan COLLATE "C", name COLLATE "C"`
 	var out []*credbroker.Variable
-	err := s.read(ctx, "list variables", func(q querier) error {
+	err := s.read(ctx, "list variables", func(ctx context.Context, q querier) error {
 		rows, err := q.Query(ctx, query, args...)
 		if err != nil {
 			return err

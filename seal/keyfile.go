@@ -117,6 +117,35 @@ func createKeyFile(path string, now func() time.Time) ([]entry, error) {
 	}
 	defer clear(data)
 
+	// The file appears at path whole or not at all: written and synced
+	// under a temporary name, then linked to path, which fails if path
+	// exists. A reader never sees it half-written, and a crash leaves at
+	// most a temporary file, never an empty key file that would stop every
+	// later start.
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return nil, credbroker.Errorf(credbroker.CodeUnavailable, "", "cannot create key file %s: %s", path, reason(err)).
+			WithFix("make the directory writable by the user the broker runs as, or choose another key file path").WithCause(err)
+	}
+	tmpName := tmp.Name()
+	defer os.Remove(tmpName)
+	if err := writeSync(tmp, data); err != nil {
+		return nil, credbroker.Errorf(credbroker.CodeUnavailable, "", "cannot write new key file %s: %s; it was not created", path, reason(err)).
+			WithFix("free disk space or fix the directory's permissions, then start again").WithCause(err)
+	}
+	err = os.Link(tmpName, path)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, err
+	}
+	if err == nil {
+		if err := syncDir(dir); err != nil {
+			return nil, credbroker.Errorf(credbroker.CodeUnavailable, "", "created key file %s but cannot sync its directory: %s", path, reason(err)).
+				WithFix("check the file system; the file may not survive a crash, so verify it exists before sealing secrets").WithCause(err)
+		}
+		return entries, nil
+	}
+	// A file system without hard links: create the file in place.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
 		return nil, err

@@ -36,6 +36,15 @@ func (s *Store) fail(op string, err error) error {
 		return &credbroker.Error{Code: credbroker.CodeInternal, Message: "store failed; the broker log has the details", Err: cause}
 	}
 	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM:
+		// SQLite's code does not always tell why a write failed (a
+		// read-only file system is an I/O error to it): ask the file
+		// system first.
+		if why := writeProblem(s.path); why != "" {
+			return unavailable("store is not writable: " + why)
+		}
+	}
+	switch se.Code() & 0xff {
 	case sqlite3.SQLITE_READONLY:
 		return unavailable("store is not writable: the database file is read-only")
 	case sqlite3.SQLITE_FULL:

@@ -12,6 +12,12 @@
 // resolve). Another process on the same file waits for the write lock up
 // to Options.BusyTimeout. Reads use a separate pool of read-only
 // connections that WAL lets run beside the writer.
+//
+// Failures: a file that cannot be written (a read-only file system, a file
+// of another user) is refused at Open, not opened read-only; a write that
+// fails later (a full disk, a file system turned read-only under the
+// broker) is CodeUnavailable with the reason the file system gives, leaves
+// what was stored as it was, and the next write tries again.
 package sqlite
 
 import (
@@ -262,6 +268,13 @@ func (s *Store) migrate(ctx context.Context, readOnly bool) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (?)`, m.version); err != nil {
 			return s.fail("record migration "+strconv.Itoa(m.version), err)
 		}
+	}
+	// A write on every open, even with nothing to migrate: SQLite opens a
+	// file it may not write (a read-only file system, a file of another
+	// user) read-only without a word, and a broker would then start and
+	// refuse every vend. This makes it refuse to start instead.
+	if _, err := tx.ExecContext(ctx, `PRAGMA user_version = `+strconv.Itoa(latest)); err != nil {
+		return s.fail("write the schema version", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return s.fail("commit migration", err)

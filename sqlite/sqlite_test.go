@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -234,6 +235,47 @@ func TestReadOnlyFile(t *testing.T) {
 	if p := problems(t, ro); len(p) > 0 {
 		t.Errorf("read-only store: %v", p)
 	}
+	if seq, _, err := ro.AuditHead(ctx); err != nil || seq != 3 {
+		t.Errorf("read-only head %d, %v; want 3", seq, err)
+	}
+}
+
+// A file SQLite can open only for reading (here: immutable, which stops
+// root too) is refused at Open, with the reason, rather than opened
+// read-only without a word and failing at every write after.
+func TestUnwritableFileRefusedAtOpen(t *testing.T) {
+	ctx := t.Context()
+	s, path := openTemp(t)
+	vends(t, s, 3) // s stays open: its WAL holds the records, as after a crash
+	lock, unlock := []string{"chmod", "0400", path}, []string{"chmod", "0600", path}
+	if os.Geteuid() == 0 {
+		// Root writes whatever the mode says; the immutable attribute
+		// (ext4, xfs, btrfs, tmpfs) stops it.
+		lock, unlock = []string{"chattr", "+i", path}, []string{"chattr", "-i", path}
+	}
+	if out, err := exec.Command(lock[0], lock[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %s", strings.Join(lock, " "), err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command(unlock[0], unlock[1:]...).CombinedOutput(); err != nil {
+			t.Errorf("%s: %v: %s", strings.Join(unlock, " "), err, out)
+		}
+	})
+	s2, err := Open(ctx, path)
+	if err == nil {
+		s2.Close()
+		t.Fatal("a store SQLite can only read was opened for writing")
+	}
+	wantUnwritable(t, err)
+	if !strings.Contains(err.Error(), "may not write the database file") {
+		t.Errorf("message %q does not say why", err.Error())
+	}
+	// Read-only opens still work.
+	ro, err := Open(ctx, path, func(o *Options) { o.ReadOnly = true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
 	if seq, _, err := ro.AuditHead(ctx); err != nil || seq != 3 {
 		t.Errorf("read-only head %d, %v; want 3", seq, err)
 	}

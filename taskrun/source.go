@@ -89,9 +89,16 @@ func ExpandCredentials(c *jobfile.Credentials, x Expander, path string, env Env)
 			src.Role.Tags = append(src.Role.Tags, credbroker.Tag{Key: ex2("tags."+tg.Key, tg.Key), Value: ex2("tags."+tg.Key, tg.Value)})
 		}
 		src.Role.TransitiveTagKeys = append(src.Role.TransitiveTagKeys, r.TransitiveTagKeys...)
+		src.Role.NoSessionTags = r.NoSessionTags
+	}
+	for _, tg := range c.Tags {
+		src.Tags = append(src.Tags, credbroker.Tag{Key: ex("tags."+tg.Key, tg.Key), Value: ex("tags."+tg.Key, tg.Value)})
 	}
 
 	if src.Kind == credbroker.SourceConnector {
+		if src.CAFile == "" {
+			src.CAFile, _ = env("CREDBROKER_CA_FILE")
+		}
 		if src.Broker == "" {
 			src.Broker, _ = env("CREDBROKER_BROKER")
 		}

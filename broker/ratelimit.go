@@ -1,0 +1,223 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/credbroker/credbroker"
+)
+
+// Defaults of the broker's outbound STS budget. STS allows about 600
+// requests per second per account and region, shared by everything in the
+// account; the default leaves most of it to others, and to other brokers of
+// the same site (each broker keeps its own budget).
+const (
+	DefaultSTSRate  = 100.0
+	DefaultSTSBurst = 50
+	DefaultSTSWait  = 5 * time.Second
+)
+
+// STSBudget bounds the STS calls the broker makes for each base identity
+// and region: a token bucket of Burst calls refilled at Rate per second.
+// Every attempt counts, retries included; vends served from the cache make
+// no call and so spend nothing. The identity is the base access key ID for
+// stored keys, "default" for the broker host's own chain, and the account
+// of the base connector's role for a connector on another connector.
+type STSBudget struct {
+	// Rate is the sustained number of calls per second. Zero takes
+	// DefaultSTSRate; a negative rate turns the budget off.
+	Rate float64
+	// Burst is how many calls may be made at once. Zero takes
+	// DefaultSTSBurst.
+	Burst int
+	// MaxWait is how long a call may wait for its turn. A call that would
+	// wait longer (or past its deadline) is refused at once with
+	// CodeThrottled. Zero takes DefaultSTSWait.
+	MaxWait time.Duration
+}
+
+// withDefaults fills the zero fields.
+func (b STSBudget) withDefaults() STSBudget {
+	if b.Rate == 0 {
+		b.Rate = DefaultSTSRate
+	}
+	if b.Burst <= 0 {
+		b.Burst = DefaultSTSBurst
+	}
+	if b.MaxWait <= 0 {
+		b.MaxWait = DefaultSTSWait
+	}
+	return b
+}
+
+// budgetID is the identity whose STS quota a call spends: key identifies
+// it, shown describes it in messages without a secret.
+type budgetID struct {
+	key, shown string
+}
+
+// stsBudgets holds one limiter per identity and region.
+type stsBudgets struct {
+	spec  STSBudget
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
+
+	mu   sync.Mutex
+	lims map[string]*rate.Limiter
+}
+
+func newSTSBudgets(spec STSBudget, now func() time.Time, sleep func(context.Context, time.Duration) error) *stsBudgets {
+	if sleep == nil {
+		sleep = sleepContext
+	}
+	return &stsBudgets{spec: spec.withDefaults(), now: now, sleep: sleep, lims: map[string]*rate.Limiter{}}
+}
+
+// off reports whether the budget is turned off.
+func (b *stsBudgets) off() bool { return b.spec.Rate < 0 }
+
+func (b *stsBudgets) limiter(key string) *rate.Limiter {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	lim, ok := b.lims[key]
+	if !ok {
+		lim = rate.NewLimiter(rate.Limit(b.spec.Rate), b.spec.Burst)
+		b.lims[key] = lim
+	}
+	return lim
+}
+
+// noWaitKey marks a context whose STS calls must not queue for the budget:
+// a refresh while the cached session can still be served.
+type noWaitKey struct{}
+
+// withoutBudgetWait returns ctx marked so that a call finding the budget
+// used up is refused at once instead of waiting.
+func withoutBudgetWait(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noWaitKey{}, true)
+}
+
+// gate returns the IssueRequest.BeforeAttempt of calls by id in region:
+// it takes a turn in the budget, waiting at most MaxWait (and never past
+// the call's deadline), or refuses with CodeThrottled.
+func (b *stsBudgets) gate(id budgetID, region string) func(ctx context.Context) error {
+	if b.off() {
+		return nil
+	}
+	key := id.key + "\x00" + region
+	return func(ctx context.Context) error {
+		lim := b.limiter(key)
+		now := b.now()
+		r := lim.ReserveN(now, 1)
+		if !r.OK() {
+			return b.refusal(id, region, 0)
+		}
+		d := r.DelayFrom(now)
+		if d <= 0 {
+			return nil
+		}
+		limit := b.spec.MaxWait
+		if ctx.Value(noWaitKey{}) != nil {
+			limit = 0
+		}
+		if dl, ok := ctx.Deadline(); ok {
+			limit = min(limit, time.Until(dl))
+		}
+		if d > limit {
+			r.CancelAt(now)
+			return b.refusal(id, region, d)
+		}
+		if err := b.sleep(ctx, d); err != nil {
+			r.CancelAt(b.now())
+			return credbroker.Errorf(credbroker.CodeThrottled, "sts",
+				"the call to STS gave up while waiting for its turn in the broker's STS budget for %s in %s", id.shown, region).
+				WithFix("retry in a few seconds").WithCause(err)
+		}
+		return nil
+	}
+}
+
+// refusal is the error of a call the budget cannot take in time.
+func (b *stsBudgets) refusal(id budgetID, region string, wait time.Duration) error {
+	why := "no call may be made"
+	if wait > 0 {
+		why = fmt.Sprintf("the next turn is %s away, longer than this call may wait", wait.Round(time.Millisecond))
+	}
+	return credbroker.Errorf(credbroker.CodeThrottled, "sts",
+		"the broker's STS budget for %s in %s (%s calls per second, bursts of %d) is used up: %s",
+		id.shown, region, strconv.FormatFloat(b.spec.Rate, 'f', -1, 64), b.spec.Burst, why).
+		WithFix("retry in a few seconds (sessions already issued keep being served); if builds often meet this, an administrator " +
+			"can raise the budget (serve --sts-rate, --sts-burst; STS allows about 600 calls per second per account and region) " +
+			"or let a plan's builds share one session (connector --session-mode plan)")
+}
+
+// sweep drops the limiters that are full again: an identity that has not
+// called for a while costs nothing.
+func (b *stsBudgets) sweep() {
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k, lim := range b.lims {
+		if lim.TokensAt(now) >= float64(b.spec.Burst) {
+			delete(b.lims, k)
+		}
+	}
+}
+
+// size returns how many limiters are kept.
+func (b *stsBudgets) size() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.lims)
+}
+
+// sleepContext waits d, or until ctx ends.
+func sleepContext(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// budgetID returns the identity whose STS quota the calls of c spend.
+func (s *Service) budgetID(ctx context.Context, c *credbroker.Connector, depth int) budgetID {
+	switch c.Base {
+	case credbroker.BaseKeys:
+		return budgetID{key: "key:" + c.AccessKeyID, shown: "access key " + credbroker.MaskKeyID(c.AccessKeyID)}
+	case credbroker.BaseDefault:
+		return budgetID{key: "default", shown: "the broker host's default credentials"}
+	case credbroker.BaseConnector:
+		bc, err := s.connector(ctx, c.BaseConnector)
+		if err != nil || depth >= maxChainDepth {
+			return budgetID{key: "connector:" + c.BaseConnector, shown: "base connector " + c.BaseConnector}
+		}
+		if bc.Principal == credbroker.PrincipalAssumedRole {
+			if acct := arnAccount(bc.RoleARN); acct != "" {
+				return budgetID{key: "account:" + acct, shown: "account " + acct}
+			}
+		}
+		// A federated user or session is in the account of the keys
+		// that made it.
+		return s.budgetID(ctx, bc, depth+1)
+	}
+	return budgetID{key: "connector:" + c.ID, shown: "connector " + c.Name}
+}
+
+// arnAccount returns the account ID of an ARN, or "".
+func arnAccount(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 6 || parts[0] != "arn" {
+		return ""
+	}
+	return parts[4]
+}

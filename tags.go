@@ -1,0 +1,58 @@
+package credbroker
+
+import (
+	"strings"
+	"unicode"
+)
+
+// The session tag keys that name the build, sent on AssumeRole by the
+// agent and by the broker. A role's trust policy must allow sts:TagSession
+// for them to be accepted (or tagging is turned off).
+const (
+	TagKeyPlan  = "credbroker:plan"
+	TagKeyBuild = "credbroker:build"
+	TagKeyJob   = "credbroker:job"
+)
+
+// MaxTagValue is STS's limit on a session tag value's length.
+const MaxTagValue = 256
+
+// BuildTags returns the session tags that name build b: credbroker:plan,
+// credbroker:build and credbroker:job, for each part of b that is known.
+// Values are made acceptable to STS rather than refused: a character STS
+// does not allow in a tag becomes '-', and a value is cut to MaxTagValue
+// characters.
+func BuildTags(b Build) []Tag {
+	var out []Tag
+	for _, t := range []Tag{{Key: TagKeyPlan, Value: b.Plan}, {Key: TagKeyBuild, Value: b.Number}, {Key: TagKeyJob, Value: b.Job}} {
+		if v := CleanTagValue(t.Value); v != "" {
+			out = append(out, Tag{Key: t.Key, Value: v})
+		}
+	}
+	return out
+}
+
+// CleanTagValue replaces the characters STS refuses in a tag value and
+// cuts it to MaxTagValue characters.
+func CleanTagValue(s string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		if n == MaxTagValue {
+			break
+		}
+		if TagRune(r) {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('-')
+		}
+		n++
+	}
+	return b.String()
+}
+
+// TagRune reports whether STS accepts r in a tag key or value:
+// [\p{L}\p{Z}\p{N}_.:/=+\-@].
+func TagRune(r rune) bool {
+	return unicode.IsLetter(r) || unicode.In(r, unicode.Z) || unicode.IsNumber(r) || strings.ContainsRune("_.:/=+-@", r)
+}
