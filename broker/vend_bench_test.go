@@ -1,0 +1,151 @@
+package broker_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/broker"
+	"github.com/credbroker/credbroker/seal"
+	"github.com/credbroker/credbroker/sqlite"
+)
+
+// benchIssuer is STS for the benchmarks: hour-long sessions of real sizes.
+type benchIssuer struct{ calls atomic.Int64 }
+
+func (*benchIssuer) Check(credbroker.IssueRequest) ([]string, error) { return nil, nil }
+
+func (b *benchIssuer) Issue(_ context.Context, req credbroker.IssueRequest) (credbroker.Credentials, error) {
+	n := b.calls.Add(1)
+	return credbroker.Credentials{
+		AccessKeyID:     fmt.Sprintf("ASIABENCH%011d", n),
+		SecretAccessKey: strings.Repeat("s", 40),
+		SessionToken:    strings.Repeat("t", 800),
+		Expires:         time.Now().Add(req.Duration),
+	}, nil
+}
+
+// nopAudit keeps no audit records, to measure the vend without its append.
+type nopAudit struct{}
+
+func (nopAudit) Append(context.Context, ...*credbroker.AuditRecord) error { return nil }
+
+// benchService is a broker over a SQLite store with one connector, an
+// agent token and a warm session: the state of a broker answering cached
+// vends.
+func benchService(b *testing.B, audit broker.AuditWriter) (*broker.Service, string, credbroker.VendRequest) {
+	b.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	key, err := seal.GenerateKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ring, err := seal.NewRing(map[int][]byte{1: key})
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc, err := broker.New(broker.Options{Store: st, Keys: ring, Issuer: &benchIssuer{}, Audit: audit})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { svc.Close() })
+	adminNew, err := svc.CreateTokenLocal(ctx, credbroker.TokenSpec{Name: "admin", Role: credbroker.RoleAdmin})
+	if err != nil {
+		b.Fatal(err)
+	}
+	admin, err := svc.Authenticate(ctx, adminNew.Secret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	agentNew, err := svc.CreateToken(ctx, admin, credbroker.TokenSpec{Name: "agents", Role: credbroker.RoleAgent, Plans: "OPS-*"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, err = svc.CreateConnector(ctx, admin, credbroker.ConnectorSpec{
+		Name: "deploy", Principal: credbroker.PrincipalAssumedRole, Base: credbroker.BaseKeys,
+		AccessKeyID: "AKIABENCHBASEKEY0001", SecretAccessKey: strings.Repeat("k", 40),
+		Region: "us-east-1", RoleARN: "arn:aws:iam::123456789012:role/deploy",
+		Scope: credbroker.Scope{Kind: credbroker.ScopeProject, Key: "OPS"}, AllowPlans: []string{"OPS-*"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := credbroker.VendRequest{Connector: "deploy", Plan: "OPS-DEPLOY", Build: "42", Job: "OPS-DEPLOY-JOB1", Task: "upload"}
+	agent, err := svc.Authenticate(ctx, agentNew.Secret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := svc.Vend(ctx, agent, req); err != nil {
+		b.Fatal(err)
+	}
+	return svc, agentNew.Secret, req
+}
+
+// BenchmarkVend measures a cached vend in process, token lookup included:
+// with the audit record appended to SQLite (what a broker does), and with
+// the audit discarded (the rest of the vend path).
+func BenchmarkVend(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		audit broker.AuditWriter
+	}{{"cached/audit=sqlite", nil}, {"cached/audit=none", nopAudit{}}} {
+		b.Run(c.name, func(b *testing.B) {
+			svc, secret, req := benchService(b, c.audit)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				tok, err := svc.Authenticate(ctx, secret)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := svc.Vend(ctx, tok, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(c.name+"/parallel", func(b *testing.B) {
+			svc, secret, req := benchService(b, c.audit)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					tok, err := svc.Authenticate(ctx, secret)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					if _, err := svc.Vend(ctx, tok, req); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkAuthenticate measures the token check of every API call with
+// the token in the broker's cache.
+func BenchmarkAuthenticate(b *testing.B) {
+	svc, secret, _ := benchService(b, nopAudit{})
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := svc.Authenticate(ctx, secret); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

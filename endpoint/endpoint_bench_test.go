@@ -1,0 +1,98 @@
+package endpoint_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/credcache"
+	"github.com/credbroker/credbroker/endpoint"
+)
+
+// benchServer is an endpoint serving cached hour-long credentials of real
+// sizes, as during a task.
+func benchServer(b *testing.B) *endpoint.Server {
+	b.Helper()
+	creds := credbroker.Credentials{
+		AccessKeyID: "ASIABENCHENDPOINT001", SecretAccessKey: strings.Repeat("s", 40),
+		SessionToken: strings.Repeat("t", 800), Expires: time.Now().Add(time.Hour),
+	}
+	p := credcache.New(credbroker.ProviderFunc(func(context.Context) (credbroker.Credentials, error) { return creds, nil }), credcache.Options{})
+	s, err := endpoint.Start(endpoint.Options{Provider: p, Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+// discardWriter is a ResponseWriter that keeps only the status.
+type discardWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) WriteHeader(status int)      { w.status = status }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// BenchmarkServeHTTP measures one credentials request: the handler alone,
+// and over loopback TCP through net/http as an SDK would send it.
+func BenchmarkServeHTTP(b *testing.B) {
+	b.Run("handler", func(b *testing.B) {
+		s := benchServer(b)
+		u, err := url.Parse(s.URL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := http.NewRequest(http.MethodGet, s.URL, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.RemoteAddr = "127.0.0.1:50000"
+		r.Host = u.Host
+		r.Header.Set("Authorization", s.Token())
+		w := &discardWriter{h: http.Header{}}
+		b.ReportAllocs()
+		for b.Loop() {
+			clear(w.h)
+			w.status = 0
+			s.ServeHTTP(w, r)
+			if w.status != 0 && w.status != http.StatusOK {
+				b.Fatalf("status %d", w.status)
+			}
+		}
+	})
+	b.Run("loopback/parallel", func(b *testing.B) {
+		s := benchServer(b)
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+		b.Cleanup(client.CloseIdleConnections)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				req, err := http.NewRequest(http.MethodGet, s.URL, nil)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				req.Header.Set("Authorization", s.Token())
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Errorf("status %d", resp.StatusCode)
+					return
+				}
+			}
+		})
+	})
+}

@@ -1,0 +1,803 @@
+//go:build bench
+
+package bench
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/internal/testpeers"
+	"github.com/credbroker/credbroker/seal"
+	"github.com/credbroker/credbroker/sqlite"
+)
+
+// side is one system under load in a comparison: its runs and their
+// latencies, merged for the figure.
+type side struct {
+	name string
+	load Load
+	runs []Summary
+	lat  []time.Duration
+	errs map[string]int
+}
+
+func (sd *side) median() Summary { return MedianSummary(sd.runs) }
+
+// measure warms each side up, then runs each s.runs times, alternating
+// the sides and rotating which goes first.
+func (s *suite) measure(t *testing.T, sides ...*side) {
+	t.Helper()
+	for _, sd := range sides {
+		warm := sd.load
+		warm.Duration, warm.Hits = min(s.dur/3, time.Second), 0
+		if _, err := Run(s.ctx, warm); err != nil {
+			t.Fatalf("%s warm-up: %v", sd.name, err)
+		}
+	}
+	for i := range s.runs {
+		for j := range sides {
+			sd := sides[(i+j)%len(sides)]
+			smp, err := Run(s.ctx, sd.load)
+			if err != nil {
+				t.Fatalf("%s: %v", sd.name, err)
+			}
+			sd.runs = append(sd.runs, Summarize(smp))
+			sd.lat = append(sd.lat, smp.Latencies...)
+			if sd.errs == nil {
+				sd.errs = map[string]int{}
+			}
+			for k, n := range smp.Errors {
+				sd.errs[k] += n
+			}
+		}
+	}
+	for _, sd := range sides {
+		if len(sd.errs) > 0 {
+			e := &Sample{Errors: sd.errs}
+			t.Logf("%s: failed requests: %s", sd.name, e.ErrorSummary())
+		}
+	}
+}
+
+// runsTable is the Markdown table of every run of the sides, with their
+// medians.
+func runsTable(unit string, sides ...*side) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "| system | run | %s | p50 | p90 | p99 | p99.9 | max | failed |\n|---|---|---|---|---|---|---|---|---|\n", unit)
+	line := func(name, run string, r Summary) {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", name, run, formatRate(r.Throughput),
+			FormatDuration(r.P50), FormatDuration(r.P90), FormatDuration(r.P99), FormatDuration(r.P999), FormatDuration(r.Max), r.Failed)
+	}
+	for _, sd := range sides {
+		for i, r := range sd.runs {
+			line(sd.name, strconv.Itoa(i+1), r)
+		}
+		line("**"+sd.name+"**", "**median**", sd.median())
+	}
+	for _, sd := range sides {
+		if len(sd.errs) > 0 {
+			e := &Sample{Errors: sd.errs}
+			fmt.Fprintf(&b, "\nFailed requests of %s: %s\n", sd.name, e.ErrorSummary())
+		}
+	}
+	return b.String()
+}
+
+// formatRate shows a rate per second with thousands separators.
+func formatRate(x float64) string { return formatInt(int64(x+0.5)) + "/s" }
+
+func formatInt(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	if n < 0 {
+		return "-" + formatInt(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// rateLat is the headline of a summary: throughput, p50 and p99.
+func rateLat(r Summary) string {
+	return fmt.Sprintf("%s, p50 %s, p99 %s", formatRate(r.Throughput), FormatDuration(r.P50), FormatDuration(r.P99))
+}
+
+// vendComparison loads credbroker st and the baseline with the same
+// settings and reports them.
+func (s *suite) vendComparison(t *testing.T, key, title, store string, st *site, conns int, goal string, pass func(cb, base Summary) bool) {
+	cb := &side{name: "credbroker (" + store + ")", load: Load{
+		Targets: []vegeta.Target{vendTarget(st.url, st.tokens.Agent, "deploy", "42")}, Conns: conns, Duration: s.dur, Check: s.vendOK,
+	}}
+	base := &side{name: "bare net/http, fixed JSON", load: Load{
+		Targets: []vegeta.Target{s.baselineTarget()}, Conns: conns, Duration: s.dur, Check: s.vendOK,
+	}}
+	s.measure(t, cb, base)
+	c, b := cb.median(), base.median()
+	s.row(Row{
+		Scenario: title, Credbroker: rateLat(c), Baseline: rateLat(b),
+		Ratio: fmt.Sprintf("%.2f×", c.Throughput/b.Throughput), Goal: goal, Verdict: Judge(pass(c, b)),
+	})
+	fig := s.figure(t, key, Figure{Title: title, Series: []Series{
+		{Name: cb.name, Latencies: cb.lat}, {Name: base.name, Latencies: base.lat, Dashed: true},
+	}})
+	s.section(title, runsTable("vends/s", cb, base)+"\n"+fig)
+}
+
+// vendOneConn: cached vend, one keep-alive connection, against the bare
+// handler.
+func (s *suite) vendOneConn(t *testing.T) {
+	s.vendComparison(t, "vend-1conn", "cached vend, 1 connection, keep-alive (SQLite, audit on)", "SQLite", s.sqlite, 1,
+		"≥ 0.8× baseline; p99 ≤ 1 ms", func(c, b Summary) bool {
+			return c.Throughput >= 0.8*b.Throughput && c.P99 <= time.Millisecond
+		})
+}
+
+// vend64SQLite: cached vend, 64 connections, audit on, SQLite.
+func (s *suite) vend64SQLite(t *testing.T) {
+	s.vendComparison(t, "vend-64-sqlite", "cached vend, 64 connections, audit on, SQLite", "SQLite", s.sqlite, 64,
+		"≥ 5,000 vends/s; p99 ≤ 5 ms", func(c, _ Summary) bool {
+			return c.Throughput >= 5000 && c.P99 <= 5*time.Millisecond
+		})
+}
+
+// vend64Postgres: the same on PostgreSQL.
+func (s *suite) vend64Postgres(t *testing.T) {
+	st := s.startSite(t, "broker-postgres", testpeers.Postgres(t), 1, s.cb)
+	vendOnce(t, st, "deploy", "42")
+	s.vendComparison(t, "vend-64-postgres", "cached vend, 64 connections, audit on, PostgreSQL", "PostgreSQL", st, 64,
+		"≥ 2,000 vends/s; p99 ≤ 20 ms", func(c, _ Summary) bool {
+			return c.Throughput >= 2000 && c.P99 <= 20*time.Millisecond
+		})
+}
+
+// fakeCreds are credentials of realistic sizes for the metadata mock.
+func fakeCreds() (id, secret, token string) {
+	token = "FwoGZXIvYXdzEBenchInstanceRole"
+	return "ASIABENCHINSTANCE001", "bench/instance/secret/key/00000000000000", token + strings.Repeat("y", 800-len(token))
+}
+
+// endpoint16: the agent's container-credentials endpoint (credbroker exec
+// --delivery endpoint, its task asleep) against ec2-metadata-mock serving
+// the same credentials, 16 connections each.
+func (s *suite) endpoint16(t *testing.T) {
+	id, secret, token := fakeCreds()
+	mock := testpeers.IMDSMock(t, testpeers.IMDSOptions{AccessKeyID: id, SecretAccessKey: secret, Token: token, V2Only: true})
+	dir := t.TempDir()
+	info := filepath.Join(dir, "endpoint.info")
+	const script = `printf '%s\n%s\n' "$AWS_CONTAINER_CREDENTIALS_FULL_URI" "$AWS_CONTAINER_AUTHORIZATION_TOKEN" > "$1.tmp" && mv "$1.tmp" "$1" && exec sleep 3600`
+	cmd := exec.Command(s.cb, "exec", "--source", "instance", "--imds-endpoint", mock.Endpoint, "--region", "us-east-1",
+		"--delivery", "endpoint", "--", "/bin/sh", "-c", script, "sh", info)
+	cmd.Env = testpeers.Env("HOME=" + dir)
+	task := startProc(t, "credbroker-exec-endpoint", cmd)
+	var uri, auth string
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if b, err := os.ReadFile(info); err == nil {
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			if len(lines) == 2 {
+				uri, auth = lines[0], lines[1]
+				break
+			}
+		}
+		select {
+		case <-task.done:
+			t.Fatalf("credbroker exec ended: %v\n%s", task.err, task.tail(20))
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the task did not report its endpoint\n%s", task.tail(20))
+		}
+	}
+
+	// The IMDSv2 session token, as an SDK gets it once.
+	req, err := http.NewRequestWithContext(s.ctx, http.MethodPut, mock.Endpoint+"latest/api/token", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Aws-Ec2-Metadata-Token-Ttl-Seconds", "21600")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imdsToken, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("IMDSv2 token: status %d, %v", resp.StatusCode, err)
+	}
+
+	check := func(b []byte) error {
+		if !strings.Contains(string(b), `"AccessKeyId"`) {
+			return errors.New("200 without credentials")
+		}
+		return nil
+	}
+	cb := &side{name: "credbroker exec endpoint", load: Load{Targets: []vegeta.Target{{
+		Method: http.MethodGet, URL: uri, Header: http.Header{"Authorization": {auth}},
+	}}, Conns: 16, Duration: s.dur, Check: check}}
+	imds := &side{name: "ec2-metadata-mock (IMDSv2)", load: Load{Targets: []vegeta.Target{{
+		Method: http.MethodGet, URL: mock.Endpoint + "latest/meta-data/iam/security-credentials/" + mock.RoleName,
+		Header: http.Header{"X-Aws-Ec2-Metadata-Token": {string(imdsToken)}},
+	}}, Conns: 16, Duration: s.dur, Check: check}}
+	s.measure(t, cb, imds)
+	c, m := cb.median(), imds.median()
+	ratio := c.Throughput / m.Throughput
+	title := "agent-side container endpoint, 16 connections"
+	s.row(Row{Scenario: title, Credbroker: rateLat(c), Baseline: "ec2-metadata-mock: " + rateLat(m),
+		Ratio: fmt.Sprintf("%.2f×", ratio), Goal: "≥ 1.5× the mock's throughput", Verdict: Judge(ratio >= 1.5)})
+	fig := s.figure(t, "endpoint-16", Figure{Title: title, Series: []Series{
+		{Name: cb.name, Latencies: cb.lat}, {Name: imds.name, Latencies: imds.lat, Dashed: true},
+	}})
+	s.section(title, "credbroker exec --source instance --delivery endpoint, its task asleep, serving the credentials it read from "+
+		"ec2-metadata-mock; the mock serves the same credentials at its IMDSv2 credentials path (GET with the session token).\n\n"+
+		runsTable("requests/s", cb, imds)+"\n"+fig)
+}
+
+// cold1000: 1,000 identical vends of a session nobody has yet, at once;
+// STS calls counted at the peer.
+func (s *suite) cold1000(t *testing.T) {
+	const n = 1000
+	bursts := min(s.runs, 3)
+	var series []Series
+	var b strings.Builder
+	b.WriteString("| burst | STS calls | STS call (at MinIO) | requests sent within | p50 | p99 | slowest | slowest − STS | failed | bare handler, same burst: p50 / slowest |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	exact := 0
+	var stsDurs, slowest, over, floors, floorLat []time.Duration
+	for i := range bursts {
+		// Fresh token and connector caches and a warm STS connection, so
+		// that the burst meets a cold session and nothing else cold.
+		vendOnce(t, s.sqlite, "deploy", fmt.Sprintf("warm-%d", i))
+		c0 := s.proxy.Calls("AssumeRole")
+		d0 := len(s.proxy.Durations("AssumeRole"))
+		build := fmt.Sprintf("cold-%d-%d", i, time.Now().UnixNano())
+		smp, err := Run(s.ctx, Load{
+			Targets: []vegeta.Target{vendTarget(s.sqlite.url, s.sqlite.tokens.Agent, "deploy", build)},
+			Conns:   n, Hits: n, Timeout: time.Minute, Check: s.vendOK,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := s.proxy.Calls("AssumeRole") - c0
+		// The same burst at the bare handler: the floor of answering 1,000
+		// new connections at once on this machine.
+		floor, err := Run(s.ctx, Load{Targets: []vegeta.Target{s.baselineTarget()}, Conns: n, Hits: n, Timeout: time.Minute, Check: s.vendOK})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fl := Summarize(floor)
+		floors = append(floors, fl.Max)
+		floorLat = append(floorLat, floor.Latencies...)
+		if calls == 1 {
+			exact++
+		} else {
+			t.Errorf("burst %d: %d identical cold vends made %d STS calls, want exactly 1", i+1, n, calls)
+		}
+		var sts time.Duration
+		if d := s.proxy.Durations("AssumeRole")[d0:]; len(d) > 0 {
+			sts = d[0]
+		}
+		sum := Summarize(smp)
+		stsDurs = append(stsDurs, sts)
+		slowest = append(slowest, sum.Max)
+		over = append(over, sum.Max-sts)
+		fmt.Fprintf(&b, "| %d | %d | %s | %s | %s | %s | %s | %s | %d | %s / %s |\n", i+1, calls, FormatDuration(sts),
+			FormatDuration(smp.LastSend.Sub(smp.Start)), FormatDuration(sum.P50), FormatDuration(sum.P99),
+			FormatDuration(sum.Max), FormatDuration(sum.Max-sts), sum.Failed, FormatDuration(fl.P50), FormatDuration(fl.Max))
+		if smp.Failed > 0 {
+			fmt.Fprintf(&b, "\nFailed in burst %d: %s\n\n", i+1, smp.ErrorSummary())
+		}
+		series = append(series, Series{Name: fmt.Sprintf("burst %d", i+1), Latencies: smp.Latencies})
+	}
+	series = append(series, Series{Name: "bare handler, the same bursts", Latencies: floorLat, Dashed: true})
+	medOver := MedianDuration(over)
+	title := "1,000 identical cold requests at once"
+	s.row(Row{
+		Scenario:   title,
+		Credbroker: fmt.Sprintf("exactly 1 STS call in %d of %d bursts; slowest answer %s", exact, bursts, FormatDuration(MedianDuration(slowest))),
+		Baseline:   "STS call at MinIO: " + FormatDuration(MedianDuration(stsDurs)) + "; bare handler, same burst: slowest " + FormatDuration(MedianDuration(floors)),
+		Ratio:      "slowest − STS: " + FormatDuration(medOver),
+		Goal:       "exactly 1 STS call; all answered within STS + 10 ms",
+		Verdict:    Judge(exact == bursts && medOver <= 10*time.Millisecond),
+	})
+	fig := s.figure(t, "cold-1000", Figure{Title: title + " (latency of each of the 1,000)", Series: series})
+	s.section(title, "Each burst asks for the same new session (same connector, plan, build and job) on 1,000 new connections at once; "+
+		"a counting proxy in front of MinIO counts the AssumeRole calls (asserted: exactly one per burst) and times the one call. "+
+		"The same burst at the bare handler shows what answering 1,000 new connections at once costs on this machine by itself. "+
+		"Medians over the bursts in the summary.\n\n"+b.String()+"\n"+fig)
+}
+
+// hour900: one key, 900-second sessions, a simulated hour.
+func (s *suite) hour900(t *testing.T) {
+	dir := t.TempDir()
+	st, err := sqlite.Open(s.ctx, filepath.Join(dir, "hour.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	key, err := seal.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := seal.NewRing(map[int][]byte{1: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := SimulateHour(s.ctx, st, ring, HourOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Expired != 0 || res.Short != 0 {
+		t.Errorf("served %d expired credentials and %d with less than %s left", res.Expired, res.Short, minRemaining)
+	}
+	if res.STSCalls > 5 {
+		t.Errorf("%d STS calls in the simulated hour, want at most 5", res.STSCalls)
+	}
+	var at []string
+	for _, d := range res.CallsAt {
+		at = append(at, d.String())
+	}
+	title := "one key, 900 s sessions, a simulated hour"
+	s.row(Row{
+		Scenario:   title,
+		Credbroker: fmt.Sprintf("%d STS calls, %d expired served (%d vends)", res.STSCalls, res.Expired, res.Vends),
+		Baseline:   "4 calls (3600 s / 900 s)",
+		Ratio:      fmt.Sprintf("%.2f×", float64(res.STSCalls)/4),
+		Goal:       "≤ 5 STS calls; no expired credential",
+		Verdict:    Judge(res.STSCalls <= 5 && res.Expired == 0),
+	})
+	s.section(title, fmt.Sprintf("In process: broker.Service over SQLite with a fake STS issuing 900-second sessions and an injected clock, "+
+		"one vend (same connector, plan, build, job) every simulated second for an hour, the broker's default minimum lifetime of 60 s. "+
+		"STS calls at t = %s; the least lifetime left on a served credential was %s; expired credentials served: %d (asserted: none).",
+		strings.Join(at, ", "), res.MinLeft, res.Expired))
+}
+
+// hyperfineResult is the part of hyperfine's --export-json this suite reads.
+type hyperfineResult struct {
+	Results []struct {
+		Command string    `json:"command"`
+		Median  float64   `json:"median"`
+		Times   []float64 `json:"times"`
+	} `json:"results"`
+}
+
+// execOverhead: `credbroker exec -- true` against a bare spawn of true,
+// timed by hyperfine.
+func (s *suite) execOverhead(t *testing.T) {
+	hf, err := exec.LookPath("hyperfine")
+	if err != nil {
+		t.Fatalf("hyperfine is missing; run scripts/deps: %v", err)
+	}
+	truePath, err := exec.LookPath("true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	vars := filepath.Join(dir, "plan.vars")
+	id, secret, _ := fakeCreds()
+	if err := os.WriteFile(vars, []byte("awsAccessKeyId="+id+"\nsecret awsSecretKeyPassword="+secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, token := fakeCreds()
+	mock := testpeers.IMDSMock(t, testpeers.IMDSOptions{AccessKeyID: id, SecretAccessKey: secret, Token: token, V2Only: true})
+	commands := []struct{ name, cmd string }{
+		{"bare spawn of true", truePath},
+		{"credbroker --version (start-up alone)", s.cb + " --version"},
+		{"credbroker exec (static keys) -- true", s.cb + " exec --vars " + vars + " --region us-east-1 --access-key-id ${bamboo.awsAccessKeyId} --secret-access-key ${bamboo.awsSecretKeyPassword} -- " + truePath},
+		{"credbroker exec (instance, ec2-metadata-mock) -- true", s.cb + " exec --source instance --imds-endpoint " + mock.Endpoint + " --region us-east-1 -- " + truePath},
+	}
+	rounds := min(s.runs, 3)
+	medians := make([][]time.Duration, len(commands))
+	times := make([][]time.Duration, len(commands))
+	for r := range rounds {
+		out := filepath.Join(dir, fmt.Sprintf("hyperfine-%d.json", r))
+		args := []string{"-N", "--warmup", "10", "--runs", "150", "--style", "basic", "--export-json", out}
+		for _, c := range commands {
+			args = append(args, c.cmd)
+		}
+		cmd := exec.CommandContext(s.ctx, hf, args...)
+		cmd.Env = testpeers.Env("HOME=" + dir)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("hyperfine: %v\n%s", err, b)
+		}
+		data, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hr hyperfineResult
+		if err := json.Unmarshal(data, &hr); err != nil {
+			t.Fatal(err)
+		}
+		if len(hr.Results) != len(commands) {
+			t.Fatalf("hyperfine reported %d results, want %d", len(hr.Results), len(commands))
+		}
+		for i, res := range hr.Results {
+			medians[i] = append(medians[i], seconds(res.Median))
+			for _, x := range res.Times {
+				times[i] = append(times[i], seconds(x))
+			}
+		}
+	}
+	med := make([]time.Duration, len(commands))
+	for i := range commands {
+		med[i] = MedianDuration(medians[i])
+	}
+	overhead := med[2] - med[0]
+	s.row(Row{
+		Scenario: "`credbroker exec -- true` (static keys)", Credbroker: "median " + FormatDuration(med[2]),
+		Baseline: "bare spawn of true: " + FormatDuration(med[0]), Ratio: "overhead " + FormatDuration(overhead),
+		Goal: "overhead ≤ 10 ms median", Verdict: Judge(overhead <= 10*time.Millisecond),
+	})
+	s.row(Row{
+		Scenario: "`credbroker exec -- true` (instance profile via ec2-metadata-mock)", Credbroker: "median " + FormatDuration(med[3]),
+		Baseline: "bare spawn of true: " + FormatDuration(med[0]), Ratio: "overhead " + FormatDuration(med[3]-med[0]),
+		Goal: "(no goal: adds three IMDSv2 round trips)", Verdict: Info,
+	})
+	var b strings.Builder
+	fmt.Fprintf(&b, "hyperfine -N (no shell), 10 warm-up and 150 timed runs of each command, %d rounds; medians of the rounds' medians.\n\n", rounds)
+	b.WriteString("| command | median per round | median |\n|---|---|---|\n")
+	var series []Series
+	for i, c := range commands {
+		var per []string
+		for _, m := range medians[i] {
+			per = append(per, FormatDuration(m))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", c.name, strings.Join(per, ", "), FormatDuration(med[i]))
+		series = append(series, Series{Name: c.name, Latencies: times[i], Dashed: i == 0})
+	}
+	b.WriteString("\n" + s.initTrace(t, commands[2].cmd) + "\n")
+	fig := s.figure(t, "exec", Figure{Title: "credbroker exec -- true, wall time per run", Series: series})
+	s.section("`credbroker exec -- true`", b.String()+"\n"+fig)
+}
+
+// initTrace runs command (words split on spaces) 21 times with
+// GODEBUG=inittrace=1 and reports how long the Go package initialisation
+// takes, and the packages that take longest.
+func (s *suite) initTrace(t *testing.T, command string) string {
+	words := strings.Fields(command)
+	var totals []time.Duration
+	per := map[string][]time.Duration{}
+	n := 0
+	for range 21 {
+		cmd := exec.CommandContext(s.ctx, words[0], words[1:]...)
+		cmd.Env = testpeers.Env("HOME="+t.TempDir(), "GODEBUG=inittrace=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", command, err, out)
+		}
+		var total time.Duration
+		n = 0
+		for _, l := range strings.Split(string(out), "\n") {
+			// init PKG @0.5 ms, 0.066 ms clock, 312 bytes, 7 allocs
+			f := strings.Fields(l)
+			if len(f) < 7 || f[0] != "init" || f[6] != "clock," {
+				continue
+			}
+			v, err := strconv.ParseFloat(f[4], 64)
+			if err != nil {
+				continue
+			}
+			d := time.Duration(v * float64(time.Millisecond))
+			total += d
+			per[f[1]] = append(per[f[1]], d)
+			n++
+		}
+		totals = append(totals, total)
+	}
+	type pkg struct {
+		name string
+		d    time.Duration
+	}
+	var pkgs []pkg
+	for name, ds := range per {
+		pkgs = append(pkgs, pkg{name, MedianDuration(ds)})
+	}
+	slices.SortFunc(pkgs, func(a, b pkg) int { return cmp.Compare(b.d, a.d) })
+	var top []string
+	for _, p := range pkgs[:min(6, len(pkgs))] {
+		top = append(top, fmt.Sprintf("%s %s", p.name, FormatDuration(p.d)))
+	}
+	return fmt.Sprintf("Go package initialisation of `credbroker exec` (GODEBUG=inittrace=1, median of 21 runs): %s over %d packages; the largest: %s.",
+		FormatDuration(MedianDuration(totals)), n, strings.Join(top, ", "))
+}
+
+func seconds(x float64) time.Duration { return time.Duration(x * float64(time.Second)) }
+
+// growth: vend throughput with 1, 100 and 10,000 connectors, then with a
+// million audit records; memory per cached session.
+func (s *suite) growth(t *testing.T) {
+	st := s.startSite(t, "broker-growth", "", 1, s.cb)
+	var sides []*side
+	var notes []string
+	measureAt := func(label string, n int) *side {
+		targets := make([]vegeta.Target, n)
+		for i := range targets {
+			targets[i] = vendTarget(st.url, st.tokens.Agent, connectorName(i), "42")
+		}
+		// One vend of each connector first: its session is then cached,
+		// as it is for connectors in daily use.
+		c0 := s.proxy.Calls("AssumeRole")
+		t0 := time.Now()
+		smp, err := Run(s.ctx, Load{Targets: targets, Conns: 64, Hits: n, Timeout: time.Minute, Check: s.vendOK})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if smp.Failed > 0 {
+			t.Fatalf("%s: warming the sessions: %s", label, smp.ErrorSummary())
+		}
+		notes = append(notes, fmt.Sprintf("%s: one vend of each connector first took %s and made %d STS call(s).",
+			label, time.Since(t0).Round(10*time.Millisecond), s.proxy.Calls("AssumeRole")-c0))
+		sd := &side{name: label, load: Load{Targets: targets, Conns: 64, Duration: s.dur, Check: s.vendOK}}
+		s.measure(t, sd)
+		sides = append(sides, sd)
+		return sd
+	}
+	addConnectors := func(from, to int) {
+		targets := make([]vegeta.Target, 0, to-from)
+		for i := from; i < to; i++ {
+			body, err := json.Marshal(s.connectorSpec(connectorName(i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			targets = append(targets, vegeta.Target{Method: http.MethodPost, URL: st.url + "/v1/connectors", Body: body,
+				Header: http.Header{"Authorization": {"Bearer " + st.tokens.Admin}, "Content-Type": {"application/json"}}})
+		}
+		t0 := time.Now()
+		smp, err := Run(s.ctx, Load{Targets: targets, Conns: 8, Hits: len(targets), Timeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if smp.Failed > 0 {
+			t.Fatalf("creating connectors: %s", smp.ErrorSummary())
+		}
+		notes = append(notes, fmt.Sprintf("Created connectors %d to %d through the API in %s (%s).",
+			from+1, to, time.Since(t0).Round(10*time.Millisecond), formatRate(smp.Throughput())))
+	}
+
+	one := measureAt("1 connector", 1)
+	addConnectors(1, 100)
+	hundred := measureAt("100 connectors", 100)
+	rssBefore, errBefore := rssKiB(st.proc.pid())
+	addConnectors(100, 10000)
+	tenK := measureAt("10,000 connectors", 10000)
+	rssAfter, errAfter := rssKiB(st.proc.pid())
+
+	// A million audit records, appended through the sqlite package in
+	// large batches while the broker runs (SQLite lets a second process
+	// write between the broker's transactions).
+	t0 := time.Now()
+	if err := appendAudit(s, st.dbPath, 1_000_000, 10_000); err != nil {
+		t.Fatal(err)
+	}
+	notes = append(notes, fmt.Sprintf("Appended 1,000,000 audit records through sqlite.Store.AppendAudit in batches of 10,000 in %s.", time.Since(t0).Round(100*time.Millisecond)))
+	mil := measureAt("10,000 connectors, 1 M audit records", 10000)
+
+	// Drift-free: on the final store, one hot connector against all
+	// 10,000, alternating run by run.
+	hot := &side{name: "one connector of 10,000", load: Load{
+		Targets: []vegeta.Target{vendTarget(st.url, st.tokens.Agent, connectorName(0), "42")}, Conns: 64, Duration: s.dur, Check: s.vendOK,
+	}}
+	spread := &side{name: "all 10,000 connectors", load: mil.load}
+	s.measure(t, hot, spread)
+
+	// Memory per cached session, in process.
+	memDir := t.TempDir()
+	mst, err := sqlite.Open(s.ctx, filepath.Join(memDir, "mem.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mst.Close()
+	key, err := seal.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := seal.NewRing(map[int][]byte{1: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const memN = 10000
+	perSession, err := SessionMemory(s.ctx, mst, ring, memN)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ref := one.median().Throughput
+	for _, sd := range []*side{hundred, tenK, mil} {
+		m := sd.median()
+		goal, verdict := "(info)", Info
+		if sd != hundred {
+			goal, verdict = "≥ 0.9× the 1-connector figure", Judge(m.Throughput >= 0.9*ref)
+		}
+		s.row(Row{Scenario: "growth: " + sd.name + " (64 connections, SQLite)", Credbroker: rateLat(m),
+			Baseline: "1 connector: " + rateLat(one.median()), Ratio: fmt.Sprintf("%.2f×", m.Throughput/ref), Goal: goal, Verdict: verdict})
+	}
+	h, sp := hot.median(), spread.median()
+	s.row(Row{Scenario: "growth: all 10,000 connectors vs one of them, same store (1 M audit records), alternating", Credbroker: rateLat(sp),
+		Baseline: "one connector: " + rateLat(h), Ratio: fmt.Sprintf("%.2f×", sp.Throughput/h.Throughput),
+		Goal: "≥ 0.9×", Verdict: Judge(sp.Throughput >= 0.9*h.Throughput)})
+	mem := fmt.Sprintf("%s bytes per cached session", formatInt(int64(perSession+0.5)))
+	rss := ""
+	if errBefore == nil && errAfter == nil {
+		rss = fmt.Sprintf("; credbroker serve's resident memory grew by %s KiB from 100 to 10,000 connectors with a warm session each (%s bytes per connector and session)",
+			formatInt(rssAfter-rssBefore), formatInt((rssAfter-rssBefore)*1024/9900))
+		mem += fmt.Sprintf("; serve RSS +%s KiB for 9,900 connectors and sessions", formatInt(rssAfter-rssBefore))
+	}
+	s.row(Row{Scenario: "memory per cached credential", Credbroker: mem, Baseline: "", Ratio: "", Goal: "stated", Verdict: Info})
+
+	var series []Series
+	for i, sd := range sides {
+		series = append(series, Series{Name: sd.name, Latencies: sd.lat, Dashed: i == 0})
+	}
+	fig := s.figure(t, "growth", Figure{Title: "Cached vend as the broker grows (64 connections, SQLite)", Series: series})
+	s.section("Growth", "The load vends round robin from every connector of the store, each with a cached session "+
+		"(one plan, build and job per connector), so that the connector and session caches hold them all.\n\n"+
+		strings.Join(notes, "\n")+"\n\n"+runsTable("vends/s", sides...)+"\n"+
+		"The points above are measured one after the other as the store grows, so drift of the machine between them shows as growth. "+
+		"On the final store, one hot connector and all 10,000 alternate run by run:\n\n"+runsTable("vends/s", hot, spread)+"\n"+
+		fmt.Sprintf("Memory per cached credential: the live heap of a broker.Service (after a collection) grew by %.0f bytes per session "+
+			"over %s cached sessions of one connector (fake STS credentials of real sizes: 800-character session token; audit discarded)%s.\n\n",
+			perSession, formatInt(memN), rss)+fig)
+}
+
+// appendAudit appends n vend records to the SQLite store at path in
+// batches.
+func appendAudit(s *suite, path string, n, batch int) error {
+	st, err := sqlite.Open(s.ctx, path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	recs := make([]*credbroker.AuditRecord, 0, batch)
+	for i := 0; i < n; i += batch {
+		recs = recs[:0]
+		now := time.Now()
+		for j := i; j < min(i+batch, n); j++ {
+			recs = append(recs, &credbroker.AuditRecord{
+				Time: now, Action: credbroker.ActionVend, TokenID: "tok_00000000bench000", Plan: "OPS-DEPLOY",
+				Build: strconv.Itoa(j), Job: "OPS-DEPLOY-JOB1", Task: "upload", Connector: "deploy",
+				RoleARN: "arn:aws:iam::123456789012:role/bench", AccessKeyID: "ASIABENCHAUDIT000001",
+				Expiration: now.Add(time.Hour), Outcome: credbroker.OutcomeGranted, Detail: "cached session",
+			})
+		}
+		if err := st.AppendAudit(s.ctx, recs...); err != nil {
+			return fmt.Errorf("append audit records %d to %d: %w", i+1, i+len(recs), err)
+		}
+	}
+	return nil
+}
+
+// profiles: CPU profiles of credbroker serve under the 64-connection
+// cached vend load, on SQLite and PostgreSQL.
+func (s *suite) profiles(t *testing.T) {
+	if *flagProfile <= 0 {
+		return
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := filepath.Join(s.root, ".cache", "bench")
+	if err := os.MkdirAll(keep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "credbroker serve (credbroker's own main under runtime/pprof) with the 64-connection cached vend load for %s; "+
+		"`go tool pprof -top` of each profile. The profiles are kept in `.cache/bench/` for `go tool pprof -http`.\n\n", *flagProfile)
+	for _, kind := range []string{"sqlite", "postgres"} {
+		dsn := ""
+		if kind == "postgres" {
+			dsn = testpeers.Postgres(t)
+		}
+		prof := filepath.Join(keep, "cpu-"+kind+".pprof")
+		st := s.startSite(t, "profiled-"+kind, dsn, 1, self, helperVar+"="+helperProfiled, "CREDBROKER_BENCH_CPUPROFILE="+prof)
+		vendOnce(t, st, "deploy", "42")
+		smp, err := Run(s.ctx, Load{Targets: []vegeta.Target{vendTarget(st.url, st.tokens.Agent, "deploy", "42")},
+			Conns: 64, Duration: *flagProfile, Check: s.vendOK})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.proc.stop()
+		if st.proc.err != nil {
+			t.Fatalf("profiled broker: %v\n%s", st.proc.err, st.proc.tail(20))
+		}
+		flat := goTool(t, s.root, "pprof", "-top", "-nodecount=25", prof)
+		cum := goTool(t, s.root, "pprof", "-top", "-cum", "-nodecount=50", prof)
+		block := goTool(t, s.root, "pprof", "-top", "-cum", "-nodecount=30", prof+".block")
+		storeFrames := map[string]string{"sqlite": "AppendAudit|modernc|database/sql", "postgres": "AppendAudit|pgx|pgconn|puddle"}[kind]
+		rest := goTool(t, s.root, "pprof", "-top", "-cum", "-nodecount=45", "-focus=httpapi", "-ignore="+storeFrames, prof)
+		fmt.Fprintf(&b, "#### %s (%s during the profile)\n\nCPU, flat (where the CPU is spent):\n\n```\n%s\n```\n\n"+
+			"CPU, cumulative (which calls it is spent under):\n\n```\n%s\n```\n\n"+
+			"Blocking, cumulative (where goroutines wait: locks, channels, the database pool; network waits are not in it):\n\n```\n%s\n```\n\n"+
+			"CPU of the request path outside the store (`-focus=httpapi -ignore='%s'`): token check, decoding, the vend rules, the cache, encoding, the log line:\n\n```\n%s\n```\n\n",
+			map[string]string{"sqlite": "SQLite", "postgres": "PostgreSQL"}[kind], rateLat(Summarize(smp)), flat, cum, block, storeFrames, rest)
+	}
+	s.section("Where the time goes: CPU profiles", b.String())
+}
+
+// goTool runs `go tool args...` in dir and returns its output, without the
+// lines that name local files.
+func goTool(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"tool"}, args...)...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go tool %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	var keep []string
+	for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		if strings.HasPrefix(l, "File: ") || strings.HasPrefix(l, "Build ID: ") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n")
+}
+
+// Micro-benchmarks: the hot functions, compared with a stored baseline.
+var (
+	microPackages = []string{"./mask", "./vars", "./seal", "./credcache", "./policy", "./httpapi", "./sqlite", "./broker", "./endpoint"}
+	microPattern  = "^Benchmark(Mask|New|Expand|Seal|Open|CachedRetrieve|Narrow|VendHandler|VendRoundTrip|AppendAudit|ReadConnector|Vend|Authenticate|ServeHTTP)$"
+)
+
+// micro runs the Go micro-benchmarks and compares them with benchstat.
+func (s *suite) micro(t *testing.T) {
+	latest := filepath.Join(s.figDir, "micro-latest.txt")
+	// The stored baseline is the repository's, also for partial runs.
+	baseline := filepath.Join(firstNonEmpty(*flagFigures, filepath.Join(s.root, "docs", "bench")), "micro-baseline.txt")
+	args := append([]string{"test", "-run", "^$", "-bench", microPattern, "-benchmem",
+		"-count", strconv.Itoa(*flagMicroCount), "-benchtime", *flagMicroTime}, microPackages...)
+	cmd := exec.CommandContext(s.ctx, "go", args...)
+	cmd.Dir = s.root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	if err := os.WriteFile(latest, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	note := ""
+	fresh := false
+	if _, err := os.Stat(baseline); err != nil || *flagNewBase {
+		fresh = true
+		if err := os.WriteFile(baseline, out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		note = "This run was stored as the baseline; later runs are compared with it (`-update-baseline` replaces it).\n\n"
+	}
+	bs := testpeers.Binary(t, "benchstat")
+	rel := func(p string) string {
+		if r, err := filepath.Rel(s.root, p); err == nil {
+			return r
+		}
+		return p
+	}
+	// A baseline made by this very run is not compared with itself:
+	// benchstat then summarises the run alone.
+	bsArgs := []string{rel(baseline), rel(latest)}
+	if fresh {
+		bsArgs = []string{rel(latest)}
+	}
+	bsCmd := exec.Command(bs, bsArgs...)
+	bsCmd.Dir = s.root
+	cmpOut, err := bsCmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("benchstat: %v\n%s", err, cmpOut)
+	}
+	fmt.Printf("\nbenchstat %s:\n%s\n", strings.Join(bsArgs, " "), cmpOut)
+	s.section("Micro-benchmarks (go test -bench, benchstat)", fmt.Sprintf("`go test -run '^$' -bench '%s' -benchmem -count %d -benchtime %s %s`, "+
+		"written to `%s` and compared with `%s` by benchstat.\n\n%s```\n%s\n```",
+		microPattern, *flagMicroCount, *flagMicroTime, strings.Join(microPackages, " "), rel(latest), rel(baseline), note, strings.TrimRight(string(cmpOut), "\n")))
+}
