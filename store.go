@@ -30,6 +30,16 @@ type ConnectorStore interface {
 	CreateConnector(ctx context.Context, c *Connector, audit *AuditRecord) error
 	// GetConnector finds a connector by ID or by name.
 	GetConnector(ctx context.Context, idOrName string) (*Connector, error)
+	// ConnectorRevision returns the ID and revision of the connector that
+	// GetConnector(idOrName) finds, without reading the rest of it: the
+	// cheap check that a connector held in memory is still the stored
+	// one. CodeNotFound when there is none.
+	ConnectorRevision(ctx context.Context, idOrName string) (id string, revision int64, err error)
+	// ConnectorGeneration returns a number that changes whenever a
+	// connector is created, updated or deleted, by any program on the
+	// same database: while it stays the same, no connector changed, so
+	// one read confirms every connector a broker holds in memory.
+	ConnectorGeneration(ctx context.Context) (int64, error)
 	// ListConnectors returns every connector, ordered by name.
 	ListConnectors(ctx context.Context) ([]*Connector, error)
 	// UpdateConnector replaces c if its stored revision is c.Revision,

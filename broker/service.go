@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/credbroker/credbroker"
@@ -56,8 +57,11 @@ type Options struct {
 	// working within it); 2 s when zero.
 	TokenTTL time.Duration
 	// ConnectorTTL is how long a connector read from the store is used
-	// before it is read again (changes made on another broker show within
-	// it); 1 s when zero.
+	// before the store is asked again whether it still holds that
+	// revision (changes made on another broker, and deletions, show
+	// within it); 1 s when zero. The store's connector generation answers
+	// for all connectors at once while none changed; only a changed
+	// connector is read and opened again.
 	ConnectorTTL time.Duration
 	// DefaultMinRemaining is the lifetime vended credentials have left at
 	// least, when a request asks for none; 60 s when zero.
@@ -92,6 +96,8 @@ type Service struct {
 
 	connMu sync.RWMutex
 	conns  map[string]*connEntry // by ID and by name
+	genMu  sync.Mutex            // one connector generation read at a time
+	gen    atomic.Pointer[generation]
 
 	vendMu sync.Mutex
 	vends  map[string]*vendEntry

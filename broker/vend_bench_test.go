@@ -38,7 +38,7 @@ func (nopAudit) Append(context.Context, ...*credbroker.AuditRecord) error { retu
 // benchService is a broker over a SQLite store with one connector, an
 // agent token and a warm session: the state of a broker answering cached
 // vends.
-func benchService(b *testing.B, audit broker.AuditWriter) (*broker.Service, string, credbroker.VendRequest) {
+func benchService(b *testing.B, audit broker.AuditWriter, optFns ...func(*broker.Options)) (*broker.Service, string, credbroker.VendRequest) {
 	b.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
@@ -54,7 +54,11 @@ func benchService(b *testing.B, audit broker.AuditWriter) (*broker.Service, stri
 	if err != nil {
 		b.Fatal(err)
 	}
-	svc, err := broker.New(broker.Options{Store: st, Keys: ring, Issuer: &benchIssuer{}, Audit: audit})
+	opts := broker.Options{Store: st, Keys: ring, Issuer: &benchIssuer{}, Audit: audit}
+	for _, fn := range optFns {
+		fn(&opts)
+	}
+	svc, err := broker.New(opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -131,6 +135,25 @@ func BenchmarkVend(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkVendConnectorExpired measures a cached vend whose connector
+// has outlived ConnectorTTL, as every vend does when vends spread over
+// more connectors than are each used once a TTL: the broker makes sure
+// the connector it holds is still the stored one before it vends.
+func BenchmarkVendConnectorExpired(b *testing.B) {
+	svc, secret, req := benchService(b, nopAudit{}, func(o *broker.Options) { o.ConnectorTTL = time.Nanosecond })
+	ctx := context.Background()
+	tok, err := svc.Authenticate(ctx, secret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := svc.Vend(ctx, tok, req); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

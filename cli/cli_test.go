@@ -58,6 +58,8 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"exec", "--region", "us-east-1", "--access-key-id", keyID, "--secret-access-key", "${missing}", "--", "true"}, 125, `--secret-access-key: undefined variable "missing"`},
 		{[]string{"export", "--format", "yaml"}, 1, `--format: unknown format "yaml"`},
 		{[]string{"run", filepath.Join(t.TempDir(), "nope.yaml")}, 125, "cannot read the job file"},
+		{[]string{"serve", "--data-dir", filepath.Join(t.TempDir(), "sync"), "--store-sync", "off"}, 1, `--store-sync: unknown setting "off"; use full (the default) or normal`},
+		{[]string{"serve", "--store-sync", "normal", "--database-url", "postgres://x@127.0.0.1:1/y"}, 1, "--store-sync: applies to the embedded SQLite store"},
 	}
 	for _, c := range cases {
 		o := run(t, nil, c.args...)

@@ -56,6 +56,9 @@ Make the first admin token on the broker host with
 			if err := stsf.check(lim.writeTimeout); err != nil {
 				return err
 			}
+			if sf.sync == "" {
+				sf.sync = a.env("CREDBROKER_STORE_SYNC")
+			}
 			st, where, err := sf.openStore(ctx, a)
 			if err != nil {
 				return err
@@ -118,6 +121,7 @@ Make the first admin token on the broker host with
 		},
 	}
 	sf.register(cmd)
+	sf.registerSync(cmd)
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", "127.0.0.1:8420", "address to listen on")
 	f.StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM) to serve HTTPS")

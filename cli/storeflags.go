@@ -23,6 +23,12 @@ type storeFlags struct {
 	dataDir     string
 	databaseURL string
 	keyFile     string
+	sync        string // serve's --store-sync; empty elsewhere
+}
+
+// registerSync adds serve's --store-sync flag.
+func (f *storeFlags) registerSync(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.sync, "store-sync", "", "how the embedded store commits: full (the default) puts every write, each vend's audit record included, on disk before the answer; normal survives a crash of credbroker but a power cut or OS crash may lose the last commits, for several times the single-connection vend rate (see BENCHMARKS.md). PostgreSQL: set synchronous_commit on the server instead (default $CREDBROKER_STORE_SYNC)")
 }
 
 func (f *storeFlags) register(cmd *cobra.Command) {
@@ -65,6 +71,19 @@ func (f *storeFlags) resolve(a *app) {
 // embedded SQLite store in the data directory.
 func (f *storeFlags) openStore(ctx context.Context, a *app) (credbroker.Store, string, error) {
 	f.resolve(a)
+	sync := sqlite.SyncFull
+	if f.sync != "" {
+		if f.databaseURL != "" {
+			return nil, "", credbroker.Errorf(credbroker.CodeInvalid, "--store-sync", "applies to the embedded SQLite store, not to PostgreSQL").
+				WithFix("drop --store-sync and set synchronous_commit on the PostgreSQL server (or for the credbroker role) instead")
+		}
+		v, err := sqlite.ParseSync(f.sync)
+		if err != nil {
+			return nil, "", credbroker.Errorf(credbroker.CodeInvalid, "--store-sync", "unknown setting %q", f.sync).
+				WithFix("use full (the default) or normal")
+		}
+		sync = v
+	}
 	if f.databaseURL != "" {
 		st, err := postgres.Open(ctx, f.databaseURL)
 		if err != nil {
@@ -73,9 +92,12 @@ func (f *storeFlags) openStore(ctx context.Context, a *app) (credbroker.Store, s
 		return st, "postgres", nil
 	}
 	path := filepath.Join(f.dataDir, "credbroker.db")
-	st, err := sqlite.Open(ctx, path)
+	st, err := sqlite.Open(ctx, path, func(o *sqlite.Options) { o.Synchronous = sync })
 	if err != nil {
 		return nil, "", err
+	}
+	if sync != sqlite.SyncFull {
+		path += " (synchronous=" + string(sync) + ")"
 	}
 	return st, path, nil
 }

@@ -11,33 +11,69 @@ import (
 
 const auditColumns = `seq, time_us, action, token_id, plan, build, job, task, connector, role_arn, access_key_id, expiration_us, outcome, error_code, detail, prev_hash, hash`
 
-var insertAudit = `INSERT INTO audit (` + auditColumns + `) VALUES (` + params(1, 17) + `)`
+// insertAudit inserts any number of audit rows in one statement: each
+// parameter is an array of one column's values, and unnest zips them into
+// rows. One statement, prepared once per connection, whatever the size of
+// the batch.
+const insertAudit = `INSERT INTO audit (` + auditColumns + `)
+	SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+		$8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::text[], $14::text[], $15::text[],
+		$16::text[], $17::text[])`
 
-// auditArgs are the column values of r, in auditColumns order.
-func auditArgs(r *credbroker.AuditRecord) []any {
-	return []any{
-		r.Seq, micros(r.Time), r.Action, r.TokenID, r.Plan, r.Build, r.Job, r.Task, r.Connector,
-		r.RoleARN, r.AccessKeyID, micros(r.Expiration), r.Outcome, r.ErrorCode, r.Detail, r.PrevHash, r.Hash,
-	}
+// auditRows are the column arrays of insertAudit.
+type auditRows struct {
+	seq                                                    []int64
+	at, expiration                                         []*int64
+	action, token, plan, build, job, task, connector, role []string
+	keyID, outcome, errorCode, detail, prevHash, hash      []string
+}
+
+// add appends r's values.
+func (a *auditRows) add(r *credbroker.AuditRecord) {
+	a.seq = append(a.seq, r.Seq)
+	a.at = append(a.at, microsOrNil(r.Time))
+	a.expiration = append(a.expiration, microsOrNil(r.Expiration))
+	a.action = append(a.action, r.Action)
+	a.token = append(a.token, r.TokenID)
+	a.plan = append(a.plan, r.Plan)
+	a.build = append(a.build, r.Build)
+	a.job = append(a.job, r.Job)
+	a.task = append(a.task, r.Task)
+	a.connector = append(a.connector, r.Connector)
+	a.role = append(a.role, r.RoleARN)
+	a.keyID = append(a.keyID, r.AccessKeyID)
+	a.outcome = append(a.outcome, r.Outcome)
+	a.errorCode = append(a.errorCode, r.ErrorCode)
+	a.detail = append(a.detail, r.Detail)
+	a.prevHash = append(a.prevHash, r.PrevHash)
+	a.hash = append(a.hash, r.Hash)
+}
+
+// args are the parameters of insertAudit, in auditColumns order.
+func (a *auditRows) args() []any {
+	return []any{a.seq, a.at, a.action, a.token, a.plan, a.build, a.job, a.task, a.connector,
+		a.role, a.keyID, a.expiration, a.outcome, a.errorCode, a.detail, a.prevHash, a.hash}
 }
 
 // appendTx locks the head, chains recs after it and inserts them, moving
 // the head, inside tx. The lock holds until tx ends, so appenders on every
-// broker take turns and the chain stays one. The inserts and the head
-// update go to the server in one batch, a single round trip, as prepared
-// statements.
+// broker take turns and the chain stays one. The insert of every record
+// (one statement) and the head update go to the server in one batch, a
+// single round trip.
 func appendTx(ctx context.Context, tx pgx.Tx, recs []*credbroker.AuditRecord) error {
 	var seq int64
 	var hash string
 	if err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE`).Scan(&seq, &hash); err != nil {
 		return err
 	}
-	b := &pgx.Batch{}
+	var rows auditRows
 	for _, r := range recs {
 		r.Chain(seq, hash)
-		b.Queue(insertAudit, auditArgs(r)...)
+		rows.add(r)
 		seq, hash = r.Seq, r.Hash
 	}
+	b := &pgx.Batch{}
+	b.Queue(insertAudit, rows.args()...)
 	b.Queue(`UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, seq, hash)
 	return tx.SendBatch(ctx, b).Close()
 }

@@ -20,6 +20,15 @@ func micros(t time.Time) any {
 	return t.UnixMicro()
 }
 
+// microsOrNil is t as unix microseconds, or nil (NULL) for the zero time.
+func microsOrNil(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	us := t.UnixMicro()
+	return &us
+}
+
 // ceilMicros is t in unix microseconds, rounded up: a stored time (whole
 // microseconds) is at or after t exactly when it is at or after
 // ceilMicros(t).

@@ -201,6 +201,33 @@ func (s *Store) GetConnector(ctx context.Context, idOrName string) (*credbroker.
 	return c, err
 }
 
+// ConnectorRevision returns the ID and revision of the connector that
+// GetConnector(idOrName) finds: two columns through the primary key or the
+// name's index.
+func (s *Store) ConnectorRevision(ctx context.Context, idOrName string) (string, int64, error) {
+	var id string
+	var rev int64
+	err := s.read(ctx, "read connector revision", func(ctx context.Context, q querier) error {
+		err := q.QueryRow(ctx, `SELECT id, revision FROM connectors
+			WHERE id = $1 OR name = $1 ORDER BY id = $1 DESC LIMIT 1`, idOrName).Scan(&id, &rev)
+		if isNoRows(err) {
+			return credbroker.Errorf(credbroker.CodeNotFound, "connector", "no connector with ID or name %q", idOrName)
+		}
+		return err
+	})
+	return id, rev, err
+}
+
+// ConnectorGeneration returns the number that the trigger on the
+// connectors table moves with every statement that changes connectors.
+func (s *Store) ConnectorGeneration(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.read(ctx, "read connector generation", func(ctx context.Context, q querier) error {
+		return q.QueryRow(ctx, `SELECT n FROM connector_generation WHERE id = 1`).Scan(&n)
+	})
+	return n, err
+}
+
 // ListConnectors returns every connector, ordered by name.
 func (s *Store) ListConnectors(ctx context.Context) ([]*credbroker.Connector, error) {
 	var out []*credbroker.Connector

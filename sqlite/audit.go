@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"math/bits"
 	"strings"
 
 	"github.com/credbroker/credbroker"
@@ -10,30 +11,58 @@ import (
 
 const auditColumns = `seq, time_us, action, token_id, plan, build, job, task, connector, role_arn, access_key_id, expiration_us, outcome, error_code, detail, prev_hash, hash`
 
-// auditArgs are the column values of r, in auditColumns order.
-func auditArgs(r *credbroker.AuditRecord) []any {
-	return []any{
+// appendAuditArgs appends the column values of r, in auditColumns order.
+func appendAuditArgs(args []any, r *credbroker.AuditRecord) []any {
+	return append(args,
 		r.Seq, micros(r.Time), r.Action, r.TokenID, r.Plan, r.Build, r.Job, r.Task, r.Connector,
 		r.RoleARN, r.AccessKeyID, micros(r.Expiration), r.Outcome, r.ErrorCode, r.Detail, r.PrevHash, r.Hash,
-	}
+	)
+}
+
+// auditRowValues is the number of values of one audit row.
+const auditRowValues = 17
+
+// auditInsertSizes is how many prepared multi-row INSERTs the writer
+// keeps: statement k inserts 1<<k rows, so the largest writes 64 rows
+// (1,088 values, far below SQLite's limit of bound values).
+const auditInsertSizes = 7
+
+// insertAuditRows is the INSERT of n audit rows.
+func insertAuditRows(n int) string {
+	row := "(" + placeholders(auditRowValues) + ")"
+	return `INSERT INTO audit (` + auditColumns + `) VALUES ` + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }
 
 // appendTx chains recs after the head and inserts them, moving the head,
 // inside tx, the writer's immediate transaction: no other writer can move
-// the head meanwhile.
+// the head meanwhile. The rows go in with as few statements as the
+// prepared sizes allow: 64 rows at a time, then the rest in 32, 16, ... 1.
 func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, recs []*credbroker.AuditRecord) error {
 	var seq int64
 	var hash string
 	if err := tx.StmtContext(ctx, s.auditHead).QueryRowContext(ctx).Scan(&seq, &hash); err != nil {
 		return err
 	}
-	insert := tx.StmtContext(ctx, s.auditInsert)
 	for _, r := range recs {
 		r.Chain(seq, hash)
-		if _, err := insert.ExecContext(ctx, auditArgs(r)...); err != nil {
+		seq, hash = r.Seq, r.Hash
+	}
+	var inserts [auditInsertSizes]*sql.Stmt
+	args := make([]any, 0, auditRowValues*min(len(recs), 1<<(auditInsertSizes-1)))
+	for rest := recs; len(rest) > 0; {
+		k := min(bits.Len(uint(len(rest))), auditInsertSizes) - 1
+		n := 1 << k
+		args = args[:0]
+		for _, r := range rest[:n] {
+			args = appendAuditArgs(args, r)
+		}
+		if inserts[k] == nil {
+			inserts[k] = tx.StmtContext(ctx, s.auditInserts[k])
+		}
+		if _, err := inserts[k].ExecContext(ctx, args...); err != nil {
 			return err
 		}
-		seq, hash = r.Seq, r.Hash
+		rest = rest[n:]
 	}
 	_, err := tx.StmtContext(ctx, s.auditSetHead).ExecContext(ctx, seq, hash)
 	return err

@@ -176,6 +176,32 @@ func (s *Store) GetConnector(ctx context.Context, idOrName string) (*credbroker.
 	return c, nil
 }
 
+// ConnectorRevision returns the ID and revision of the connector that
+// GetConnector(idOrName) finds: two columns through the primary key or the
+// name's index.
+func (s *Store) ConnectorRevision(ctx context.Context, idOrName string) (string, int64, error) {
+	var id string
+	var rev int64
+	err := s.connectorRev.QueryRowContext(ctx, idOrName).Scan(&id, &rev)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 0, credbroker.Errorf(credbroker.CodeNotFound, "connector", "no connector with ID or name %q", idOrName)
+	}
+	if err != nil {
+		return "", 0, s.fail("read connector revision", err)
+	}
+	return id, rev, nil
+}
+
+// ConnectorGeneration returns the number that the triggers on the
+// connectors table move with every insert, update and delete.
+func (s *Store) ConnectorGeneration(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.connectorGen.QueryRowContext(ctx).Scan(&n); err != nil {
+		return 0, s.fail("read connector generation", err)
+	}
+	return n, nil
+}
+
 // ListConnectors returns every connector, ordered by name.
 func (s *Store) ListConnectors(ctx context.Context) ([]*credbroker.Connector, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+connectorColumns+` FROM connectors ORDER BY name`)

@@ -1,9 +1,13 @@
 // Package sqlite is the broker's default store: one SQLite file, through
 // the pure-Go driver modernc.org/sqlite, implementing credbroker.Store.
 //
-// Durability: the file is in WAL mode with synchronous=FULL, so every
-// acknowledged write has reached the disk before its transaction returns;
-// a crash or power loss loses nothing that was acknowledged.
+// Durability: the file is in WAL mode with synchronous=FULL by default, so
+// every acknowledged write has reached the disk before its transaction
+// returns; a crash or power loss loses nothing that was acknowledged.
+// Options.Synchronous = SyncNormal trades the power-loss half of that for
+// speed: commits no longer wait for the disk, a crash of the process still
+// loses nothing, and a power cut or operating-system crash may lose the
+// last commits (never corrupting the file).
 //
 // Concurrency: all writes go through one connection (a pool of one) whose
 // transactions begin IMMEDIATE, so writers in this process queue in Go
@@ -56,6 +60,34 @@ type Options struct {
 	// it, to inspect or verify a copy; every write then fails with
 	// CodeUnavailable.
 	ReadOnly bool
+	// Synchronous is how far a commit goes before it returns; SyncFull
+	// when empty.
+	Synchronous Sync
+}
+
+// Sync is SQLite's synchronous setting for the store's writer.
+type Sync string
+
+const (
+	// SyncFull waits at every commit until the write-ahead log is on the
+	// disk: an acknowledged write survives a crash and a power loss.
+	SyncFull Sync = "full"
+	// SyncNormal does not wait for the disk at commit (WAL mode flushes at
+	// checkpoints instead): an acknowledged write survives a crash of the
+	// process, but a power loss or an operating-system crash may undo the
+	// last commits, audit records of answered vends included. The file
+	// stays consistent either way.
+	SyncNormal Sync = "normal"
+)
+
+// ParseSync reads a Sync setting by name ("full" or "normal", any case).
+func ParseSync(name string) (Sync, error) {
+	switch v := Sync(strings.ToLower(strings.TrimSpace(name))); v {
+	case SyncFull, SyncNormal:
+		return v, nil
+	}
+	return "", credbroker.Errorf(credbroker.CodeInvalid, "synchronous", "unknown synchronous setting %q", name).
+		WithFix("use full (every commit on disk before the answer; the default) or normal (survives a crash of credbroker, not a power cut)")
 }
 
 // Store is a credbroker.Store kept in one SQLite file. Its methods are
@@ -68,10 +100,13 @@ type Store struct {
 	once   sync.Once
 
 	getConnector *sql.Stmt // on r
+	connectorRev *sql.Stmt // on r
+	connectorGen *sql.Stmt // on r
 	getToken     *sql.Stmt // on r
 	auditHead    *sql.Stmt // on w
-	auditInsert  *sql.Stmt // on w
 	auditSetHead *sql.Stmt // on w
+	// auditInserts[k] inserts 1<<k audit rows; on w.
+	auditInserts [auditInsertSizes]*sql.Stmt
 }
 
 var _ credbroker.Store = (*Store)(nil)
@@ -91,6 +126,12 @@ func Open(ctx context.Context, path string, optFns ...func(*Options)) (*Store, e
 	}
 	if o.Readers <= 0 {
 		o.Readers = max(4, runtime.GOMAXPROCS(0))
+	}
+	if o.Synchronous == "" {
+		o.Synchronous = SyncFull
+	}
+	if _, err := ParseSync(string(o.Synchronous)); err != nil {
+		return nil, err
 	}
 	if path == "" {
 		return nil, credbroker.Errorf(credbroker.CodeInvalid, "", "no database file given")
@@ -141,10 +182,14 @@ func (s *Store) setup(ctx context.Context, o Options) error {
 		}
 	}
 	prepare(s.r, &s.getConnector, `SELECT `+connectorColumns+` FROM connectors WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1`)
+	prepare(s.r, &s.connectorRev, `SELECT id, revision FROM connectors WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1`)
+	prepare(s.r, &s.connectorGen, `SELECT n FROM connector_generation WHERE id = 1`)
 	prepare(s.r, &s.getToken, `SELECT `+tokenColumns+` FROM tokens WHERE id = ?`)
 	prepare(s.w, &s.auditHead, `SELECT seq, hash FROM audit_head WHERE id = 1`)
-	prepare(s.w, &s.auditInsert, `INSERT INTO audit (`+auditColumns+`) VALUES (`+placeholders(17)+`)`)
 	prepare(s.w, &s.auditSetHead, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`)
+	for k := range s.auditInserts {
+		prepare(s.w, &s.auditInserts[k], insertAuditRows(1<<k))
+	}
 	if err != nil {
 		return s.fail("prepare statements", err)
 	}
@@ -163,7 +208,7 @@ func dsn(abs string, o Options, writer bool) string {
 		if !o.ReadOnly {
 			q.Add("_pragma", "journal_mode(WAL)")
 		}
-		q.Add("_pragma", "synchronous(FULL)")
+		q.Add("_pragma", "synchronous("+strings.ToUpper(string(o.Synchronous))+")")
 		q.Set("_txlock", "immediate")
 	} else {
 		q.Add("_pragma", "query_only(1)")
@@ -288,7 +333,8 @@ func (s *Store) Close() error {
 	var errs []error
 	s.once.Do(func() {
 		s.closed.Store(true)
-		for _, st := range []*sql.Stmt{s.getConnector, s.getToken, s.auditHead, s.auditInsert, s.auditSetHead} {
+		stmts := []*sql.Stmt{s.getConnector, s.connectorRev, s.connectorGen, s.getToken, s.auditHead, s.auditSetHead}
+		for _, st := range append(stmts, s.auditInserts[:]...) {
 			if st != nil {
 				errs = append(errs, st.Close())
 			}

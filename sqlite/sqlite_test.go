@@ -101,6 +101,34 @@ func TestPragmas(t *testing.T) {
 	}
 }
 
+// TestSynchronousSetting: SyncNormal reaches the writer's PRAGMA, and an
+// unknown setting is refused before any file is made.
+func TestSynchronousSetting(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "normal.db")
+	s, err := Open(t.Context(), path, func(o *Options) { o.Synchronous = SyncNormal })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var got string
+	if err := s.w.QueryRowContext(t.Context(), "PRAGMA synchronous").Scan(&got); err != nil || got != "1" {
+		t.Errorf("PRAGMA synchronous = %s (%v), want 1 (NORMAL)", got, err)
+	}
+	for _, name := range []string{"full", "NORMAL", " Normal "} {
+		if _, err := ParseSync(name); err != nil {
+			t.Errorf("ParseSync(%q): %v", name, err)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "off.db")
+	_, err = Open(t.Context(), bad, func(o *Options) { o.Synchronous = "off" })
+	if err == nil || !strings.Contains(err.Error(), `"off"`) || !strings.Contains(err.Error(), "normal") {
+		t.Errorf("Open with synchronous off: %v, want an error naming the setting and the choices", err)
+	}
+	if _, statErr := os.Stat(bad); !os.IsNotExist(statErr) {
+		t.Errorf("a refused setting left a file behind: %v", statErr)
+	}
+}
+
 func TestReopen(t *testing.T) {
 	ctx := t.Context()
 	s, path := openTemp(t)
@@ -136,9 +164,13 @@ func TestReopen(t *testing.T) {
 	if p := problems(t, s2); len(p) > 0 {
 		t.Errorf("trail after reopen: %v", p)
 	}
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var versions int
-	if err := s2.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_version`).Scan(&versions); err != nil || versions != 1 {
-		t.Errorf("schema_version has %d rows (%v), want 1", versions, err)
+	if err := s2.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_version`).Scan(&versions); err != nil || versions != len(ms) {
+		t.Errorf("schema_version has %d rows (%v), want %d", versions, err, len(ms))
 	}
 }
 

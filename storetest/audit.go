@@ -143,6 +143,41 @@ func testAuditFilters(t *testing.T, s credbroker.Store) {
 	}
 }
 
+// testAuditBatchSizes appends batches of many sizes, around the sizes a
+// store may split a batch into, and reads every record back in order.
+func testAuditBatchSizes(t *testing.T, s credbroker.Store) {
+	ctx := t.Context()
+	var all []*credbroker.AuditRecord
+	for _, n := range []int{1, 2, 3, 7, 31, 63, 64, 65, 127, 128, 129, 300} {
+		batch := make([]*credbroker.AuditRecord, n)
+		for i := range batch {
+			r := vend(len(all)+i, "OPS-A", "deploy", credbroker.OutcomeGranted)
+			if i%5 == 4 {
+				r.Outcome, r.ErrorCode, r.Expiration = credbroker.OutcomeRefused, string(credbroker.CodeForbidden), time.Time{}
+			}
+			batch[i] = r
+		}
+		must(t, s.AppendAudit(ctx, batch...))
+		for i, r := range batch {
+			if want := int64(len(all) + i + 1); r.Seq != want {
+				t.Fatalf("batch of %d: record %d chained as seq %d, want %d", n, i+1, r.Seq, want)
+			}
+		}
+		all = append(all, batch...)
+	}
+	trail := verifyTrail(t, s)
+	if len(trail) != len(all) {
+		t.Fatalf("trail has %d records, want %d", len(trail), len(all))
+	}
+	for i, r := range all {
+		wantEqual(t, fmt.Sprintf("record %d", i+1), trail[i], *r)
+	}
+	last := all[len(all)-1]
+	if seq, hash := head(t, s); seq != last.Seq || hash != last.Hash {
+		t.Errorf("head %d %s, want %d %s", seq, hash, last.Seq, last.Hash)
+	}
+}
+
 func testAuditConcurrent(t *testing.T, s credbroker.Store) {
 	ctx := t.Context()
 	const workers, rounds = 8, 12

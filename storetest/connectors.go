@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -207,4 +208,116 @@ func testConnectorBase(t *testing.T, s credbroker.Store) {
 	must(t, s.DeleteConnector(ctx, "c-hop-a", nil))
 	must(t, s.DeleteConnector(ctx, "c-base", nil))
 	wantEqual(t, "list after deletes", connectorNames(t, s), []string{"hop-b"})
+}
+
+// revisionOf reads a connector's ID and revision or fails t.
+func revisionOf(t *testing.T, s credbroker.Store, idOrName string) (string, int64) {
+	t.Helper()
+	id, rev, err := s.ConnectorRevision(t.Context(), idOrName)
+	must(t, err)
+	return id, rev
+}
+
+func testConnectorRevision(t *testing.T, s credbroker.Store) {
+	ctx := t.Context()
+	_, _, err := s.ConnectorRevision(ctx, "deploy")
+	wantCode(t, err, credbroker.CodeNotFound)
+
+	must(t, s.CreateConnector(ctx, sampleConnector("c-deploy", "deploy"), nil))
+	for _, ref := range []string{"c-deploy", "deploy"} {
+		if id, rev := revisionOf(t, s, ref); id != "c-deploy" || rev != 1 {
+			t.Errorf("ConnectorRevision(%q) = %s, %d; want c-deploy, 1", ref, id, rev)
+		}
+	}
+
+	// Every update moves it, as GetConnector shows.
+	for want := int64(2); want <= 3; want++ {
+		c := getConnector(t, s, "deploy")
+		c.Description = fmt.Sprint("edit ", want)
+		must(t, s.UpdateConnector(ctx, c, nil))
+		id, rev := revisionOf(t, s, "deploy")
+		if got := getConnector(t, s, "deploy"); id != got.ID || rev != got.Revision || rev != want {
+			t.Errorf("after update: ConnectorRevision = %s, %d; GetConnector has %s, %d; want revision %d", id, rev, got.ID, got.Revision, want)
+		}
+	}
+
+	// It finds what GetConnector finds: an ID before a name.
+	must(t, s.CreateConnector(ctx, sampleConnector("c-shadow", "c-deploy"), nil))
+	if id, _ := revisionOf(t, s, "c-deploy"); id != "c-deploy" {
+		t.Errorf("ConnectorRevision(%q) found %s, want the connector with that ID", "c-deploy", id)
+	}
+
+	// A renamed connector is not found by its old name; a new one that
+	// takes the name is, with its own ID.
+	c := getConnector(t, s, "deploy")
+	c.Name = "deploy-old"
+	must(t, s.UpdateConnector(ctx, c, nil))
+	_, _, err = s.ConnectorRevision(ctx, "deploy")
+	wantCode(t, err, credbroker.CodeNotFound)
+	must(t, s.CreateConnector(ctx, sampleConnector("c-new", "deploy"), nil))
+	if id, rev := revisionOf(t, s, "deploy"); id != "c-new" || rev != 1 {
+		t.Errorf("ConnectorRevision(%q) = %s, %d after the name moved; want c-new, 1", "deploy", id, rev)
+	}
+
+	// A deleted connector is not found; its ID, once free, finds the
+	// connector that has it as its name.
+	must(t, s.DeleteConnector(ctx, "c-deploy", nil))
+	_, _, err = s.ConnectorRevision(ctx, "deploy-old")
+	wantCode(t, err, credbroker.CodeNotFound)
+	if id, _ := revisionOf(t, s, "c-deploy"); id != "c-shadow" {
+		t.Errorf("ConnectorRevision(%q) found %s after the delete, want c-shadow (by name)", "c-deploy", id)
+	}
+}
+
+func testConnectorGeneration(t *testing.T, s credbroker.Store) {
+	ctx := t.Context()
+	gen := func() int64 {
+		t.Helper()
+		n, err := s.ConnectorGeneration(ctx)
+		must(t, err)
+		return n
+	}
+	last := gen()
+	step := func(what string, changes bool) {
+		t.Helper()
+		now := gen()
+		if changes && now == last {
+			t.Errorf("%s: the connector generation stayed at %d", what, now)
+		}
+		if !changes && now != last {
+			t.Errorf("%s: the connector generation moved from %d to %d", what, last, now)
+		}
+		last = now
+	}
+
+	must(t, s.CreateConnector(ctx, sampleConnector("c-base", "base"), nil))
+	step("create", true)
+	hop := sampleConnector("c-hop", "hop")
+	hop.Base, hop.BaseConnector, hop.AccessKeyID, hop.Secret = credbroker.BaseConnector, "c-base", "", credbroker.Sealed{}
+	must(t, s.CreateConnector(ctx, hop, rec(credbroker.ActionConnectorCreate)))
+	step("create with an audit record", true)
+
+	getConnector(t, s, "base")
+	revisionOf(t, s, "hop")
+	if _, err := s.ListConnectors(ctx); err != nil {
+		t.Fatal(err)
+	}
+	must(t, s.AppendAudit(ctx, rec(credbroker.ActionVend)))
+	must(t, s.SetVariable(ctx, &credbroker.Variable{Name: "region", Value: "eu-west-1"}, nil))
+	step("reads, an audit append and a variable", false)
+
+	c := getConnector(t, s, "base")
+	c.Description = "changed"
+	must(t, s.UpdateConnector(ctx, c, nil))
+	step("update", true)
+
+	stale := *c
+	stale.Revision--
+	wantCode(t, s.UpdateConnector(ctx, &stale, nil), credbroker.CodeConflict)
+	wantCode(t, s.CreateConnector(ctx, sampleConnector("c-other", "base"), nil), credbroker.CodeConflict)
+	wantCode(t, s.DeleteConnector(ctx, "c-base", nil), credbroker.CodeConflict)
+	step("refused changes", false)
+
+	must(t, s.DeleteConnector(ctx, "c-hop", nil))
+	step("delete", true)
 }

@@ -147,6 +147,18 @@ func (s *suite) vendOneConn(t *testing.T) {
 		})
 }
 
+// vendOneConnSyncNormal: the same on a broker started with
+// --store-sync normal (commits do not wait for the disk), to show what the
+// default's flush per commit costs a single connection.
+func (s *suite) vendOneConnSyncNormal(t *testing.T) {
+	st := s.startSite(t, "broker-sqlite-normal", "", 1, s.cb, "CREDBROKER_STORE_SYNC=normal")
+	vendOnce(t, st, "deploy", "42")
+	s.vendComparison(t, "vend-1conn-normal", "cached vend, 1 connection, keep-alive (SQLite, --store-sync normal)", "SQLite, sync normal", st, 1,
+		"≥ 0.8× baseline; p99 ≤ 1 ms", func(c, b Summary) bool {
+			return c.Throughput >= 0.8*b.Throughput && c.P99 <= time.Millisecond
+		})
+}
+
 // vend64SQLite: cached vend, 64 connections, audit on, SQLite.
 func (s *suite) vend64SQLite(t *testing.T) {
 	s.vendComparison(t, "vend-64-sqlite", "cached vend, 64 connections, audit on, SQLite", "SQLite", s.sqlite, 64,

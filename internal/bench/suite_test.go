@@ -198,7 +198,7 @@ func TestSuite(t *testing.T) {
 	loadStart := LoadAverage()
 	started = time.Now()
 	s.report.Started = started
-	needSTS := s.want("vend-1conn", "vend-64-sqlite", "vend-64-postgres", "cold-1000", "growth", "profile")
+	needSTS := s.want("vend-1conn", "vend-1conn-normal", "vend-64-sqlite", "vend-64-postgres", "cold-1000", "growth", "profile")
 	if needSTS {
 		s.minio = testpeers.MinIO(t)
 		p, err := StartCountingProxy(s.minio.Endpoint)
@@ -208,12 +208,13 @@ func TestSuite(t *testing.T) {
 		t.Cleanup(func() { p.Close() })
 		s.proxy = p
 	}
-	if s.want("vend-1conn", "vend-64-sqlite", "vend-64-postgres", "cold-1000") {
+	if s.want("vend-1conn", "vend-1conn-normal", "vend-64-sqlite", "vend-64-postgres", "cold-1000") {
 		s.sqlite = s.startSite(t, "broker-sqlite", "", 1, s.cb)
 		s.startBaseline(t)
 	}
 
 	s.scenario("vend-1conn", s.vendOneConn)
+	s.scenario("vend-1conn-normal", s.vendOneConnSyncNormal)
 	s.scenario("vend-64-sqlite", s.vend64SQLite)
 	s.scenario("vend-64-postgres", s.vend64Postgres)
 	s.scenario("endpoint-16", s.endpoint16)
