@@ -395,9 +395,21 @@ func TestOpenErrors(t *testing.T) {
 }
 
 func BenchmarkAppendAudit(b *testing.B) {
-	for _, batch := range []int{1, 64} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			s, _ := openTemp(b)
+	for _, c := range []struct {
+		batch int
+		sync  Sync
+	}{{1, SyncFull}, {64, SyncFull}, {1, SyncNormal}, {64, SyncNormal}} {
+		batch := c.batch
+		name := fmt.Sprintf("batch=%d", batch)
+		if c.sync != SyncFull {
+			name += "/sync=" + string(c.sync)
+		}
+		b.Run(name, func(b *testing.B) {
+			s, err := Open(b.Context(), filepath.Join(b.TempDir(), "audit.db"), func(o *Options) { o.Synchronous = c.sync })
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
 			ctx := b.Context()
 			recs := make([]*credbroker.AuditRecord, batch)
 			b.ReportAllocs()
