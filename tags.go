@@ -3,6 +3,7 @@ package credbroker
 import (
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // The session tag keys that name the build, sent on AssumeRole by the
@@ -23,8 +24,8 @@ const MaxTagValue = 256
 // does not allow in a tag becomes '-', and a value is cut to MaxTagValue
 // characters.
 func BuildTags(b Build) []Tag {
-	var out []Tag
-	for _, t := range []Tag{{Key: TagKeyPlan, Value: b.Plan}, {Key: TagKeyBuild, Value: b.Number}, {Key: TagKeyJob, Value: b.Job}} {
+	out := make([]Tag, 0, 3)
+	for _, t := range [...]Tag{{Key: TagKeyPlan, Value: b.Plan}, {Key: TagKeyBuild, Value: b.Number}, {Key: TagKeyJob, Value: b.Job}} {
 		if v := CleanTagValue(t.Value); v != "" {
 			out = append(out, Tag{Key: t.Key, Value: v})
 		}
@@ -35,6 +36,9 @@ func BuildTags(b Build) []Tag {
 // CleanTagValue replaces the characters STS refuses in a tag value and
 // cuts it to MaxTagValue characters.
 func CleanTagValue(s string) string {
+	if cleanASCIITag(s) {
+		return s // the common case: nothing to replace, nothing to copy
+	}
 	var b strings.Builder
 	n := 0
 	for _, r := range s {
@@ -49,6 +53,28 @@ func CleanTagValue(s string) string {
 		n++
 	}
 	return b.String()
+}
+
+// tagASCII marks the ASCII characters TagRune accepts.
+var tagASCII = func() (set [utf8.RuneSelf]bool) {
+	for r := range rune(utf8.RuneSelf) {
+		set[r] = TagRune(r)
+	}
+	return set
+}()
+
+// cleanASCIITag reports whether s is ASCII that CleanTagValue would
+// return unchanged.
+func cleanASCIITag(s string) bool {
+	if len(s) > MaxTagValue {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf || !tagASCII[c] {
+			return false
+		}
+	}
+	return true
 }
 
 // TagRune reports whether STS accepts r in a tag key or value:

@@ -19,7 +19,19 @@ import (
 // ID, by which the broker finds the stored hash, and the 256-bit secret.
 const tokenPrefix = "tok_"
 
-var tokenIDRE = regexp.MustCompile(`^tok_[0-9a-f]{16}$`)
+// validTokenID reports whether id has the form of a token ID,
+// tok_ and 16 lowercase hex digits.
+func validTokenID(id string) bool {
+	if len(id) != 20 || id[:4] != "tok_" {
+		return false
+	}
+	for i := 4; i < len(id); i++ {
+		if c := id[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 type tokenEntry struct {
 	tok     *credbroker.Token
@@ -36,8 +48,16 @@ func newID(prefix string) (string, error) {
 
 // hashToken binds the secret to the token's ID.
 func hashToken(id, secret string) []byte {
-	h := sha256.Sum256([]byte("credbroker-token-v1\x00" + id + "\x00" + secret))
+	h := tokenHash(id, secret)
 	return h[:]
+}
+
+// tokenHash is hashToken without an allocation, for Authenticate.
+func tokenHash(id, secret string) [sha256.Size]byte {
+	const prefix = "credbroker-token-v1\x00"
+	var stack [128]byte
+	b := append(append(append(append(stack[:0], prefix...), id...), 0), secret...)
+	return sha256.Sum256(b)
 }
 
 func unauthorized(msg string) error {
@@ -49,7 +69,7 @@ func unauthorized(msg string) error {
 // secret right (compared in constant time), not revoked, not expired.
 func (s *Service) Authenticate(ctx context.Context, bearer string) (*credbroker.Token, error) {
 	id, secret, ok := strings.Cut(strings.TrimSpace(bearer), ".")
-	if !ok || !tokenIDRE.MatchString(id) || len(secret) != 43 {
+	if !ok || !validTokenID(id) || len(secret) != 43 {
 		return nil, unauthorized("malformed token")
 	}
 	now := s.now()
@@ -69,7 +89,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*credbroker.
 		s.tokens[id] = e
 		s.tokMu.Unlock()
 	}
-	if subtle.ConstantTimeCompare(hashToken(id, secret), e.tok.Hash) != 1 {
+	if h := tokenHash(id, secret); subtle.ConstantTimeCompare(h[:], e.tok.Hash) != 1 {
 		return nil, unauthorized("unknown or wrong token")
 	}
 	if !e.tok.RevokedAt.IsZero() {

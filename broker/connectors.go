@@ -21,8 +21,24 @@ const (
 var (
 	connectorNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 	projectKeyRE    = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
-	planKeyRE       = regexp.MustCompile(`^[A-Z][A-Z0-9_]*-[A-Z0-9_]+$`)
 )
+
+// validPlanKey reports whether s is a plan key, PROJECT-PLAN:
+// ^[A-Z][A-Z0-9_]*-[A-Z0-9_]+$ (checked on every vend, so by hand rather
+// than by a regular expression).
+func validPlanKey(s string) bool {
+	dash := strings.IndexByte(s, '-')
+	if dash < 1 || dash == len(s)-1 || s[0] < 'A' || s[0] > 'Z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if i != dash && !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // connEntry is a connector as read from the store, with its secret opened,
 // and when the store last confirmed that it still holds this revision.
@@ -253,7 +269,7 @@ func (s *Service) connectorFromSpec(ctx context.Context, spec credbroker.Connect
 			return nil, invalid("scope", "write --scope 'project OPS' with the project key in capitals", "invalid project key %q", c.Scope.Key)
 		}
 	case credbroker.ScopePlan:
-		if !planKeyRE.MatchString(c.Scope.Key) {
+		if !validPlanKey(c.Scope.Key) {
 			return nil, invalid("scope", "write --scope 'plan OPS-DEPLOY' with a plan key PROJECT-PLAN", "invalid plan key %q", c.Scope.Key)
 		}
 	default:

@@ -20,7 +20,7 @@ func (s *Service) SetVariable(ctx context.Context, tok *credbroker.Token, v cred
 		return err
 	}
 	v.Name = vars.Canonical(v.Name)
-	if v.Plan != "" && !planKeyRE.MatchString(v.Plan) {
+	if v.Plan != "" && !validPlanKey(v.Plan) {
 		return credbroker.Errorf(credbroker.CodeInvalid, "plan", "invalid plan key %q", v.Plan).
 			WithFix("use a plan key PROJECT-PLAN, or none for a global variable")
 	}

@@ -192,22 +192,36 @@ func (s *Service) issueRequest(c *credbroker.Connector, b credbroker.Build, d ti
 
 // cacheKey identifies a session that may be shared.
 func cacheKey(c *credbroker.Connector, b credbroker.Build, p vendParams) string {
-	h := sha256.New()
-	w := func(s string) { h.Write([]byte(strconv.Itoa(len(s)) + ":" + s)) }
-	w(c.ID)
-	w(strconv.FormatInt(c.Revision, 10))
-	w(b.Plan)
+	// Each part is written as its length, a colon and its bytes, so that
+	// no two different lists of parts hash alike; one buffer, one hash.
+	var stack [512]byte
+	buf := stack[:0]
+	part := func(ss ...string) {
+		n := 0
+		for _, s := range ss {
+			n += len(s)
+		}
+		buf = strconv.AppendInt(buf, int64(n), 10)
+		buf = append(buf, ':')
+		for _, s := range ss {
+			buf = append(buf, s...)
+		}
+	}
+	part(c.ID)
+	part(strconv.FormatInt(c.Revision, 10))
+	part(b.Plan)
 	if c.SessionMode != credbroker.SessionPerPlan {
-		w(b.Number)
-		w(b.Job)
+		part(b.Number)
+		part(b.Job)
 	}
-	w(p.duration.String())
-	w(p.policy)
-	w(strings.Join(p.policyARNs, "\x00"))
+	part(p.duration.String())
+	part(p.policy)
+	part(strings.Join(p.policyARNs, "\x00"))
 	for _, t := range p.tags {
-		w(t.Key + "=" + t.Value)
+		part(t.Key, "=", t.Value)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:])
 }
 
 // Vend returns credentials of a connector for a build, after the token,
@@ -259,13 +273,13 @@ func (s *Service) vend(ctx context.Context, tok *credbroker.Token, req *credbrok
 	if req.Connector == "" {
 		return nil, "", credbroker.Errorf(credbroker.CodeInvalid, "connector", "missing").WithFix("name the connector to vend from")
 	}
-	if req.Plan != "" && !planKeyRE.MatchString(req.Plan) {
+	if req.Plan != "" && !validPlanKey(req.Plan) {
 		return nil, "", credbroker.Errorf(credbroker.CodeInvalid, "plan", "invalid plan key %q", req.Plan).
 			WithFix("use a plan key PROJECT-PLAN in capitals, e.g. OPS-DEPLOY")
 	}
-	for field, v := range map[string]string{"build": req.Build, "job": req.Job, "task": req.Task} {
-		if len(v) > 128 {
-			return nil, "", credbroker.Errorf(credbroker.CodeInvalid, field, "longer than 128 characters")
+	for _, f := range [...]struct{ name, v string }{{"build", req.Build}, {"job", req.Job}, {"task", req.Task}} {
+		if len(f.v) > 128 {
+			return nil, "", credbroker.Errorf(credbroker.CodeInvalid, f.name, "longer than 128 characters")
 		}
 	}
 	if req.MinRemainingSeconds < 0 {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -188,6 +189,12 @@ func (s *Server) writeJSON(ex *exchange, status int, v any) error {
 	if err := json.NewEncoder(buf).Encode(v); err != nil {
 		return credbroker.Errorf(credbroker.CodeInternal, "", "encode response").WithCause(err)
 	}
+	writeBody(ex, status, buf)
+	return nil
+}
+
+// writeBody answers with the JSON document in buf.
+func writeBody(ex *exchange, status int, buf *bytes.Buffer) {
 	h := ex.Header()
 	h["Content-Type"] = jsonContentType
 	h["Cache-Control"] = noStore
@@ -195,7 +202,6 @@ func (s *Server) writeJSON(ex *exchange, status int, v any) error {
 	h["Content-Length"] = []string{strconv.Itoa(buf.Len())}
 	ex.WriteHeader(status)
 	_, _ = ex.Write(buf.Bytes()) // a failed write means the client left
-	return nil
 }
 
 // writeError answers with err as {"code", "message"}: the status from
@@ -235,7 +241,15 @@ func (s *Server) vend(ex *exchange, r *http.Request, tok *credbroker.Token) erro
 	if res == nil {
 		return errNoResult
 	}
-	return s.writeJSON(ex, http.StatusOK, res)
+	buf := getBuf()
+	defer putBuf(buf)
+	b, ok := appendVendResult(buf.AvailableBuffer(), res)
+	if !ok {
+		return s.writeJSON(ex, http.StatusOK, res)
+	}
+	buf.Write(b)
+	writeBody(ex, http.StatusOK, buf)
+	return nil
 }
 
 func (s *Server) agentVariables(ex *exchange, r *http.Request, tok *credbroker.Token) error {
