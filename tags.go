@@ -39,6 +39,11 @@ func CleanTagValue(s string) string {
 	if cleanASCIITag(s) {
 		return s // the common case: nothing to replace, nothing to copy
 	}
+	return cleanTagRunes(s)
+}
+
+// cleanTagRunes is CleanTagValue rune by rune, without the fast path.
+func cleanTagRunes(s string) string {
 	var b strings.Builder
 	n := 0
 	for _, r := range s {
