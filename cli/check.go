@@ -699,7 +699,7 @@ func (x *checkExpander) Expand(field, text string) (string, error) {
 func (x *checkExpander) check(field, text string, scriptOnly bool) bool {
 	ok := true
 	seen := map[string]bool{}
-	for _, ref := range references(text) {
+	for _, ref := range vars.References(text) {
 		if scriptOnly && !strings.HasPrefix(ref, "bamboo.") {
 			continue
 		}
@@ -741,36 +741,6 @@ func (x *checkExpander) hasErrors() bool {
 
 func (x *checkExpander) note(sev, field, msg, fix string) {
 	x.notes = append(x.notes, finding{Severity: sev, Task: x.task, Field: field, Message: msg, Fix: fix})
-}
-
-// references returns the ${...} references in text, as written
-// ("bamboo.NAME" or "NAME"), the way vars.Expand finds them: "$${" is a
-// literal.
-func references(text string) []string {
-	var out []string
-	for i := 0; i < len(text); {
-		k := strings.IndexByte(text[i:], '$')
-		if k < 0 {
-			break
-		}
-		i += k
-		rest := text[i:]
-		switch {
-		case strings.HasPrefix(rest, "$${"):
-			i += 3
-			continue
-		case !strings.HasPrefix(rest, "${"):
-			i++
-			continue
-		}
-		end := strings.IndexByte(rest[2:], '}')
-		if end < 0 {
-			break
-		}
-		out = append(out, rest[2:2+end])
-		i += 3 + end
-	}
-	return out
 }
 
 // dropFields removes from err the problems of fields in skip.

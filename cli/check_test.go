@@ -17,8 +17,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/credbroker/credbroker/vars"
 )
 
 // The secret values the check tests use; no output may hold them.
@@ -488,22 +486,4 @@ tasks:
 	if o.has("info", "credentials.access_key_id", `variable "aws.accessKeyId" is set when task creds runs`) == nil {
 		t.Fatalf("the later task does not say its variables come from task creds:\n%s", o.dump())
 	}
-}
-
-// FuzzCheckReferences: check finds the references vars.Expand substitutes.
-// With every name it finds defined, Expand never meets an undefined one.
-func FuzzCheckReferences(f *testing.F) {
-	for _, s := range []string{"${a}", "x${bamboo.b}y", "$${a}", "$$${a}", "${a${b}}", "${}", "${a", "${bamboo.}", "${ bad }", "€${é}"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, text string) {
-		vs := vars.New()
-		for _, ref := range references(text) {
-			vs.Set(vars.Plan, ref, "v", false)
-		}
-		_, err := vs.Expand("f", text)
-		if err != nil && strings.Contains(err.Error(), "undefined variable") {
-			t.Fatalf("references(%q) = %q, but Expand says: %v", text, references(text), err)
-		}
-	})
 }

@@ -34,40 +34,32 @@ func (s *Set) Expand(field, text string) (string, error) {
 	var b strings.Builder
 	b.Grow(len(text) + 64)
 	lit := 0 // text[lit:i] is literal text not yet written
-	i := 0
-	for {
-		k := strings.IndexByte(text[i:], '$')
-		if k < 0 {
+	for i := 0; ; {
+		at, escape, end, found := nextRef(text, i)
+		if !found {
 			break
 		}
-		i += k
-		rest := text[i:]
-		switch {
-		case strings.HasPrefix(rest, "$${"):
-			b.WriteString(text[lit:i])
+		if escape {
+			b.WriteString(text[lit:at])
 			b.WriteString("${")
-			i += 3
+			i = at + 3
 			lit = i
 			continue
-		case !strings.HasPrefix(rest, "${"):
-			i++
-			continue
 		}
-		end := strings.IndexByte(rest[2:], '}')
 		if end < 0 {
-			return "", posError(field, text, i, `unterminated "${"`)
+			return "", posError(field, text, at, `unterminated "${"`)
 		}
-		ref := rest[2 : 2+end]
+		ref := text[at+2 : end]
 		name := Canonical(ref)
 		if ref == "" {
-			return "", posError(field, text, i, `empty reference "${}"`)
+			return "", posError(field, text, at, `empty reference "${}"`)
 		}
-		if problem, at := checkName(name); problem != "" {
-			off := i + 2 + len(ref) - len(name) + at
+		if problem, off := checkName(name); problem != "" {
+			pos := at + 2 + len(ref) - len(name) + off
 			if problem != problemChar {
-				off = i
+				pos = at
 			}
-			return "", posError(field, text, off, problem)
+			return "", posError(field, text, pos, problem)
 		}
 		v, ok := s.lookup(name)
 		if !ok {
@@ -78,13 +70,58 @@ func (s *Set) Expand(field, text string) (string, error) {
 				Fix:     fmt.Sprintf(undefinedFix, name),
 			}
 		}
-		b.WriteString(text[lit:i])
+		b.WriteString(text[lit:at])
 		b.WriteString(v.Value)
-		i += 2 + end + 1
+		i = end + 1
 		lit = i
 	}
 	b.WriteString(text[lit:])
 	return b.String(), nil
+}
+
+// nextRef finds, from byte offset i of text, the next "$${" (a literal
+// "${": escape is true) or "${" reference, starting at offset at. For a
+// reference, end is the offset of its closing "}", or -1 when there is
+// none. found is false when text holds neither after i.
+func nextRef(text string, i int) (at int, escape bool, end int, found bool) {
+	for {
+		k := strings.IndexByte(text[i:], '$')
+		if k < 0 {
+			return 0, false, 0, false
+		}
+		i += k
+		rest := text[i:]
+		switch {
+		case strings.HasPrefix(rest, "$${"):
+			return i, true, 0, true
+		case strings.HasPrefix(rest, "${"):
+			if e := strings.IndexByte(rest[2:], '}'); e >= 0 {
+				return i, false, i + 2 + e, true
+			}
+			return i, false, -1, true
+		}
+		i++
+	}
+}
+
+// References returns the references of text as written ("bamboo.NAME" or
+// "NAME"), in order, exactly the ones Expand substitutes: "$${" is a
+// literal, and scanning stops at an unterminated "${". The names are not
+// checked; Expand reports a bad one.
+func References(text string) []string {
+	var out []string
+	for i := 0; ; {
+		at, escape, end, found := nextRef(text, i)
+		switch {
+		case !found || !escape && end < 0:
+			return out
+		case escape:
+			i = at + 3
+		default:
+			out = append(out, text[at+2:end])
+			i = end + 1
+		}
+	}
 }
 
 // posError returns a syntax error at byte offset off of text.

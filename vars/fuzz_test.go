@@ -189,3 +189,21 @@ func BenchmarkExpand(b *testing.B) {
 		}
 	})
 }
+
+// FuzzReferences: References finds the references Expand substitutes.
+// With every name it finds defined, Expand never meets an undefined one.
+func FuzzReferences(f *testing.F) {
+	for _, s := range []string{"${a}", "x${bamboo.b}y", "$${a}", "$$${a}", "${a${b}}", "${}", "${a", "${bamboo.}", "${ bad }", "€${é}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		vs := New()
+		for _, ref := range References(text) {
+			vs.Set(Plan, ref, "v", false)
+		}
+		_, err := vs.Expand("f", text)
+		if err != nil && strings.Contains(err.Error(), "undefined variable") {
+			t.Fatalf("References(%q) = %q, but Expand says: %v", text, References(text), err)
+		}
+	})
+}
