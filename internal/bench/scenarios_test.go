@@ -195,7 +195,7 @@ func (s *suite) endpoint16(t *testing.T) {
 	cmd := exec.Command(s.cb, "exec", "--source", "instance", "--imds-endpoint", mock.Endpoint, "--region", "us-east-1",
 		"--delivery", "endpoint", "--", "/bin/sh", "-c", script, "sh", info)
 	cmd.Env = testpeers.Env("HOME=" + dir)
-	task := startProc(t, "credbroker-exec-endpoint", cmd)
+	task := testpeers.StartProcess(t, "credbroker-exec-endpoint", cmd)
 	var uri, auth string
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		if b, err := os.ReadFile(info); err == nil {
@@ -206,12 +206,12 @@ func (s *suite) endpoint16(t *testing.T) {
 			}
 		}
 		select {
-		case <-task.done:
-			t.Fatalf("credbroker exec ended: %v\n%s", task.err, task.tail(20))
+		case <-task.Done():
+			t.Fatalf("credbroker exec ended: %v\n%s", task.Err(), task.Tail(20))
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the task did not report its endpoint\n%s", task.tail(20))
+			t.Fatalf("the task did not report its endpoint\n%s", task.Tail(20))
 		}
 	}
 
@@ -581,10 +581,10 @@ func (s *suite) growth(t *testing.T) {
 	one := measureAt("1 connector", 1)
 	addConnectors(1, 100)
 	hundred := measureAt("100 connectors", 100)
-	rssBefore, errBefore := rssKiB(st.proc.pid())
+	rssBefore, errBefore := rssKiB(st.proc.Pid())
 	addConnectors(100, 10000)
 	tenK := measureAt("10,000 connectors", 10000)
-	rssAfter, errAfter := rssKiB(st.proc.pid())
+	rssAfter, errAfter := rssKiB(st.proc.Pid())
 
 	// A million audit records, appended through the sqlite package in
 	// large batches while the broker runs (SQLite lets a second process
@@ -720,9 +720,9 @@ func (s *suite) profiles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st.proc.stop()
-		if st.proc.err != nil {
-			t.Fatalf("profiled broker: %v\n%s", st.proc.err, st.proc.tail(20))
+		st.proc.Stop()
+		if err := st.proc.Err(); err != nil {
+			t.Fatalf("profiled broker: %v\n%s", err, st.proc.Tail(20))
 		}
 		flat := goTool(t, s.root, "pprof", "-top", "-nodecount=25", prof)
 		cum := goTool(t, s.root, "pprof", "-top", "-cum", "-nodecount=50", prof)

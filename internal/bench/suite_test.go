@@ -155,8 +155,8 @@ type suite struct {
 	cb       string // the credbroker binary
 	minio    *testpeers.MinIOServer
 	proxy    *CountingProxy
-	sqlite   *site // the broker on SQLite the vend scenarios share
-	baseline *proc // FixedJSON with a real vend's body
+	sqlite   *site              // the broker on SQLite the vend scenarios share
+	baseline *testpeers.Process // FixedJSON with a real vend's body
 	baseURL  string
 
 	report Report
@@ -339,94 +339,12 @@ func (s *suite) figure(t *testing.T, name string, f Figure) string {
 	return fmt.Sprintf("![%s](%s)", f.Title, filepath.ToSlash(rel))
 }
 
-// proc is a server or task this suite started: its output goes to a log
-// file, it is the leader of its own process group, and it is stopped when
-// the test ends.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
-}
-
-func startProc(t *testing.T, name string, cmd *exec.Cmd) *proc {
+// waitHTTP waits until p answers 200 at url, or fails t when p exits first
+// or a minute passes.
+func waitHTTP(t *testing.T, p *testpeers.Process, url string) {
 	t.Helper()
-	f, err := os.CreateTemp(t.TempDir(), name+"-*.log")
-	if err != nil {
+	if err := p.WaitHTTP(time.Minute, url); err != nil {
 		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		t.Fatalf("start %s: %v", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, log: f.Name(), done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("last lines of %s (%s):\n%s", name, p.log, p.tail(30))
-		}
-	})
-	return p
-}
-
-// stop sends SIGTERM to the process group, then SIGKILL after 15 s, and
-// waits for the exit.
-func (p *proc) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-// tail returns the last n lines of the log.
-func (p *proc) tail(n int) string {
-	b, err := os.ReadFile(p.log)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
-// waitHTTP waits until url answers 200, the process exits, or a minute
-// passes.
-func (p *proc) waitHTTP(t *testing.T, url string) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("%s exited before it was ready: %v\n%s", p.name, p.err, p.tail(30))
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after a minute: %v\n%s", p.name, err, p.tail(30))
-		}
 	}
 }
 
@@ -452,7 +370,7 @@ type site struct {
 	tokens  Tokens
 	dataDir string
 	dbPath  string // the SQLite file, "" on PostgreSQL
-	proc    *proc
+	proc    *testpeers.Process
 }
 
 // startSite provisions a store (SQLite in a new data directory, or the
@@ -500,8 +418,8 @@ func (s *suite) startSite(t *testing.T, name, dsn string, n int, binary string, 
 	}
 	cmd := exec.Command(binary, args...)
 	cmd.Env = testpeers.Env(append([]string{"HOME=" + st.dataDir, "AWS_EC2_METADATA_DISABLED=true"}, env...)...)
-	st.proc = startProc(t, name, cmd)
-	st.proc.waitHTTP(t, st.url+"/readyz")
+	st.proc = testpeers.StartProcess(t, name, cmd)
+	waitHTTP(t, st.proc, st.url+"/readyz")
 	return st
 }
 
@@ -568,9 +486,9 @@ func (s *suite) startBaseline(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", testpeers.FreePort(t))
 	cmd := exec.Command(self)
 	cmd.Env = testpeers.Env(helperVar+"="+helperBaseline, "CREDBROKER_BENCH_LISTEN="+addr, "CREDBROKER_BENCH_BODY="+path)
-	s.baseline = startProc(t, "baseline", cmd)
+	s.baseline = testpeers.StartProcess(t, "baseline", cmd)
 	s.baseURL = "http://" + addr
-	s.baseline.waitHTTP(t, s.baseURL+"/")
+	waitHTTP(t, s.baseline, s.baseURL+"/")
 }
 
 // baselineTarget is a request to the baseline shaped like a vend.

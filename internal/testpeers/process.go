@@ -108,6 +108,26 @@ func (p *Process) Exited() bool {
 	}
 }
 
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Err is the process's exit error (nil for a clean exit) once Done is
+// closed; nil before.
+func (p *Process) Err() error {
+	if !p.Exited() {
+		return nil
+	}
+	return p.waitErr
+}
+
+// Pid is the process ID.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// WaitHTTP waits, as WaitReady does, until a GET of url answers 200.
+func (p *Process) WaitHTTP(timeout time.Duration, url string) error {
+	return p.WaitReady(timeout, httpProbe(http.MethodGet, url, nil, http.StatusOK))
+}
+
 // Tail returns the last n lines of the process's output.
 func (p *Process) Tail(n int) string {
 	f, err := os.Open(p.LogPath)
