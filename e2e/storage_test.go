@@ -59,9 +59,25 @@ func newStoreEnv(t *testing.T, w *world, dir string) *storeEnv {
 	e := &storeEnv{w: w, dir: dir, client: &http.Client{Timeout: 30 * time.Second}}
 	e.b = w.startBroker(dir)
 	e.admin = w.adminToken(dir)
+	e.provision(t)
+	if st, body := e.call(http.MethodPut, "/v1/variables/dbPassword", e.admin, map[string]any{"value": "storage-test-db-password-0123", "secret": true}, nil); !is2xx(st) {
+		t.Fatalf("variable set: %d %s", st, body)
+	}
+	w.secret("storage-test-db-password-0123")
+	if st, body := e.vend(); st != http.StatusOK {
+		t.Fatalf("first vend: %d %s", st, body)
+	}
+	return e
+}
+
+// provision creates, with e.admin, the connector "deploy" on MinIO (system
+// scope, read-only on the alpha bucket) and an agent token for OPS-*, which
+// becomes e.agent.
+func (e *storeEnv) provision(t *testing.T) {
+	t.Helper()
 	spec := credbroker.ConnectorSpec{
-		Name: "deploy", Region: "us-east-1", RoleARN: roleARN, AccessKeyID: w.minio.RootUser,
-		SecretAccessKey: w.minio.RootPassword, Policy: readAlpha, STSEndpoints: []string{w.minio.Endpoint},
+		Name: "deploy", Region: "us-east-1", RoleARN: roleARN, AccessKeyID: e.w.minio.RootUser,
+		SecretAccessKey: e.w.minio.RootPassword, Policy: readAlpha, STSEndpoints: []string{e.w.minio.Endpoint},
 		DefaultDurationSeconds: 900, Scope: credbroker.Scope{Kind: credbroker.ScopeSystem},
 	}
 	if st, body := e.call(http.MethodPost, "/v1/connectors", e.admin, spec, nil); !is2xx(st) {
@@ -72,15 +88,7 @@ func newStoreEnv(t *testing.T, w *world, dir string) *storeEnv {
 		t.Fatalf("agent token: %d %s", st, body)
 	}
 	e.agent = nt.Secret
-	w.secret(e.agent)
-	if st, body := e.call(http.MethodPut, "/v1/variables/dbPassword", e.admin, map[string]any{"value": "storage-test-db-password-0123", "secret": true}, nil); !is2xx(st) {
-		t.Fatalf("variable set: %d %s", st, body)
-	}
-	w.secret("storage-test-db-password-0123")
-	if st, body := e.vend(); st != http.StatusOK {
-		t.Fatalf("first vend: %d %s", st, body)
-	}
-	return e
+	e.w.secret(e.agent)
 }
 
 func (e *storeEnv) call(method, path, tok string, body any, out any) (int, string) {
@@ -392,20 +400,7 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 	brokers := []*brokerProc{w.startBroker(dataDir(w, "a"), common...), w.startBroker(dataDir(w, "b"), common...)}
 	e := &storeEnv{w: w, b: brokers[0], client: &http.Client{Timeout: 30 * time.Second}}
 	e.admin = w.adminToken(dataDir(w, "a"), common...)
-	spec := credbroker.ConnectorSpec{
-		Name: "deploy", Region: "us-east-1", RoleARN: roleARN, AccessKeyID: w.minio.RootUser,
-		SecretAccessKey: w.minio.RootPassword, Policy: readAlpha, STSEndpoints: []string{w.minio.Endpoint},
-		DefaultDurationSeconds: 900, Scope: credbroker.Scope{Kind: credbroker.ScopeSystem},
-	}
-	if st, body := e.call(http.MethodPost, "/v1/connectors", e.admin, spec, nil); !is2xx(st) {
-		t.Fatalf("connector create: %d %s", st, body)
-	}
-	var nt credbroker.NewToken
-	if st, body := e.call(http.MethodPost, "/v1/tokens", e.admin, credbroker.TokenSpec{Name: "agents", Role: credbroker.RoleAgent, Plans: "OPS-*"}, &nt); !is2xx(st) {
-		t.Fatalf("agent token: %d %s", st, body)
-	}
-	e.agent = nt.Secret
-	w.secret(e.agent)
+	e.provision(t)
 
 	// The load: vends on both brokers with new builds (each an STS call
 	// and an audit append), and admin changes.
@@ -570,20 +565,7 @@ func TestPostgresUnreachable(t *testing.T) {
 	e := &storeEnv{w: w, client: &http.Client{Timeout: 90 * time.Second}} // the bound on any one request
 	e.b = w.startBroker(dataDir(w, "a"), common...)
 	e.admin = w.adminToken(dataDir(w, "a"), common...)
-	spec := credbroker.ConnectorSpec{
-		Name: "deploy", Region: "us-east-1", RoleARN: roleARN, AccessKeyID: w.minio.RootUser,
-		SecretAccessKey: w.minio.RootPassword, Policy: readAlpha, STSEndpoints: []string{w.minio.Endpoint},
-		DefaultDurationSeconds: 900, Scope: credbroker.Scope{Kind: credbroker.ScopeSystem},
-	}
-	if st, body := e.call(http.MethodPost, "/v1/connectors", e.admin, spec, nil); !is2xx(st) {
-		t.Fatalf("connector create: %d %s", st, body)
-	}
-	var nt credbroker.NewToken
-	if st, body := e.call(http.MethodPost, "/v1/tokens", e.admin, credbroker.TokenSpec{Name: "agents", Role: credbroker.RoleAgent, Plans: "OPS-*"}, &nt); !is2xx(st) {
-		t.Fatalf("agent token: %d %s", st, body)
-	}
-	e.agent = nt.Secret
-	w.secret(e.agent)
+	e.provision(t)
 	for range 5 {
 		if st, body := e.vend(); st != http.StatusOK {
 			t.Fatalf("vend: %d %s", st, body)
