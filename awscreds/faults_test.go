@@ -17,6 +17,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/internal/testpeers"
 )
 
 // Upstream faults: throttling, unreachable or slow STS and IMDS, clock
@@ -35,40 +36,6 @@ func bounded[T any](t *testing.T, limit time.Duration, fn func() T) T {
 		t.Fatalf("no answer within %s", limit)
 		panic("unreachable")
 	}
-}
-
-// blackHole accepts connections and never answers (nor reads); it counts
-// the connections.
-func blackHole(t *testing.T) (endpoint string, accepts *atomic.Int32) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	accepts = new(atomic.Int32)
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			accepts.Add(1)
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	return "http://" + l.Addr().String(), accepts
 }
 
 // resetter accepts connections and resets them (RST) at once.
@@ -243,7 +210,7 @@ func TestBeforeAttemptRunsBeforeEveryAttempt(t *testing.T) {
 }
 
 func TestUnreachableSTSFailsWithinBounds(t *testing.T) {
-	hole, holeAccepts := blackHole(t)
+	hole, holeAccepts := testpeers.BlackHole(t)
 	reset, resetAccepts := resetter(t)
 	stall, stallRequests := staller(t, 30*time.Second)
 	is := &Issuer{Options: Options{
@@ -281,7 +248,7 @@ func TestUnreachableSTSFailsWithinBounds(t *testing.T) {
 
 func TestDeadlineBoundsTheWholeCall(t *testing.T) {
 	// No timeout per attempt, many attempts: the deadline ends it.
-	hole, _ := blackHole(t)
+	hole, _ := testpeers.BlackHole(t)
 	is := &Issuer{Options: Options{
 		Now:      func() time.Time { return fixedNow },
 		Retry:    credbroker.RetrySpec{MaxAttempts: 50, MaxBackoff: 50 * time.Millisecond},
@@ -311,7 +278,7 @@ func TestDeadlineBoundsTheWholeCall(t *testing.T) {
 }
 
 func TestFallbackPastABlackHoleAndRecovery(t *testing.T) {
-	hole, accepts := blackHole(t)
+	hole, accepts := testpeers.BlackHole(t)
 	fake := newFakeSTS(t)
 	is := &Issuer{Options: Options{
 		Now:            func() time.Time { return fixedNow },
@@ -330,7 +297,7 @@ func TestFallbackPastABlackHoleAndRecovery(t *testing.T) {
 	}
 
 	// Every endpoint down: the error names the last and the ones before.
-	hole2, _ := blackHole(t)
+	hole2, _ := testpeers.BlackHole(t)
 	_, err = bounded(t, 20*time.Second, func() result2 {
 		c, err := is.Issue(context.Background(), roleRequest(hole, hole2))
 		return result2{c, err}

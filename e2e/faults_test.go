@@ -362,42 +362,9 @@ func TestFaultSTSUnreachableThenBack(t *testing.T) {
 	w.expectOK(s.b.admin(s.admin, "", "audit", "verify"), "audit verify")
 }
 
-// blackHoleListener takes connections and never reads or answers.
-func blackHoleListener(t *testing.T) (string, *atomic.Int32) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	accepts := new(atomic.Int32)
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepts.Add(1)
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	return "http://" + ln.Addr().String(), accepts
-}
-
 func TestFaultFallbackEndpointPastABlackHole(t *testing.T) {
 	w := newWorld(t, false)
-	hole, accepts := blackHoleListener(t)
+	hole, accepts := testpeers.BlackHole(t)
 	dd := dataDir(w, "broker")
 	b := w.startBroker(dd, "--sts-timeout", "500ms")
 	admin := w.adminToken(dd)
