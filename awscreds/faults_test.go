@@ -41,28 +41,14 @@ func bounded[T any](t *testing.T, limit time.Duration, fn func() T) T {
 // resetter accepts connections and resets them (RST) at once.
 func resetter(t *testing.T) (endpoint string, accepts *atomic.Int32) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	accepts = new(atomic.Int32)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			accepts.Add(1)
-			// Read the request first, so the reset meets a waiting client.
-			c.SetReadDeadline(time.Now().Add(time.Second))
-			buf := make([]byte, 4096)
-			c.Read(buf)
-			c.(*net.TCPConn).SetLinger(0)
-			c.Close()
-		}
-	}()
-	return "http://" + l.Addr().String(), accepts
+	return testpeers.TCPPeer(t, func(c net.Conn) {
+		// Read the request first, so the reset meets a waiting client.
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		buf := make([]byte, 4096)
+		c.Read(buf)
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	})
 }
 
 // staller is an HTTP server whose answers wait stall (30 s in the issue's

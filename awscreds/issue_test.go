@@ -3,7 +3,6 @@ package awscreds
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/internal/testpeers"
 )
 
 func testIssuer() *Issuer { return &Issuer{Options: testOptions()} }
@@ -233,33 +233,10 @@ func TestIssueChecks(t *testing.T) {
 	}
 }
 
-// hangup accepts connections and closes them at once: reachable at the TCP
-// level, but no answer.
-func hangup(t *testing.T) (endpoint string, accepts *atomic.Int32) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	accepts = new(atomic.Int32)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			accepts.Add(1)
-			c.Close()
-		}
-	}()
-	return "http://" + l.Addr().String(), accepts
-}
-
 func TestIssueFallbackEndpoints(t *testing.T) {
 	is := &Issuer{Options: Options{Now: func() time.Time { return fixedNow }}} // default retries
 	fake := newFakeSTS(t)
-	dead, accepts := hangup(t)
+	dead, accepts := testpeers.HangUp(t)
 	c, err := is.Issue(context.Background(), roleRequest(closedURL(t), dead, fake.URL))
 	if err != nil {
 		t.Fatal(err)
@@ -282,7 +259,7 @@ func TestIssueFallbackEndpoints(t *testing.T) {
 
 	// When none can be reached, the error names the last one; it is
 	// retried as usual.
-	last, lastAccepts := hangup(t)
+	last, lastAccepts := testpeers.HangUp(t)
 	quick := testIssuer()
 	_, err = quick.Issue(context.Background(), roleRequest(closedURL(t), last))
 	wantError(t, err, credbroker.CodeUpstream, "sts", "STS at "+last+" is not reachable")

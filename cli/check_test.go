@@ -14,9 +14,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/credbroker/credbroker/internal/testpeers"
 )
 
 // The secret values the check tests use; no output may hold them.
@@ -274,31 +275,9 @@ func TestCheckTextOutputOneLinePerFinding(t *testing.T) {
 	}
 }
 
-// counter is a TCP listener that counts connections and answers nothing.
-func counter(t *testing.T) (string, *atomic.Int64) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var n atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			n.Add(1)
-			c.Close()
-		}
-	}()
-	return "http://" + ln.Addr().String(), &n
-}
-
 func TestCheckOfflineMakesNoCall(t *testing.T) {
 	dir := t.TempDir()
-	ep, conns := counter(t)
+	ep, conns := testpeers.HangUp(t)
 	job := writeFile(t, dir, "job.yaml", `version: 1
 plan: OPS-DEPLOY
 tasks:
