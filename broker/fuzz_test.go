@@ -21,8 +21,6 @@ import (
 	"github.com/credbroker/credbroker/awscreds"
 	"github.com/credbroker/credbroker/broker"
 	"github.com/credbroker/credbroker/httpapi"
-	"github.com/credbroker/credbroker/seal"
-	"github.com/credbroker/credbroker/sqlite"
 )
 
 // placeholder in a fuzzed body is replaced by a fresh random secret on
@@ -91,19 +89,7 @@ func newFuzzBroker(f *testing.F) *fuzzBroker {
 	ctx := context.Background()
 	dir := f.TempDir()
 	fb := &fuzzBroker{dbPath: filepath.Join(dir, "fuzz.db"), logs: &lockedBuffer{}}
-	st, err := sqlite.Open(ctx, fb.dbPath)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { st.Close() })
-	key, err := seal.GenerateKey()
-	if err != nil {
-		f.Fatal(err)
-	}
-	ring, err := seal.NewRing(map[int][]byte{1: key})
-	if err != nil {
-		f.Fatal(err)
-	}
+	st, ring := openStore(f, fb.dbPath)
 	log := slog.New(slog.NewJSONHandler(fb.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc, err := broker.New(broker.Options{
 		Store: st, Keys: ring, Issuer: &checkingIssuer{now: time.Now}, Logger: log,
@@ -358,19 +344,7 @@ func (c *manualClock) set(t time.Time) {
 // CodeUnauthorized and shows no token secret.
 func FuzzAuthenticate(f *testing.F) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(f.TempDir(), "auth.db"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { st.Close() })
-	key, err := seal.GenerateKey()
-	if err != nil {
-		f.Fatal(err)
-	}
-	ring, err := seal.NewRing(map[int][]byte{1: key})
-	if err != nil {
-		f.Fatal(err)
-	}
+	st, ring := openStore(f, filepath.Join(f.TempDir(), "auth.db"))
 	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	clk := &manualClock{now: t0}
 	svc, err := broker.New(broker.Options{Store: st, Keys: ring, Issuer: &checkingIssuer{now: clk.Now}, Now: clk.Now, TokenTTL: time.Nanosecond})

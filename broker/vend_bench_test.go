@@ -35,25 +35,33 @@ type nopAudit struct{}
 
 func (nopAudit) Append(context.Context, ...*credbroker.AuditRecord) error { return nil }
 
+// openStore opens a new SQLite store at path, closed when the test ends,
+// and a key ring of one new key.
+func openStore(tb testing.TB, path string) (*sqlite.Store, *seal.Ring) {
+	tb.Helper()
+	st, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	key, err := seal.GenerateKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ring, err := seal.NewRing(map[int][]byte{1: key})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st, ring
+}
+
 // benchService is a broker over a SQLite store with one connector, an
 // agent token and a warm session: the state of a broker answering cached
 // vends.
 func benchService(b *testing.B, audit broker.AuditWriter, optFns ...func(*broker.Options)) (*broker.Service, string, credbroker.VendRequest) {
 	b.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	key, err := seal.GenerateKey()
-	if err != nil {
-		b.Fatal(err)
-	}
-	ring, err := seal.NewRing(map[int][]byte{1: key})
-	if err != nil {
-		b.Fatal(err)
-	}
+	st, ring := openStore(b, filepath.Join(b.TempDir(), "bench.db"))
 	opts := broker.Options{Store: st, Keys: ring, Issuer: &benchIssuer{}, Audit: audit}
 	for _, fn := range optFns {
 		fn(&opts)
