@@ -22,7 +22,6 @@ import (
 
 	"github.com/credbroker/credbroker"
 	"github.com/credbroker/credbroker/internal/testpeers"
-	"github.com/credbroker/credbroker/seal"
 	"github.com/credbroker/credbroker/sqlite"
 )
 
@@ -333,20 +332,7 @@ func (s *suite) cold1000(t *testing.T) {
 
 // hour900: one key, 900-second sessions, a simulated hour.
 func (s *suite) hour900(t *testing.T) {
-	dir := t.TempDir()
-	st, err := sqlite.Open(s.ctx, filepath.Join(dir, "hour.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	key, err := seal.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := seal.NewRing(map[int][]byte{1: key})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ring := newStore(t)
 	res, err := SimulateHour(s.ctx, st, ring, HourOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -605,20 +591,7 @@ func (s *suite) growth(t *testing.T) {
 	s.measure(t, hot, spread)
 
 	// Memory per cached session, in process.
-	memDir := t.TempDir()
-	mst, err := sqlite.Open(s.ctx, filepath.Join(memDir, "mem.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mst.Close()
-	key, err := seal.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := seal.NewRing(map[int][]byte{1: key})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mst, ring := newStore(t)
 	const memN = 10000
 	perSession, err := SessionMemory(s.ctx, mst, ring, memN)
 	if err != nil {
