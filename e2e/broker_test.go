@@ -16,6 +16,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/internal/testpeers"
 )
 
 // site is a broker with a deploy connector whose base keys are MinIO's
@@ -26,7 +27,7 @@ type site struct {
 	admin  string
 	agent  string // token for OPS-* plans
 	tokenF string // file holding the agent token
-	proxy  *countingProxy
+	proxy  *testpeers.CountingProxy
 }
 
 func newSite(t *testing.T, connectorExtra ...string) *site {
@@ -35,7 +36,12 @@ func newSite(t *testing.T, connectorExtra ...string) *site {
 	dd := dataDir(w, "broker")
 	s.b = w.startBroker(dd)
 	s.admin = w.adminToken(dd)
-	s.proxy = startCountingProxy(t, w.minio.Endpoint)
+	proxy, err := testpeers.StartCountingProxy(w.minio.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	s.proxy = proxy
 	secretFile := w.write("input-base.secret", w.minio.RootPassword)
 	args := append([]string{"connector", "create", "deploy", "--region", "us-east-1", "--role-arn", roleARN,
 		"--access-key-id", w.minio.RootUser, "--secret-access-key-file", secretFile,
@@ -191,7 +197,7 @@ func TestThousandConcurrentVendsOneAssumeRole(t *testing.T) {
 	}
 	n := 0
 	keys.Range(func(k, v any) bool { n++; s.w.secret(v.(string)); return true })
-	if got := s.proxy.count("AssumeRole"); got != 1 || n != 1 {
+	if got := s.proxy.Calls("AssumeRole"); got != 1 || n != 1 {
 		t.Fatalf("1000 identical vends made %d AssumeRole calls and %d distinct keys", got, n)
 	}
 	r := s.b.admin(s.admin, "", "audit", "verify")

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -267,57 +266,6 @@ func writeKeyFile(t *testing.T, path string) {
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// countingProxy forwards to target and counts STS AssumeRole calls.
-type countingProxy struct {
-	URL   string
-	mu    sync.Mutex
-	calls map[string]int
-}
-
-func startCountingProxy(t *testing.T, target string) *countingProxy {
-	p := &countingProxy{calls: map[string]int{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.URL = "http://" + ln.Addr().String()
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		if r.Method == http.MethodPost {
-			for _, kv := range strings.Split(string(body), "&") {
-				if strings.HasPrefix(kv, "Action=") {
-					p.mu.Lock()
-					p.calls[strings.TrimPrefix(kv, "Action=")]++
-					p.mu.Unlock()
-				}
-			}
-		}
-		out, _ := http.NewRequest(r.Method, target+r.URL.RequestURI(), bytes.NewReader(body))
-		out.Header = r.Header.Clone()
-		out.Host = strings.TrimPrefix(p.URL, "http://")
-		resp, err := http.DefaultTransport.RoundTrip(out)
-		if err != nil {
-			http.Error(w, err.Error(), 502)
-			return
-		}
-		defer resp.Body.Close()
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		io.Copy(w, resp.Body)
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return p
-}
-
-func (p *countingProxy) count(action string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.calls[action]
 }
 
 func jsonString(v any) string {

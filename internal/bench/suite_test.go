@@ -154,7 +154,7 @@ type suite struct {
 
 	cb       string // the credbroker binary
 	minio    *testpeers.MinIOServer
-	proxy    *CountingProxy
+	proxy    *testpeers.CountingProxy
 	sqlite   *site              // the broker on SQLite the vend scenarios share
 	baseline *testpeers.Process // FixedJSON with a real vend's body
 	baseURL  string
@@ -201,7 +201,7 @@ func TestSuite(t *testing.T) {
 	needSTS := s.want("vend-1conn", "vend-1conn-normal", "vend-64-sqlite", "vend-64-postgres", "cold-1000", "growth", "profile")
 	if needSTS {
 		s.minio = testpeers.MinIO(t)
-		p, err := StartCountingProxy(s.minio.Endpoint)
+		p, err := testpeers.StartCountingProxy(s.minio.Endpoint)
 		if err != nil {
 			t.Fatal(err)
 		}

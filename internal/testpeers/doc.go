@@ -12,6 +12,10 @@
 // t.Cleanup. A peer that is missing fails the test with a message that says to
 // run scripts/deps: the tests never skip because a peer is absent.
 //
+// Beside the peers it holds the small stand-ins the tests put in their
+// way: a counting proxy in front of STS ([StartCountingProxy]) and TCP
+// peers that hang or hang up ([BlackHole], [HangUp], [TCPPeer]).
+//
 // The package is meant for tests only; it reads the environment at the first
 // call that needs it, never in init.
 package testpeers

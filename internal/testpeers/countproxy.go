@@ -1,4 +1,4 @@
-package bench
+package testpeers
 
 import (
 	"bytes"
