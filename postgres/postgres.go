@@ -72,8 +72,11 @@ var migrationFiles embed.FS
 const migrationLock int64 = 0x6372656462726f6b
 
 // Open connects to the database dsn (a postgres:// URL or key=value
-// string, as libpq takes, with pgxpool's pool_* settings) and migrates its
-// schema as needed.
+// string, as libpq takes) and migrates its schema as needed. Of pgxpool's
+// pool_* settings in the DSN, pool_max_conns, pool_max_conn_lifetime and
+// pool_max_conn_idle_time size and age database/sql's pool; the others
+// (pool_min_conns, pool_health_check_period) are accepted and do nothing:
+// a connection is checked when it is taken after a second idle.
 func Open(ctx context.Context, dsn string, optFns ...func(*Options)) (*Store, error) {
 	var o Options
 	for _, fn := range optFns {
