@@ -181,18 +181,12 @@ func (c *checker) addErr(sev, task string, err error, names func(string) string)
 		}
 		return
 	}
-	var jes jobfile.Errors
-	if errors.As(err, &jes) {
-		for _, e := range jes {
-			loc := e.File
-			if e.Line > 0 {
-				loc = fmt.Sprintf("%s:%d", e.File, e.Line)
-			}
-			c.add(sev, task, e.Path, loc+": "+e.Msg, e.Fix)
-		}
-		return
-	}
 	if e := credbroker.AsError(err); e != nil {
+		if loc := e.Location(); loc != "" {
+			// A job file's problem: its field is already the path in it.
+			c.add(sev, task, e.Field, loc+": "+e.Message, e.Fix)
+			return
+		}
 		c.add(sev, task, names(e.Field), e.Message, e.Fix)
 		return
 	}
