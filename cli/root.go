@@ -10,8 +10,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/credbroker/credbroker"
 )
 
 // Version is set at build time with -ldflags "-X .../cli.Version=...".
@@ -145,8 +143,6 @@ the task's output.`,
 		c.GroupID = "broker"
 		root.AddCommand(c)
 	}
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return credbroker.Errorf(credbroker.CodeInvalid, "flags", "%s", err).WithFix("see `" + c.CommandPath() + " --help`")
-	})
+	root.SetFlagErrorFunc(flagError)
 	return root
 }

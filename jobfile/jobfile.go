@@ -68,6 +68,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/vars"
 )
 
 // MaxSize is the largest job file accepted.
@@ -95,12 +96,9 @@ func (j *Job) Identity(flags, env credbroker.Build) credbroker.Build {
 	return flags.Or(credbroker.Build{Plan: j.Plan, Number: j.Build, Job: j.JobKey}).Or(env)
 }
 
-// Variable is a plan variable defined in the job file.
-type Variable struct {
-	Name   string
-	Value  string
-	Secret bool
-}
+// Variable is a plan variable defined in the job file, as package vars
+// loads it (vars.Sources.Job).
+type Variable = vars.Var
 
 // Task is one step of a job.
 type Task struct {
