@@ -6,33 +6,27 @@ import (
 	"encoding/json"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/credbroker/credbroker/internal/jobtest"
 	"github.com/credbroker/credbroker/internal/testpeers"
 	"github.com/credbroker/credbroker/preflight"
 )
 
 // The secret values the check tests use; no output may hold them.
 const (
-	checkKeyID     = "AKIACHECKKEYID000001"
-	checkSecret    = "check/Secret+Value/DO-NOT-PRINT-0123456"
-	checkToken     = "tok_0123456789abcdef.CHECKTOKENDONOTPRINT"
-	issuedKeyID    = "ASIACHECKISSUED00001"
-	issuedSecret   = "issued/Secret/DO-NOT-PRINT"
-	issuedSessTok  = "issued-session-token-DO-NOT-PRINT"
-	instanceKeyID  = "ASIAINSTANCEROLE0001"
-	instanceSecret = "instance/Secret/DO-NOT-PRINT"
-	instanceToken  = "instance-token-DO-NOT-PRINT"
+	checkKeyID  = jobtest.KeyID
+	checkSecret = jobtest.Secret
+	checkToken  = jobtest.Token
 )
 
-var checkSecrets = []string{checkSecret, checkToken, issuedSecret, issuedSessTok, instanceSecret, instanceToken}
+var checkSecrets = []string{checkSecret, checkToken}
 
 type checkOutcome struct {
 	code           int
 	stdout, stderr string
-	findings       []preflight.Finding
+	findings       preflight.Findings
 }
 
 // check runs `credbroker check` in process with args (plus --output json)
@@ -57,26 +51,11 @@ func check(t *testing.T, env []string, args ...string) checkOutcome {
 	return o
 }
 
-// has returns the first finding of severity sev whose field is field and
-// whose message holds msg.
 func (o checkOutcome) has(sev preflight.Severity, field, msg string) *preflight.Finding {
-	for i, f := range o.findings {
-		if f.Severity == sev && f.Field == field && strings.Contains(f.Message, msg) {
-			return &o.findings[i]
-		}
-	}
-	return nil
+	return o.findings.Find(sev, field, msg)
 }
 
-func (o checkOutcome) count(sev preflight.Severity) int {
-	n := 0
-	for _, f := range o.findings {
-		if f.Severity == sev {
-			n++
-		}
-	}
-	return n
-}
+func (o checkOutcome) count(sev preflight.Severity) int { return o.findings.Count(sev) }
 
 func (o checkOutcome) dump() string {
 	var b strings.Builder
@@ -85,29 +64,6 @@ func (o checkOutcome) dump() string {
 		b.WriteByte('\n')
 	}
 	return b.String() + o.stderr
-}
-
-func writeFile(t *testing.T, dir, name, body string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// staticTask is a task with static keys and the given extra credential
-// lines (indented by six spaces).
-func staticTask(region, extra string) string {
-	return `
-  - name: t
-    credentials:
-      source: static
-      region: ` + region + `
-      access_key_id: ${bamboo.keyId}
-      secret_access_key: ${bamboo.secretKeyPassword}
-` + extra + `    run: "true"
-`
 }
 
 func TestCheckFlagsForm(t *testing.T) {
@@ -126,7 +82,7 @@ func TestCheckFlagsForm(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", o.code, o.dump())
 	}
 	// Source flags next to a job file are refused.
-	job := writeFile(t, t.TempDir(), "job.yaml", "version: 1\ntasks:\n - name: a\n   run: x\n")
+	job := jobtest.Write(t, t.TempDir(), "job.yaml", "version: 1\ntasks:\n - name: a\n   run: x\n")
 	o = check(t, nil, "--offline", job, "--region", "us-east-1")
 	if o.code != 1 || !strings.Contains(o.stderr, "--region: not used with a job file") {
 		t.Fatalf("exit %d: %s", o.code, o.stderr)
@@ -139,7 +95,7 @@ func TestCheckFlagsForm(t *testing.T) {
 
 func TestCheckTextOutputOneLinePerFinding(t *testing.T) {
 	dir := t.TempDir()
-	job := writeFile(t, dir, "job.yaml", "version: 1\ntasks:"+staticTask("cn-north-1", "      role: {arn: 'arn:aws:iam::123456789012:role/x', duration: 13h}\n"))
+	job := jobtest.Write(t, dir, "job.yaml", "version: 1\ntasks:"+jobtest.StaticTask("cn-north-1", "      role: {arn: 'arn:aws:iam::123456789012:role/x', duration: 13h}\n"))
 	var out, errb bytes.Buffer
 	code := Main(context.Background(), []string{"check", "--offline", job, "--var", "keyId=" + checkKeyID, "--var", "secretKeyPassword=" + checkSecret},
 		IO{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Environ: []string{"HOME=" + dir}})
@@ -169,7 +125,7 @@ func TestCheckTextOutputOneLinePerFinding(t *testing.T) {
 func TestCheckOfflineMakesNoCall(t *testing.T) {
 	dir := t.TempDir()
 	ep, conns := testpeers.HangUp(t)
-	job := writeFile(t, dir, "job.yaml", `version: 1
+	job := jobtest.Write(t, dir, "job.yaml", `version: 1
 plan: OPS-DEPLOY
 tasks:
   - name: instance
@@ -209,7 +165,7 @@ func TestCheckStoppedBroker(t *testing.T) {
 	}
 	stopped := "http://" + ln.Addr().String()
 	ln.Close()
-	job := writeFile(t, t.TempDir(), "job.yaml", "version: 1\nplan: OPS-DEPLOY\ntasks:\n  - name: deploy\n    credentials: {source: connector, connector: deploy}\n    run: \"true\"\n")
+	job := jobtest.Write(t, t.TempDir(), "job.yaml", "version: 1\nplan: OPS-DEPLOY\ntasks:\n  - name: deploy\n    credentials: {source: connector, connector: deploy}\n    run: \"true\"\n")
 	o := check(t, []string{"CREDBROKER_TOKEN=" + checkToken, "CREDBROKER_BROKER=" + stopped}, job)
 	if o.code != 1 || o.count("error") != 1 {
 		t.Fatalf("exit %d, %d errors, want one:\n%s", o.code, o.count("error"), o.dump())
@@ -236,14 +192,14 @@ func TestCheckExitCodeAndSummary(t *testing.T) {
 		code        int
 		summary     string
 	}{
-		{"clean", staticTask("eu-west-1", role+"        duration: 30m\n"), 0, "credbroker: check: 0 error(s), 0 warning(s), 5 ok\n"},
-		{"warning", staticTask("us-east-1", "      session_token: ${bamboo.tokenPassword}\n"+role+"        duration: 90m\n"), 0, "credbroker: check: 0 error(s), 1 warning(s), 4 ok\n"},
-		{"error", staticTask("cn-north-1", role), 1, "credbroker: check: 1 error(s), 0 warning(s), 2 ok; fix the errors above, then check again\n"},
+		{"clean", jobtest.StaticTask("eu-west-1", role+"        duration: 30m\n"), 0, "credbroker: check: 0 error(s), 0 warning(s), 5 ok\n"},
+		{"warning", jobtest.StaticTask("us-east-1", "      session_token: ${bamboo.tokenPassword}\n"+role+"        duration: 90m\n"), 0, "credbroker: check: 0 error(s), 1 warning(s), 4 ok\n"},
+		{"error", jobtest.StaticTask("cn-north-1", role), 1, "credbroker: check: 1 error(s), 0 warning(s), 2 ok; fix the errors above, then check again\n"},
 		{"not well formed", "\n - name: a\n   comand: [x]\n", 1, "credbroker: check: 2 error(s), 0 warning(s), 0 ok; fix the errors above, then check again\n"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			job := writeFile(t, dir, "job.yaml", "version: 1\nplan: OPS-DEPLOY\ntasks:"+c.tasks)
+			job := jobtest.Write(t, dir, "job.yaml", "version: 1\nplan: OPS-DEPLOY\ntasks:"+c.tasks)
 			o := check(t, nil, "--offline", job, "--var", "keyId="+checkKeyID, "--var", "secretKeyPassword="+checkSecret, "--var", "tokenPassword="+checkSecret+"-tok")
 			if o.code != c.code || o.stderr != c.summary || (o.code == 1) != (o.count("error") > 0) {
 				t.Fatalf("exit %d, stderr %q; want exit %d, %q:\n%s", o.code, o.stderr, c.code, c.summary, o.dump())

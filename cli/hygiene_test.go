@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/credbroker/credbroker/internal/jobtest"
 )
 
 // One output switch: --output everywhere, and the spellings users already
@@ -27,7 +29,7 @@ func TestOutputSwitchAndItsAliases(t *testing.T) {
 		t.Errorf("two formats: %d %q %q", o.code, o.stdout, o.stderr)
 	}
 
-	job := writeFile(t, t.TempDir(), "job.yaml", "version: 1\ntasks:"+staticTask("eu-west-1", ""))
+	job := jobtest.Write(t, t.TempDir(), "job.yaml", "version: 1\ntasks:"+jobtest.StaticTask("eu-west-1", ""))
 	args := []string{"--offline", job, "--var", "keyId=" + checkKeyID, "--var", "secretKeyPassword=" + checkSecret}
 	text := run(t, nil, append([]string{"check", "--output", "text"}, args...)...)
 	table := run(t, nil, append([]string{"check", "--output", "table"}, args...)...)
@@ -97,7 +99,7 @@ func TestDurationFlags(t *testing.T) {
 // A job file's problems are credbroker errors like any other: one line
 // each, with the file, line, field path and fix.
 func TestJobFileErrorsAreOneFamily(t *testing.T) {
-	job := writeFile(t, t.TempDir(), "job.yaml", "version: 1\ntasks:\n - name: a\n   comand: [x]\n")
+	job := jobtest.Write(t, t.TempDir(), "job.yaml", "version: 1\ntasks:\n - name: a\n   comand: [x]\n")
 	o := run(t, nil, "run", job)
 	want := "credbroker: " + job + ":3: tasks[0]: the task does nothing; add `command: [...]`, `run: ...` or `set_variables:`\n" +
 		"credbroker: " + job + ":4: tasks[0].comand: unknown field; did you mean \"command\"?\n"
@@ -109,7 +111,7 @@ func TestJobFileErrorsAreOneFamily(t *testing.T) {
 // The runtime variables of the task credbroker runs in
 // ($CREDBROKER_VARIABLES) reach exec's references.
 func TestExecReadsRuntimeVariables(t *testing.T) {
-	rt := writeFile(t, t.TempDir(), "runtime", "secret laterSecret="+secret+"\n")
+	rt := jobtest.Write(t, t.TempDir(), "runtime", "secret laterSecret="+secret+"\n")
 	o := run(t, []string{"CREDBROKER_VARIABLES=" + rt}, "exec", "--region", "us-east-1", "--access-key-id", keyID,
 		"--secret-access-key", "${bamboo.laterSecret}", "--", "/bin/sh", "-c", `echo "$AWS_SECRET_ACCESS_KEY"`)
 	if o.code != 0 || strings.TrimSpace(o.stdout) != "********" {

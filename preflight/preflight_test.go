@@ -10,20 +10,20 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/credbroker/credbroker/internal/jobtest"
 	"github.com/credbroker/credbroker/vars"
 )
 
 // The secret values the check tests use; no output may hold them.
 const (
-	checkKeyID     = "AKIACHECKKEYID000001"
-	checkSecret    = "check/Secret+Value/DO-NOT-PRINT-0123456"
-	checkToken     = "tok_0123456789abcdef.CHECKTOKENDONOTPRINT"
+	checkKeyID     = jobtest.KeyID
+	checkSecret    = jobtest.Secret
+	checkToken     = jobtest.Token
 	issuedKeyID    = "ASIACHECKISSUED00001"
 	issuedSecret   = "issued/Secret/DO-NOT-PRINT"
 	issuedSessTok  = "issued-session-token-DO-NOT-PRINT"
@@ -38,7 +38,7 @@ type checkOutcome struct {
 	failed   bool
 	summary  string
 	text     string
-	findings []Finding
+	findings Findings
 }
 
 // checkJob checks the job file at path with the --var assignments given,
@@ -82,57 +82,19 @@ func outcome(t *testing.T, rep *Report) checkOutcome {
 	return o
 }
 
-// has returns the first finding of severity sev whose field is field and
-// whose message holds msg.
 func (o checkOutcome) has(sev Severity, field, msg string) *Finding {
-	for i, f := range o.findings {
-		if f.Severity == sev && f.Field == field && strings.Contains(f.Message, msg) {
-			return &o.findings[i]
-		}
-	}
-	return nil
+	return o.findings.Find(sev, field, msg)
 }
 
-func (o checkOutcome) count(sev Severity) int {
-	n := 0
-	for _, f := range o.findings {
-		if f.Severity == sev {
-			n++
-		}
-	}
-	return n
-}
+func (o checkOutcome) count(sev Severity) int { return o.findings.Count(sev) }
 
 func (o checkOutcome) dump() string { return o.text + o.summary }
-
-func writeFile(t *testing.T, dir, name, body string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// staticTask is a task with static keys and the given extra credential
-// lines (indented by six spaces).
-func staticTask(region, extra string) string {
-	return `
-  - name: t
-    credentials:
-      source: static
-      region: ` + region + `
-      access_key_id: ${bamboo.keyId}
-      secret_access_key: ${bamboo.secretKeyPassword}
-` + extra + `    run: "true"
-`
-}
 
 func TestCheckCatchesEachOfflineError(t *testing.T) {
 	dir := t.TempDir()
 	longPolicy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":[` +
 		strings.TrimSuffix(strings.Repeat(`"arn:aws:s3:::a-rather-long-bucket-name/*",`, 60), ",") + `]}]}`
-	writeFile(t, dir, "long.json", longPolicy)
+	jobtest.Write(t, dir, "long.json", longPolicy)
 	var elevenARNs, manyTags []string
 	for i := range 11 {
 		elevenARNs = append(elevenARNs, fmt.Sprintf("arn:aws:iam::aws:policy/P%d", i))
@@ -150,30 +112,30 @@ func TestCheckCatchesEachOfflineError(t *testing.T) {
 	}{
 		{"job file not well formed", "version: 1\ntasks:\n - name: a\n   comand: [x]\n", "error", "tasks[0].comand", "job.yaml:4: unknown field"},
 		{"job file missing version", "tasks:\n - name: a\n   run: x\n", "error", "version", "missing"},
-		{"undefined variable", staticTask("us-east-1", "      session_token: ${bamboo.nope}\n"), "error", "credentials.session_token", `undefined variable "nope"`},
-		{"undefined variable in env", strings.Replace(staticTask("us-east-1", ""), `    run: "true"`, "    env: {X: '${bamboo.gone}'}\n    run: \"true\"", 1), "error", "env.X", `undefined variable "gone"`},
-		{"unknown region", staticTask("mars-north-1", ""), "error", "credentials.region", `region "mars-north-1" is not in any known partition`},
-		{"role ARN does not parse", staticTask("us-east-1", "      role: {arn: not-an-arn}\n"), "error", "credentials.role.arn", `"not-an-arn" is not an ARN`},
-		{"role ARN of another partition", staticTask("cn-north-1", role), "error", "credentials.role.arn", `role ARN is in partition "aws" but region cn-north-1 is in "aws-cn"`},
-		{"policy ARN of another partition", staticTask("us-gov-west-1", "      role:\n        arn: arn:aws-us-gov:iam::123456789012:role/deploy\n        policy_arns: [arn:aws:iam::aws:policy/ReadOnlyAccess]\n"),
+		{"undefined variable", jobtest.StaticTask("us-east-1", "      session_token: ${bamboo.nope}\n"), "error", "credentials.session_token", `undefined variable "nope"`},
+		{"undefined variable in env", strings.Replace(jobtest.StaticTask("us-east-1", ""), `    run: "true"`, "    env: {X: '${bamboo.gone}'}\n    run: \"true\"", 1), "error", "env.X", `undefined variable "gone"`},
+		{"unknown region", jobtest.StaticTask("mars-north-1", ""), "error", "credentials.region", `region "mars-north-1" is not in any known partition`},
+		{"role ARN does not parse", jobtest.StaticTask("us-east-1", "      role: {arn: not-an-arn}\n"), "error", "credentials.role.arn", `"not-an-arn" is not an ARN`},
+		{"role ARN of another partition", jobtest.StaticTask("cn-north-1", role), "error", "credentials.role.arn", `role ARN is in partition "aws" but region cn-north-1 is in "aws-cn"`},
+		{"policy ARN of another partition", jobtest.StaticTask("us-gov-west-1", "      role:\n        arn: arn:aws-us-gov:iam::123456789012:role/deploy\n        policy_arns: [arn:aws:iam::aws:policy/ReadOnlyAccess]\n"),
 			"error", "credentials.role.policy_arns[0]", `policy ARN is in partition "aws" but region us-gov-west-1 is in "aws-us-gov"`},
-		{"eleven policy ARNs", staticTask("us-east-1", role+"        policy_arns: ["+strings.Join(elevenARNs, ", ")+"]\n"), "error", "credentials.role.policy_arns", "11 managed policy ARNs given; STS accepts at most 10"},
-		{"policy not JSON", staticTask("us-east-1", role+"        policy: '{\"Statement\": [}'\n"), "error", "credentials.role.policy", "not valid JSON"},
-		{"policy too long", staticTask("us-east-1", role+"        policy_file: long.json\n"), "error", "credentials.role.policy_file", "STS allows at most 2048"},
-		{"duration too long", staticTask("us-east-1", role+"        duration: 13h\n"), "error", "credentials.role.duration", "out of range: AssumeRole allows 15m0s to 12h"},
-		{"duration too short", staticTask("us-east-1", role+"        duration: 5m\n"), "error", "credentials.role.duration", "out of range"},
-		{"too many session tags", staticTask("us-east-1", role+"        tags: {"+strings.Join(manyTags, ", ")+"}\n"), "error", "credentials.role.tags", "51 session tags: 48 given and 3 that name the build"},
-		{"tag value too long", staticTask("us-east-1", role+"        tags: {team: "+strings.Repeat("x", 257)+"}\n"), "error", "credentials.role.tags[0].value", "at most 256 characters"},
-		{"tag key of credbroker's", staticTask("us-east-1", role+"        tags: {'credbroker:plan': X}\n"), "error", "credentials.role.tags[0].key", "keeps for the tags that name the build"},
-		{"transitive key of no tag", staticTask("us-east-1", role+"        transitive_tag_keys: [team]\n"), "error", "credentials.role.transitive_tag_keys[0]", `"team" names no session tag`},
-		{"tags with tagging off", staticTask("us-east-1", role+"        session_tags: false\n        tags: {team: ops}\n"), "error", "tasks[0].credentials.role.session_tags", "session tags are turned off"},
-		{"static key with whitespace", strings.Replace(staticTask("us-east-1", ""), "${bamboo.keyId}", "'AKIA SPACE'", 1), "error", "credentials.access_key_id", "contains whitespace"},
+		{"eleven policy ARNs", jobtest.StaticTask("us-east-1", role+"        policy_arns: ["+strings.Join(elevenARNs, ", ")+"]\n"), "error", "credentials.role.policy_arns", "11 managed policy ARNs given; STS accepts at most 10"},
+		{"policy not JSON", jobtest.StaticTask("us-east-1", role+"        policy: '{\"Statement\": [}'\n"), "error", "credentials.role.policy", "not valid JSON"},
+		{"policy too long", jobtest.StaticTask("us-east-1", role+"        policy_file: long.json\n"), "error", "credentials.role.policy_file", "STS allows at most 2048"},
+		{"duration too long", jobtest.StaticTask("us-east-1", role+"        duration: 13h\n"), "error", "credentials.role.duration", "out of range: AssumeRole allows 15m0s to 12h"},
+		{"duration too short", jobtest.StaticTask("us-east-1", role+"        duration: 5m\n"), "error", "credentials.role.duration", "out of range"},
+		{"too many session tags", jobtest.StaticTask("us-east-1", role+"        tags: {"+strings.Join(manyTags, ", ")+"}\n"), "error", "credentials.role.tags", "51 session tags: 48 given and 3 that name the build"},
+		{"tag value too long", jobtest.StaticTask("us-east-1", role+"        tags: {team: "+strings.Repeat("x", 257)+"}\n"), "error", "credentials.role.tags[0].value", "at most 256 characters"},
+		{"tag key of credbroker's", jobtest.StaticTask("us-east-1", role+"        tags: {'credbroker:plan': X}\n"), "error", "credentials.role.tags[0].key", "keeps for the tags that name the build"},
+		{"transitive key of no tag", jobtest.StaticTask("us-east-1", role+"        transitive_tag_keys: [team]\n"), "error", "credentials.role.transitive_tag_keys[0]", `"team" names no session tag`},
+		{"tags with tagging off", jobtest.StaticTask("us-east-1", role+"        session_tags: false\n        tags: {team: ops}\n"), "error", "tasks[0].credentials.role.session_tags", "session tags are turned off"},
+		{"static key with whitespace", strings.Replace(jobtest.StaticTask("us-east-1", ""), "${bamboo.keyId}", "'AKIA SPACE'", 1), "error", "credentials.access_key_id", "contains whitespace"},
 		{"connector tag with a bad character", "\n  - name: t\n    credentials: {source: connector, connector: deploy, broker: 'http://127.0.0.1:1', tags: {team: 'a#b'}}\n    run: \"true\"\n",
 			"error", "credentials.tags[0].value", "characters STS does not accept"},
 		{"connector broker not a URL", "\n  - name: t\n    credentials: {source: connector, connector: deploy, broker: 'ftp://x'}\n    run: \"true\"\n", "error", "credentials.broker", "not an http or https URL"},
 		{"clamped duration is a warning", "\n  - name: t\n    credentials:\n      source: instance\n      region: us-east-1\n" + role + "        duration: 2h\n    run: \"true\"\n",
 			"warning", "credentials.role.duration", "will be lowered to 1h"},
-		{"clamped with a session token", staticTask("us-east-1", "      session_token: ${bamboo.tokenPassword}\n"+role+"        duration: 90m\n"), "warning", "credentials.role.duration", "duration 1h30m will be lowered to 1h"},
+		{"clamped with a session token", jobtest.StaticTask("us-east-1", "      session_token: ${bamboo.tokenPassword}\n"+role+"        duration: 90m\n"), "warning", "credentials.role.duration", "duration 1h30m will be lowered to 1h"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -181,7 +143,7 @@ func TestCheckCatchesEachOfflineError(t *testing.T) {
 			if !strings.HasPrefix(body, "version") && !strings.HasPrefix(body, "tasks") {
 				body = "version: 1\nplan: OPS-DEPLOY\nbuild: \"42\"\njob: OPS-DEPLOY-JOB1\ntasks:" + body
 			}
-			job := writeFile(t, dir, "job.yaml", body)
+			job := jobtest.Write(t, dir, "job.yaml", body)
 			o := checkJob(t, []string{"CREDBROKER_TOKEN=" + checkToken}, true, job,
 				"keyId="+checkKeyID, "secretKeyPassword="+checkSecret, "tokenPassword="+checkSecret+"-tok")
 			f := o.has(c.sev, c.field, c.msg)
@@ -206,7 +168,7 @@ func TestCheckCatchesEachOfflineError(t *testing.T) {
 
 func TestCheckCleanJobPasses(t *testing.T) {
 	dir := t.TempDir()
-	job := writeFile(t, dir, "job.yaml", "version: 1\nplan: OPS-DEPLOY\ntasks:"+staticTask("eu-west-1",
+	job := jobtest.Write(t, dir, "job.yaml", "version: 1\nplan: OPS-DEPLOY\ntasks:"+jobtest.StaticTask("eu-west-1",
 		"      role:\n        arn: arn:aws:iam::123456789012:role/deploy\n        duration: 30m\n        policy: '{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\",\"Resource\":\"*\"}}'\n"+
 			"        policy_arns: [arn:aws:iam::aws:policy/ReadOnlyAccess]\n        tags: {team: ops}\n        transitive_tag_keys: [team, credbroker:plan]\n"))
 	o := checkJob(t, nil, true, job, "keyId="+checkKeyID, "secretKeyPassword="+checkSecret)
@@ -298,7 +260,7 @@ func (f *fakeAWS) calls() []url.Values {
 
 func TestCheckOnlineWithFakes(t *testing.T) {
 	fake := newFakeAWS(t)
-	job := writeFile(t, t.TempDir(), "job.yaml", `version: 1
+	job := jobtest.Write(t, t.TempDir(), "job.yaml", `version: 1
 plan: OPS-DEPLOY
 build: "42"
 tasks:

@@ -60,25 +60,42 @@ func (f Finding) String() string {
 // oneLine folds line breaks and runs of spaces, so a finding stays one line.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-// Report is the outcome of a check: its findings in the order they were
-// made, and the secret values met on the way, which Write masks.
-type Report struct {
-	Findings []Finding
-	// secrets are masked in the output besides the variables' own, as a
-	// second guard: no finding is built from a secret value.
-	secrets []string
+// Findings are a check's findings, in the order they were made.
+type Findings []Finding
+
+// Find returns the first finding of severity sev about field whose
+// message holds msg, or nil.
+func (fs Findings) Find(sev Severity, field, msg string) *Finding {
+	for i, f := range fs {
+		if f.Severity == sev && f.Field == field && strings.Contains(f.Message, msg) {
+			return &fs[i]
+		}
+	}
+	return nil
 }
 
 // Count returns the number of findings of severity sev.
-func (r *Report) Count(sev Severity) int {
+func (fs Findings) Count(sev Severity) int {
 	n := 0
-	for _, f := range r.Findings {
+	for _, f := range fs {
 		if f.Severity == sev {
 			n++
 		}
 	}
 	return n
 }
+
+// Report is the outcome of a check: its findings in the order they were
+// made, and the secret values met on the way, which Write masks.
+type Report struct {
+	Findings Findings
+	// secrets are masked in the output besides the variables' own, as a
+	// second guard: no finding is built from a secret value.
+	secrets []string
+}
+
+// Count returns the number of findings of severity sev.
+func (r *Report) Count(sev Severity) int { return r.Findings.Count(sev) }
 
 // Failed reports whether any finding is an error.
 func (r *Report) Failed() bool { return r.Count(SevError) > 0 }
@@ -97,7 +114,7 @@ func (r *Report) Write(w io.Writer, asJSON bool) error {
 	if asJSON {
 		out := r.Findings
 		if out == nil {
-			out = []Finding{}
+			out = Findings{}
 		}
 		enc := json.NewEncoder(m)
 		enc.SetIndent("", "  ")
