@@ -28,6 +28,7 @@ const (
 // Resolve acts on a Plan; `credbroker check` (package preflight) reports
 // one. Decide makes them; a Plan holds no secret.
 type Plan struct {
+	// Kind is the source's kind.
 	Kind credbroker.SourceKind
 
 	// Region is the region of the STS calls; RegionFrom is "region" (the
@@ -64,6 +65,7 @@ type Plan struct {
 
 // RolePlan is the AssumeRole a Plan makes.
 type RolePlan struct {
+	// ARN is the role assumed; ExternalID is what its trust policy asks.
 	ARN        string
 	ExternalID string
 	// SessionName is the RoleSessionName: the source's, or one derived
@@ -72,7 +74,8 @@ type RolePlan struct {
 	// SourceIdentity is the build's identity, "" when the build is not
 	// known or Options.NoSourceIdentity is set.
 	SourceIdentity string
-	// Policy is the session policy without insignificant whitespace.
+	// Policy is the session policy without insignificant whitespace;
+	// PolicyARNs are the managed session policies.
 	Policy     string
 	PolicyARNs []string
 	// RequestedDuration is the duration the source asks for (0: STS's
@@ -89,6 +92,8 @@ type RolePlan struct {
 // Warning is something the user should know about a source: what, about
 // which field, and what would avoid it.
 type Warning struct {
+	// Field is the source field concerned (as in Check.Field, or
+	// "imds_v1").
 	Field   string
 	Message string
 	Fix     string
