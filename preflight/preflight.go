@@ -149,6 +149,9 @@ func (c *checker) add(sev Severity, task, field, msg, fix string) {
 // addErr adds every problem in err (a joined error is several) with
 // severity sev, naming fields through names.
 func (c *checker) addErr(sev Severity, task string, err error, names func(string) string) {
+	if err == nil {
+		return
+	}
 	if multi, ok := err.(interface{ Unwrap() []error }); ok {
 		for _, e := range multi.Unwrap() {
 			c.addErr(sev, task, e, names)
@@ -295,10 +298,11 @@ func (c *checker) source(ctx context.Context, t *task, raw *jobfile.Credentials,
 		unknown[f] = true
 	}
 	if err != nil {
-		// What follows from an unresolved field (a missing token) is not
-		// news.
-		err = dropFields(err, t.x.unresolved)
-		c.addErr(SevError, t.name, err, t.names)
+		// What follows from an unresolved field (a missing broker URL or
+		// token) is not news.
+		if shown := dropFields(err, t.x.unresolved); shown != nil {
+			c.addErr(SevError, t.name, shown, t.names)
+		}
 		markFields(err, unknown)
 	}
 	ready := len(t.x.unresolved) == 0 && err == nil && !t.x.hasErrors()

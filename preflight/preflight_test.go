@@ -328,3 +328,22 @@ tasks:
 		t.Fatalf("the later task does not say its variables come from task creds:\n%s", o.dump())
 	}
 }
+
+// A connector whose broker URL an earlier task sets: the missing URL that
+// follows is not a problem of its own (this once crashed the check).
+func TestCheckBrokerFromALaterVariable(t *testing.T) {
+	job := jobtest.Write(t, t.TempDir(), "job.yaml", `version: 1
+tasks:
+  - name: creds
+    credentials: {source: static, region: us-east-1, access_key_id: '${bamboo.keyId}', secret_access_key: '${bamboo.secretKeyPassword}'}
+    set_variables: {namespace: out}
+  - name: deploy
+    credentials: {source: connector, connector: deploy, broker: '${bamboo.out.region}'}
+    run: "true"
+`)
+	o := checkJob(t, []string{"CREDBROKER_TOKEN=" + checkToken}, true, job, "keyId="+checkKeyID, "secretKeyPassword="+checkSecret)
+	if o.failed || o.has(SevInfo, "credentials.broker", `variable "out.region" is set when task creds runs`) == nil ||
+		o.has(SevInfo, "credentials", "not obtained now") == nil {
+		t.Fatalf("failed=%v:\n%s", o.failed, o.dump())
+	}
+}
