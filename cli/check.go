@@ -69,7 +69,7 @@ message, fix} instead (--output table, the default, is also spelled text).`,
 					Path: args[0], Flags: sf.flagBuild(), Env: a.envBuild(), Vars: sf.varSources(a),
 				}, opts)
 			default:
-				raw := sf.credentials(a)
+				raw := sf.credentials()
 				if err := sf.check(raw); err != nil {
 					rep = preflight.FromError(err, flagField)
 					break

@@ -118,3 +118,17 @@ func TestExecReadsRuntimeVariables(t *testing.T) {
 		t.Fatalf("exit %d %q %q", o.code, o.stdout, o.stderr)
 	}
 }
+
+// Without --region the region comes from the environment, as awscreds
+// decides it for exec and reports it for check.
+func TestRegionFromTheEnvironment(t *testing.T) {
+	flags := []string{"--access-key-id", keyID, "--secret-access-key", "${s}", "--var", "s=" + secret}
+	o := run(t, []string{"AWS_DEFAULT_REGION=cn-north-1"}, append(append([]string{"exec"}, flags...), "--", "/bin/sh", "-c", `echo "$AWS_REGION"`)...)
+	if o.code != 0 || strings.TrimSpace(o.stdout) != "cn-north-1" {
+		t.Fatalf("exec: exit %d %q %q", o.code, o.stdout, o.stderr)
+	}
+	c := check(t, []string{"AWS_REGION=us-gov-west-1", "AWS_DEFAULT_REGION=cn-north-1"}, append([]string{"--offline"}, flags...)...)
+	if c.code != 0 || c.has("ok", "--region", "region us-gov-west-1 is in partition aws-us-gov") == nil {
+		t.Fatalf("check: exit %d:\n%s", c.code, c.dump())
+	}
+}

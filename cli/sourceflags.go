@@ -103,7 +103,7 @@ func (s *sourceFlags) registerJob(cmd *cobra.Command, jobFile bool) {
 }
 
 // credentials builds the raw credentials block from the flags.
-func (s *sourceFlags) credentials(a *app) *jobfile.Credentials {
+func (s *sourceFlags) credentials() *jobfile.Credentials {
 	c := &jobfile.Credentials{
 		Source:          s.source,
 		Region:          s.region,
@@ -129,9 +129,6 @@ func (s *sourceFlags) credentials(a *app) *jobfile.Credentials {
 		default:
 			c.Source = string(credbroker.SourceInstance)
 		}
-	}
-	if c.Region == "" {
-		c.Region = firstNonEmpty(a.env("AWS_REGION"), a.env("AWS_DEFAULT_REGION"))
 	}
 	var tags []jobfile.Tag
 	for _, t := range s.tags {
@@ -246,7 +243,7 @@ func (s *sourceFlags) buildInfo(a *app) credbroker.Build { return s.flagBuild().
 
 // resolve turns the flags into a resolved, cached credentials provider.
 func (s *sourceFlags) resolve(ctx context.Context, a *app) (*credbroker.Resolved, *vars.Set, []string, error) {
-	c := s.credentials(a)
+	c := s.credentials()
 	if err := s.check(c); err != nil {
 		return nil, nil, nil, err
 	}
