@@ -17,22 +17,28 @@ import (
 // DefaultBroker is the broker URL when none is given.
 const DefaultBroker = "http://127.0.0.1:8420"
 
-// brokerFlags reach a running broker with a token.
+// brokerFlags reach a running broker with a token. They are registered
+// once, on the parent command (connector, token, variable, audit) for all
+// of its subcommands.
 type brokerFlags struct {
 	url       string
 	tokenFile string
 	caFile    string
-	output    string
 }
 
-func (f *brokerFlags) register(cmd *cobra.Command, withOutput bool) {
-	fl := cmd.Flags()
+// register adds --broker, --token-file and --ca-file to cmd and all its
+// subcommands.
+func (f *brokerFlags) register(cmd *cobra.Command) {
+	fl := cmd.PersistentFlags()
 	fl.StringVar(&f.url, "broker", "", "broker URL (default $CREDBROKER_BROKER, else "+DefaultBroker+")")
 	fl.StringVar(&f.tokenFile, "token-file", "", "file holding the token (default $CREDBROKER_TOKEN_FILE, or the token in $CREDBROKER_TOKEN)")
-	fl.StringVar(&f.caFile, "ca-file", "", "PEM file of the CA that signed the broker's TLS certificate")
-	if withOutput {
-		fl.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
-	}
+	fl.StringVar(&f.caFile, "ca-file", "", "PEM file of the CA that signed the broker's TLS certificate (default $CREDBROKER_CA_FILE)")
+}
+
+// addTableOutput registers --output table|json on a command that lists or
+// shows what the broker keeps.
+func addTableOutput(cmd *cobra.Command) *outputFlag {
+	return addOutput(cmd, []string{"table", "json"}, nil, "output format: table or json")
 }
 
 func (f *brokerFlags) client(a *app) (*httpapi.Client, error) {
@@ -63,14 +69,6 @@ func (f *brokerFlags) token(a *app) (string, error) {
 	}
 	return "", credbroker.Errorf(credbroker.CodeUnauthorized, "token", "no token").
 		WithFix("set CREDBROKER_TOKEN or --token-file; on a new broker make the first admin token with `credbroker token create --local --role admin --name me`")
-}
-
-func (f *brokerFlags) checkOutput() error {
-	switch f.output {
-	case "", "table", "json":
-		return nil
-	}
-	return credbroker.Errorf(credbroker.CodeInvalid, "--output", "unknown format %q", f.output).WithFix("use table or json")
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -10,9 +10,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/credbroker/credbroker"
-	"github.com/credbroker/credbroker/jobfile"
 )
 
 // Version is set at build time with -ldflags "-X .../cli.Version=...".
@@ -93,14 +90,8 @@ func Main(ctx context.Context, args []string, io IO) int {
 
 // printError writes err as "credbroker: ..." lines.
 func (a *app) printError(err error) {
-	var es jobfile.Errors
-	if errors.As(err, &es) {
-		for _, e := range es {
-			fmt.Fprintf(a.io.Stderr, "credbroker: %s\n", e)
-		}
-		return
-	}
-	// errors.Join gives one problem per line; prefix each.
+	// One problem per line (errors.Join, and a job file's Errors, give
+	// several); prefix each.
 	for _, line := range strings.Split(err.Error(), "\n") {
 		if line != "" {
 			fmt.Fprintf(a.io.Stderr, "credbroker: %s\n", line)
@@ -152,8 +143,6 @@ the task's output.`,
 		c.GroupID = "broker"
 		root.AddCommand(c)
 	}
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return credbroker.Errorf(credbroker.CodeInvalid, "flags", "%s", err).WithFix("see `" + c.CommandPath() + " --help`")
-	})
+	root.SetFlagErrorFunc(flagError)
 	return root
 }
