@@ -120,12 +120,15 @@ func seconds(n int) string {
 // readForm reads the posted form; the secret key is returned apart, so
 // that it is never rendered back.
 func readForm(r *http.Request) (f *connectorForm, secret string) {
-	v := func(name string) string { return strings.TrimSpace(r.PostForm.Get(name)) }
+	// Browsers send text areas' line breaks as CRLF.
+	v := func(name string) string {
+		return strings.TrimSpace(strings.ReplaceAll(r.PostForm.Get(name), "\r\n", "\n"))
+	}
 	f = &connectorForm{
 		Name: v("name"), Description: v("description"), Principal: v("principal"), Base: v("base"),
 		BaseConnector: v("base_connector"), AccessKeyID: v("access_key_id"), Region: v("region"),
 		RoleARN: v("role_arn"), ExternalID: v("external_id"), FederatedName: v("federated_name"),
-		Policy: strings.TrimSpace(r.PostForm.Get("policy")), PolicyARNs: v("policy_arns"),
+		Policy: v("policy"), PolicyARNs: v("policy_arns"),
 		DefaultDuration: v("default_duration"), MaxDuration: v("max_duration"),
 		ScopeKind: v("scope_kind"), ScopeKey: v("scope_key"), AllowPlans: v("allow_plans"),
 		SessionMode: v("session_mode"), Tags: v("tags"), TransitiveTagKeys: v("transitive_tag_keys"),
@@ -250,7 +253,7 @@ func policyExcerpt(doc, msg string) []policyLine {
 		return nil
 	}
 	bad, _ := strconv.Atoi(m[1])
-	all := strings.Split(doc, "\n")
+	all := strings.Split(strings.ReplaceAll(doc, "\r\n", "\n"), "\n")
 	var out []policyLine
 	for n := max(1, bad-2); n <= min(len(all), bad+2); n++ {
 		out = append(out, policyLine{N: n, Text: all[n-1], Bad: n == bad})
@@ -284,7 +287,7 @@ func (f *connectorForm) withError(err error) (general, fix string) {
 	if field == "policy" {
 		f.PolicyExcerpt = policyExcerpt(f.Policy, e.Message)
 	}
-	return "", ""
+	return "Nothing was saved: " + strings.ReplaceAll(field, "_", " ") + " needs fixing (marked below).", ""
 }
 
 // connectorsView is the list page's data.

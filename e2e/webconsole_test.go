@@ -278,6 +278,13 @@ func TestWebConsole(t *testing.T) {
 		t.Fatalf("test vend expiry %q", exp)
 	}
 	tab.shot("connector-test")
+	// Out of the connector's scope: refused, naming the rule, and audited.
+	tab.open("/console/connectors/deploy")
+	tab.fill("#test-plan", "WEB-SITE")
+	tab.submit("#test")
+	if tab.text("#test-refused") == "" || !strings.Contains(tab.text("#page-error"), "is scoped to project OPS") {
+		t.Fatalf("out-of-scope test vend:\n%s", tab.text("main"))
+	}
 	tab.open("/console/connectors?q=alpha")
 	if !strings.Contains(tab.text("#connectors"), "deploy") {
 		t.Fatal("search by description did not find the connector")
@@ -327,7 +334,7 @@ func TestWebConsole(t *testing.T) {
 	tab.fill("#a-plan", "OPS-DEPLOY", "#a-outcome", "granted", "#a-since", "1h")
 	tab.submit("#filter")
 	plans := eval[[]string](tab, `Array.from(document.querySelectorAll("#audit tbody tr")).map(r => r.cells[5].innerText + "/" + r.cells[3].innerText)`)
-	if len(plans) != 2 {
+	if len(plans) != 2 { // the refused test vend was for WEB-SITE
 		t.Fatalf("filtered rows %q, want the test vend and the exec's", plans)
 	}
 	for _, p := range plans {
@@ -368,7 +375,8 @@ func TestWebConsole(t *testing.T) {
 		t.Fatalf("vend after revocation: exit %d\n%s", r.code, r.stderr)
 	}
 	tab.open("/console/")
-	if txt := tab.text("main"); !strings.Contains(txt, "2 granted · 0 refused in the last hour") || !strings.Contains(txt, "reachable") {
+	if txt := tab.text("main"); !strings.Contains(txt, "2 granted · 1 refused in the last hour") || !strings.Contains(txt, "reachable") ||
+		!strings.Contains(tab.text("#refusals"), "plan WEB-SITE is not in it") {
 		t.Fatalf("overview:\n%s", txt)
 	}
 	tab.shot("overview")
