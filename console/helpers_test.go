@@ -60,7 +60,7 @@ func (c *testClock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.U
 // rig is a broker with its API and console on one httptest server, as
 // credbroker serve mounts them, with an admin and an agent token.
 type rig struct {
-	t        *testing.T
+	t        testing.TB
 	svc      *broker.Service
 	st       *sqlite.Store
 	clk      *testClock
@@ -78,7 +78,7 @@ type rigOptions struct {
 	signin    bool
 }
 
-func newRig(t *testing.T, ro rigOptions) *rig {
+func newRig(t testing.TB, ro rigOptions) *rig {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir()+"/c.db")
@@ -212,7 +212,7 @@ func (b *browser) postWith(path string, form url.Values, h http.Header) page {
 var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // csrf returns the CSRF token of a page's forms.
-func csrf(t *testing.T, p page) string {
+func csrf(t testing.TB, p page) string {
 	t.Helper()
 	m := csrfRE.FindStringSubmatch(p.body)
 	if m == nil {
