@@ -73,25 +73,42 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*credbroker.
 		return nil, unauthorized("malformed token")
 	}
 	now := s.now()
-	s.tokMu.RLock()
-	e, hit := s.tokens[id]
-	s.tokMu.RUnlock()
-	if !hit || now.Sub(e.fetched) > s.opts.TokenTTL {
-		t, err := s.opts.Store.GetToken(ctx, id)
-		if err != nil {
-			if credbroker.ErrorCode(err) == credbroker.CodeNotFound {
-				return nil, unauthorized("unknown or wrong token")
-			}
-			return nil, err
-		}
-		e = tokenEntry{tok: t, fetched: now}
-		s.tokMu.Lock()
-		s.tokens[id] = e
-		s.tokMu.Unlock()
+	e, err := s.tokenEntry(ctx, id, now)
+	if err != nil {
+		return nil, err
 	}
 	if h := tokenHash(id, secret); subtle.ConstantTimeCompare(h[:], e.tok.Hash) != 1 {
 		return nil, unauthorized("unknown or wrong token")
 	}
+	return activeToken(e, id, now)
+}
+
+// tokenEntry returns the token id as the store held it at most TokenTTL
+// before now, reading it again when the cached copy is older.
+func (s *Service) tokenEntry(ctx context.Context, id string, now time.Time) (tokenEntry, error) {
+	s.tokMu.RLock()
+	e, hit := s.tokens[id]
+	s.tokMu.RUnlock()
+	if hit && now.Sub(e.fetched) <= s.opts.TokenTTL {
+		return e, nil
+	}
+	t, err := s.opts.Store.GetToken(ctx, id)
+	if err != nil {
+		if credbroker.ErrorCode(err) == credbroker.CodeNotFound {
+			return tokenEntry{}, unauthorized("unknown or wrong token")
+		}
+		return tokenEntry{}, err
+	}
+	e = tokenEntry{tok: t, fetched: now}
+	s.tokMu.Lock()
+	s.tokens[id] = e
+	s.tokMu.Unlock()
+	return e, nil
+}
+
+// activeToken returns a copy of the entry's token unless it is revoked or
+// expired at now.
+func activeToken(e tokenEntry, id string, now time.Time) (*credbroker.Token, error) {
 	if !e.tok.RevokedAt.IsZero() {
 		return nil, unauthorized("token " + id + " was revoked")
 	}

@@ -471,6 +471,11 @@ func (s *Server) methodNotAllowed(allow string) handlerFunc {
 
 // notFound answers 404 for a path the API does not have.
 func (s *Server) notFound(ex *exchange, r *http.Request) {
+	if s.wantsHome(r) {
+		ex.Header().Set("Cache-Control", "no-store")
+		http.Redirect(ex, r, s.home, http.StatusSeeOther)
+		return
+	}
 	s.writeError(ex, credbroker.Errorf(credbroker.CodeNotFound, "path",
 		"no such API route: %s", r.URL.Path).WithCause(errNoRoute))
 }

@@ -82,6 +82,8 @@ type Server struct {
 
 	idPrefix string
 	idSeq    atomic.Uint64
+
+	home string // where a browser asking for "/" is sent (RedirectHome)
 }
 
 // NewServer returns a server for svc.
