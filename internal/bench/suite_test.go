@@ -243,10 +243,11 @@ func firstNonEmpty(a, b string) string {
 	return b
 }
 
-// vegetaVersion is the version of the load generator that go.mod pins
-// (test binaries carry no module versions in their build information).
+// vegetaVersion is the version of the load generator that the bench
+// module's go.mod pins (test binaries carry no module versions in their
+// build information).
 func vegetaVersion(root string) string {
-	b, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	b, err := os.ReadFile(filepath.Join(root, "internal", "bench", "go.mod"))
 	if err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			if f := strings.Fields(l); len(f) >= 2 && f[0] == "github.com/tsenart/vegeta/v12" {
