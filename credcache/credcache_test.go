@@ -391,8 +391,12 @@ func TestFailedAdvisoryRefreshBacksOff(t *testing.T) {
 		t.Helper()
 		s.release <- down
 		retrieve()
-		<-s.started
 		settle(c)
+		select {
+		case <-s.started:
+		default:
+			t.Fatal("no refresh was tried")
+		}
 	}
 	fail()
 	if s.calls.Load() != 2 || told.Load() != 1 {
@@ -411,32 +415,23 @@ func TestFailedAdvisoryRefreshBacksOff(t *testing.T) {
 		retrieve()
 		idle("during the first backoff")
 	}
-	clk.Add(10*time.Second - time.Nanosecond)
-	retrieve()
-	idle("just before the end of the first backoff")
-	if n := s.calls.Load(); n != 2 {
-		t.Fatalf("%d upstream calls during the first backoff, want 2", n)
+	// waitOut moves the clock to just before the end of a backoff of d (no
+	// refresh yet), then to its end, where one refresh is tried and fails.
+	waitOut := func(d time.Duration, which string) {
+		t.Helper()
+		clk.Add(d - time.Nanosecond)
+		retrieve()
+		idle("just before the end of the " + which + " backoff")
+		n := s.calls.Load()
+		clk.Add(time.Nanosecond)
+		fail()
+		if got := s.calls.Load(); got != n+1 {
+			t.Fatalf("%d upstream calls at the end of the %s backoff, want %d", got, which, n+1)
+		}
 	}
-	clk.Add(time.Nanosecond)
-	fail()
-	if n := s.calls.Load(); n != 3 {
-		t.Fatalf("%d upstream calls after the first backoff, want 3", n)
-	}
-	// The second failure in a row waits twice as long.
-	clk.Add(20*time.Second - time.Nanosecond)
-	retrieve()
-	idle("during the second backoff")
-	if n := s.calls.Load(); n != 3 {
-		t.Fatalf("%d upstream calls during the second backoff (20 s), want 3", n)
-	}
-	clk.Add(time.Nanosecond)
-	fail()
-	// The third would be 40 s: capped at MaxBackoff.
-	clk.Add(30*time.Second - time.Nanosecond)
-	retrieve()
-	idle("during the third backoff")
-	clk.Add(time.Nanosecond)
-	fail()
+	waitOut(10*time.Second, "first (10 s)")
+	waitOut(20*time.Second, "second (twice as long)")
+	waitOut(30*time.Second, "third (40 s, capped at MaxBackoff)")
 	if n, m := s.calls.Load(), told.Load(); n != 5 || m != 4 {
 		t.Fatalf("%d upstream calls, %d failures told; want 5 and 4", n, m)
 	}
