@@ -319,11 +319,9 @@ func (s *Service) vend(ctx context.Context, tok *credbroker.Token, req *credbrok
 	if err != nil {
 		return nil, "", err
 	}
-	if cur, have := e.cache.Peek(); have && cur.CanExpire() && cur.Expires.Sub(s.now()) > max(minRemaining, credcache.DefaultMandatory) {
-		// The cached session can be served even if a refresh fails, so
-		// a refresh does not queue for the STS budget: it tries once.
-		ctx = withoutBudgetWait(ctx)
-	}
+	// The cache decides: a fresh session is served; in the advisory window
+	// the session is served while one refresh runs in the background; in
+	// the mandatory window (or below minRemaining) the vend waits for it.
 	cr, err := e.cache.RetrieveMin(ctx, minRemaining)
 	if err != nil {
 		return nil, "", err

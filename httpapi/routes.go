@@ -241,15 +241,7 @@ func (s *Server) vend(ex *exchange, r *http.Request, tok *credbroker.Token) erro
 	if res == nil {
 		return errNoResult
 	}
-	buf := getBuf()
-	defer putBuf(buf)
-	b, ok := appendVendResult(buf.AvailableBuffer(), res)
-	if !ok {
-		return s.writeJSON(ex, http.StatusOK, res)
-	}
-	buf.Write(b)
-	writeBody(ex, http.StatusOK, buf)
-	return nil
+	return s.writeJSON(ex, http.StatusOK, res)
 }
 
 func (s *Server) agentVariables(ex *exchange, r *http.Request, tok *credbroker.Token) error {
