@@ -110,6 +110,21 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*credbroker.
 	return &t, nil
 }
 
+// KnowsToken reports whether the token bearer names (by its ID) is one
+// this broker has looked up before and holds in memory; the secret is not
+// checked. The HTTP server serves such tokens from an address it limits
+// for failed authentications (httpapi.TokenKnower).
+func (s *Service) KnowsToken(bearer string) bool {
+	id, _, ok := strings.Cut(strings.TrimSpace(bearer), ".")
+	if !ok || !validTokenID(id) {
+		return false
+	}
+	s.tokMu.RLock()
+	_, known := s.tokens[id]
+	s.tokMu.RUnlock()
+	return known
+}
+
 func (s *Service) forgetToken(id string) {
 	s.tokMu.Lock()
 	delete(s.tokens, id)

@@ -486,3 +486,21 @@ func TestRevokeWholeToken(t *testing.T) {
 		t.Fatalf("revocation records repeat a secret: %s", auditText(recs))
 	}
 }
+
+// TestKnowsToken: the broker tells the HTTP server which tokens it holds,
+// by their IDs, without a store read.
+func TestKnowsToken(t *testing.T) {
+	e := newEnv(t)
+	id, _, _ := strings.Cut(e.agentS, ".")
+	for bearer, want := range map[string]bool{
+		e.agentS:                 true,
+		id + ".wrong-secret":     true, // known by its ID: the secret is checked later, as usual
+		"tok_0123456789abcdef.x": false,
+		"not-a-token":            false,
+		id:                       false,
+	} {
+		if got := e.svc.KnowsToken(bearer); got != want {
+			t.Errorf("KnowsToken(%q) = %v, want %v", bearer, got, want)
+		}
+	}
+}
