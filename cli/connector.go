@@ -383,7 +383,7 @@ func (a *app) printConnector(bf *brokerFlags, in *credbroker.ConnectorInfo) erro
 	w := a.io.Stdout
 	line := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(w, "%-20s %s\n", k+":", v)
+			fmt.Fprintf(w, "%-20s %s\n", k+":", credbroker.EscapeText(v))
 		}
 	}
 	line("name", in.Name)

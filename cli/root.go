@@ -31,6 +31,7 @@ type IO struct {
 type app struct {
 	io      IO
 	logOpts logOptions
+	hide    hider // secrets masked in credbroker's own messages
 }
 
 // getenv looks a variable up in the injected environment.
@@ -96,12 +97,12 @@ func (a *app) printError(err error) {
 	var es jobfile.Errors
 	if errors.As(err, &es) {
 		for _, e := range es {
-			fmt.Fprintf(a.io.Stderr, "credbroker: %s\n", e)
+			fmt.Fprintf(a.io.Stderr, "credbroker: %s\n", a.hide.text(e.Error()))
 		}
 		return
 	}
 	// errors.Join gives one problem per line; prefix each.
-	for _, line := range strings.Split(err.Error(), "\n") {
+	for _, line := range strings.Split(a.hide.text(err.Error()), "\n") {
 		if line != "" {
 			fmt.Fprintf(a.io.Stderr, "credbroker: %s\n", line)
 		}

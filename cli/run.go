@@ -35,7 +35,7 @@ See examples/ and the README for the job file format.`,
 			if err != nil {
 				return &exitError{code: taskrun.ExitOwnFailure, err: err}
 			}
-			log, err := a.logger(a.io.Stderr)
+			log, err := a.logger(a.hide.writer(a.io.Stderr))
 			if err != nil {
 				return &exitError{code: taskrun.ExitOwnFailure, err: err}
 			}
@@ -48,7 +48,9 @@ See examples/ and the README for the job file format.`,
 			// global files; the broker's plan variables, the job file's,
 			// the --vars files and --var; then the tasks' runtime ones.
 			vs := vars.New()
+			a.hide.addVars(vs)
 			bGlobal, bPlan, bSecrets, err := a.brokerVariables(cmd.Context(), b.Plan)
+			a.hide.add(bSecrets...)
 			if err != nil {
 				return &exitError{code: taskrun.ExitOwnFailure, err: err}
 			}

@@ -42,6 +42,7 @@
 package mask
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -156,6 +157,16 @@ func Forms(secret string) []string {
 		}
 	}
 	return out
+}
+
+// String returns s with secrets, and their forms, masked as a Writer
+// masks them: for a message that is not part of a stream.
+func String(s string, secrets ...string) string {
+	var b bytes.Buffer
+	w := New(&b, Options{Secrets: secrets})
+	_, _ = w.Write([]byte(s)) // a bytes.Buffer does not fail
+	_ = w.Close()
+	return b.String()
 }
 
 // AddSecret adds a secret to mask from now on, with its encoded forms. It

@@ -8,6 +8,7 @@ import (
 
 	"github.com/credbroker/credbroker"
 	"github.com/credbroker/credbroker/jobfile"
+	"github.com/credbroker/credbroker/mask"
 	"github.com/credbroker/credbroker/vars"
 )
 
@@ -102,7 +103,7 @@ func (r *Runner) runTask(ctx context.Context, job *jobfile.Job, i int, vs *vars.
 			return ExitOwnFailure, err
 		}
 		for _, w := range resolved.Warnings {
-			fmt.Fprintf(r.Stderr, "[%s] warning: %s\n", t.Name, w)
+			fmt.Fprintf(r.Stderr, "[%s] warning: %s\n", t.Name, mask.String(w, secrets...))
 		}
 	}
 
