@@ -49,6 +49,12 @@ const (
 	KeyIMDSMock = "IMDS_MOCK"
 	// KeyPGBin is the directory holding PostgreSQL's initdb, pg_ctl and postgres.
 	KeyPGBin = "PG_BIN"
+	// KeyNode is the path of Node.js (Debian's nodejs), whose
+	// encodeURIComponent the masking tests use.
+	KeyNode = "NODE"
+	// KeyCurl is the path of curl, whose --data-urlencode the masking tests
+	// use.
+	KeyCurl = "CURL"
 )
 
 // depsHint ends every message about a missing or broken peer.
@@ -126,6 +132,8 @@ func defaultPeers(cache string) map[string]string {
 		KeyMinIO:    filepath.Join(cache, "bin", "minio"),
 		KeyIMDSMock: filepath.Join(cache, "bin", "ec2-metadata-mock"),
 		KeyPGBin:    "/usr/lib/postgresql/15/bin",
+		KeyNode:     "/usr/bin/node",
+		KeyCurl:     "/usr/bin/curl",
 	}
 }
 
@@ -221,6 +229,10 @@ func (p *peers) binaryPath(name string) string {
 		return p.values[KeyMinIO]
 	case "ec2-metadata-mock":
 		return p.values[KeyIMDSMock]
+	case "node":
+		return p.values[KeyNode]
+	case "curl":
+		return p.values[KeyCurl]
 	}
 	pg := filepath.Join(p.values[KeyPGBin], name)
 	if _, err := os.Stat(pg); err == nil || pgTools[name] {
@@ -232,7 +244,7 @@ func (p *peers) binaryPath(name string) string {
 // Binary returns the path of the peer program name and fails the test when it
 // is not an executable file. Names: "aws" (the AWS CLI v2 from the peers file,
 // unverified: use [AWSCLI] to check its version), "python3", "minio",
-// "ec2-metadata-mock", PostgreSQL tools such as "initdb" or "pg_ctl" (looked
+// "ec2-metadata-mock", "node", "curl", PostgreSQL tools such as "initdb" or "pg_ctl" (looked
 // up in PG_BIN), and any other name is looked up in <cache>/bin (for example
 // "benchstat").
 func Binary(t testing.TB, name string) string {
