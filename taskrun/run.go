@@ -154,6 +154,7 @@ func (m *maskedProvider) Retrieve(ctx context.Context) (credbroker.Credentials, 
 // failures (credentials, delivery, start); a task that runs and fails is
 // a non-zero exit code with a nil error.
 func (r *Runner) Run(ctx context.Context, c *Command) (int, error) {
+	sweepStale(r.Environ)
 	var outDst, errDst io.Writer = r.Stdout, r.Stderr
 	var outPrefix, errPrefix *prefixWriter
 	if c.Name != "" {

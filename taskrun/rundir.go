@@ -21,24 +21,27 @@ import (
 // crash, a power cut) leaves it behind, and the next run of the same user
 // removes every run directory whose process is gone before it starts.
 
+// basePath returns where the base of the run directories is for the
+// environment environ.
+func basePath(environ []string) string {
+	if d := lookupEnv(environ, "XDG_RUNTIME_DIR"); d != "" && filepath.IsAbs(d) {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			return filepath.Join(d, "credbroker")
+		}
+	}
+	tmp := lookupEnv(environ, "TMPDIR")
+	if tmp == "" || !filepath.IsAbs(tmp) {
+		tmp = os.TempDir()
+	}
+	return filepath.Join(tmp, "credbroker-"+strconv.Itoa(os.Getuid()))
+}
+
 // runBase returns the base of the run directories for the environment
 // environ, created with mode 0700 if needed. A base that another user owns,
 // or that group or others may use, is refused: its files would be theirs
 // to read.
 func runBase(environ []string) (string, error) {
-	base := ""
-	if d := lookupEnv(environ, "XDG_RUNTIME_DIR"); d != "" && filepath.IsAbs(d) {
-		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
-			base = filepath.Join(d, "credbroker")
-		}
-	}
-	if base == "" {
-		tmp := lookupEnv(environ, "TMPDIR")
-		if tmp == "" || !filepath.IsAbs(tmp) {
-			tmp = os.TempDir()
-		}
-		base = filepath.Join(tmp, "credbroker-"+strconv.Itoa(os.Getuid()))
-	}
+	base := basePath(environ)
 	if err := os.Mkdir(base, 0o700); err != nil && !os.IsExist(err) {
 		return "", fmt.Errorf("run directory %s: %w", base, err)
 	}
@@ -61,6 +64,20 @@ func lookupEnv(environ []string, name string) string {
 // sweepOnce sweeps each base once per process.
 var sweepOnce sync.Map // base -> *sync.Once
 
+// sweepStale removes, once per process and base, the run directories of
+// processes that are gone: every run does it before it starts, whatever
+// its delivery, so that what a killed run left does not wait for another
+// run that writes files.
+func sweepStale(environ []string) {
+	base := basePath(environ)
+	once, _ := sweepOnce.LoadOrStore(base, new(sync.Once))
+	once.(*sync.Once).Do(func() {
+		if checkPrivateDir(base) == nil {
+			sweepRunDirs(base)
+		}
+	})
+}
+
 // newRunDir makes a run directory for this process under the base of
 // environ, after removing the run directories of processes that are gone.
 // The caller removes it when done.
@@ -69,8 +86,7 @@ func newRunDir(environ []string, what string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	once, _ := sweepOnce.LoadOrStore(base, new(sync.Once))
-	once.(*sync.Once).Do(func() { sweepRunDirs(base) })
+	sweepStale(environ)
 	dir, err := os.MkdirTemp(base, "run-"+strconv.Itoa(os.Getpid())+"-"+what+"-")
 	if err != nil {
 		return "", fmt.Errorf("run directory: %w", err)
