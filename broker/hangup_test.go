@@ -78,15 +78,7 @@ func TestVendAuditedWhenClientHangsUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { svc.Close() })
-	adminNew, err := svc.CreateTokenLocal(ctx, credbroker.TokenSpec{Name: "admin", Role: credbroker.RoleAdmin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, _ := svc.Authenticate(ctx, adminNew.Secret)
-	agent, err := svc.CreateToken(ctx, admin, credbroker.TokenSpec{Name: "agents", Role: credbroker.RoleAgent, Plans: "*"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin, _, agent := serviceTokens(t, svc, "*")
 	if _, err := svc.CreateConnector(ctx, admin, credbroker.ConnectorSpec{
 		Name: "deploy", AccessKeyID: "AKIABENCHBASEKEY0001", SecretAccessKey: strings.Repeat("k", 40),
 		Region: "us-east-1", RoleARN: "arn:aws:iam::123456789012:role/deploy",
@@ -116,7 +108,7 @@ func TestVendAuditedWhenClientHangsUp(t *testing.T) {
 		}
 		body := fmt.Sprintf(`{"connector":"deploy","plan":%q,"build":%q}`, plan, build)
 		fmt.Fprintf(conn, "POST /v1/credentials HTTP/1.1\r\nHost: broker\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-			agent.Secret, len(body), body)
+			agent, len(body), body)
 		conn.(*net.TCPConn).SetLinger(0)
 		conn.Close()
 	}
@@ -137,7 +129,7 @@ func TestVendAuditedWhenClientHangsUp(t *testing.T) {
 	hs.wg.Wait()
 
 	// Later the same build asks again, and stays for the answer.
-	c, err := httpapi.NewClient("http://"+ln.Addr().String(), httpapi.ClientOptions{Token: agent.Secret})
+	c, err := httpapi.NewClient("http://"+ln.Addr().String(), httpapi.ClientOptions{Token: agent})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -434,21 +434,12 @@ func TestAgentLearnsNothingOfOtherConnectors(t *testing.T) {
 
 // syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	sync.Mutex
+	b bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) take() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+func (s *syncBuffer) Write(p []byte) (int, error) { s.Lock(); defer s.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) take() string                { s.Lock(); defer s.Unlock(); return s.b.String() }
 
 func auditText(recs []credbroker.AuditRecord) string {
 	var b bytes.Buffer
