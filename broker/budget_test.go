@@ -123,6 +123,7 @@ func newBudgetEnv(t *testing.T, budget STSBudget, attempts int) *budgetEnv {
 		o.Issuer = be.gi
 		o.STSBudget = budget
 		o.Sleep = be.sleep.sleep
+		o.RefusalBurst = -1 // every throttled vend recorded one by one
 	})
 	be.gi.clk = be.clk
 	return be

@@ -38,7 +38,7 @@ See examples/ and the README for the job file format.`,
 			if err != nil {
 				return &exitError{code: taskrun.ExitOwnFailure, err: err}
 			}
-			log, err := a.logger(a.io.Stderr)
+			log, err := a.logger(a.hide.writer(a.io.Stderr))
 			if err != nil {
 				return &exitError{code: taskrun.ExitOwnFailure, err: err}
 			}
@@ -49,6 +49,7 @@ See examples/ and the README for the job file format.`,
 			sources.Job = job.Variables
 			var bSecrets []string
 			sources.BrokerGlobal, sources.BrokerPlan, bSecrets, err = a.brokerVariables(cmd.Context(), b.Plan)
+			a.hide.add(bSecrets...)
 			if err != nil {
 				return &exitError{code: taskrun.ExitOwnFailure, err: err}
 			}
@@ -56,6 +57,7 @@ See examples/ and the README for the job file format.`,
 			if err != nil {
 				return &exitError{code: taskrun.ExitOwnFailure, err: err}
 			}
+			a.hide.addVars(vs)
 
 			r := &taskrun.Runner{Stdout: a.io.Stdout, Stderr: a.io.Stderr, Environ: a.io.Environ, Logger: log}
 			code, err := r.RunJob(cmd.Context(), job, taskrun.JobOptions{
