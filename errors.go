@@ -3,6 +3,7 @@ package credbroker
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -27,19 +28,42 @@ const (
 
 // Error is a domain error. Message is safe to show to any caller: it never
 // holds a secret, nor raw upstream or database text. Field names the input
-// that caused it, and Fix says what would fix it. Err, when set, is the
-// underlying cause, kept for logs on the server side only.
+// that caused it, and Fix says what would fix it. File and Line, when set,
+// locate that input in a file the user wrote (a job file: Field is then the
+// path of the value in it, such as tasks[1].credentials.role.arn). Err,
+// when set, is the underlying cause, kept for logs on the server side only.
 type Error struct {
 	Code    Code
 	Field   string
 	Message string
 	Fix     string
+	File    string
+	Line    int
 	Err     error
 }
 
-// Error renders "field: message (fix)" on one line.
+// Location renders "file:line", "file" or "line N"; "" when the error is
+// not located in a file.
+func (e *Error) Location() string {
+	switch {
+	case e.File != "" && e.Line > 0:
+		return e.File + ":" + strconv.Itoa(e.Line)
+	case e.File != "":
+		return e.File
+	case e.Line > 0:
+		return "line " + strconv.Itoa(e.Line)
+	}
+	return ""
+}
+
+// Error renders "file:line: field: message; fix" on one line, leaving out
+// the parts that are not set.
 func (e *Error) Error() string {
 	var b strings.Builder
+	if loc := e.Location(); loc != "" {
+		b.WriteString(loc)
+		b.WriteString(": ")
+	}
 	if e.Field != "" {
 		b.WriteString(e.Field)
 		b.WriteString(": ")

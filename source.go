@@ -118,6 +118,25 @@ type Build struct {
 	Task   string // task name
 }
 
+// Or returns b with each empty part taken from o, so that sources of a
+// build's identity chain in their order of precedence:
+// flags.Or(jobFile).Or(environment).
+func (b Build) Or(o Build) Build {
+	if b.Plan == "" {
+		b.Plan = o.Plan
+	}
+	if b.Number == "" {
+		b.Number = o.Number
+	}
+	if b.Job == "" {
+		b.Job = o.Job
+	}
+	if b.Task == "" {
+		b.Task = o.Task
+	}
+	return b
+}
+
 // Resolved is what a source yielded: the credentials provider and the facts
 // that come with it.
 type Resolved struct {

@@ -7,8 +7,11 @@
 //   - ARN and limit checks (CheckRoleARN, CheckPolicyARNs, CheckDuration),
 //     made before any network call, so that a role ARN of another partition
 //     than the region fails at once with a message naming both;
-//   - the agent side (Resolve): static keys or the instance profile
-//     (IMDSv2), optionally followed by AssumeRole;
+//   - the agent side: a source's Plan (Decide), the decisions made before
+//     any call (region, partition, endpoints, role chaining, the clamped
+//     duration, warnings), which `credbroker check` reports and Resolve
+//     acts on: static keys or the instance profile (IMDSv2), optionally
+//     followed by AssumeRole;
 //   - the broker side (Issuer): AssumeRole, GetFederationToken,
 //     GetSessionToken or provided keys, with fallback STS endpoints;
 //   - console sign-in URLs (SigninURL).

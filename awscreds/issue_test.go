@@ -82,7 +82,7 @@ func TestIssueRoleChaining(t *testing.T) {
 	req.Base = staticBase(baseToken)
 	req.BaseIsRoleSession = true
 	warnings, err := is.Check(req)
-	if err != nil || len(warnings) != 1 || !strings.Contains(warnings[0], "lowered to 1h0m0s") {
+	if err != nil || len(warnings) != 1 || !strings.Contains(warnings[0], "will be lowered to 1h") {
 		t.Fatalf("Check = %q, %v", warnings, err)
 	}
 	if _, err := is.Issue(context.Background(), req); err != nil {

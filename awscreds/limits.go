@@ -77,8 +77,8 @@ func roleDuration(d time.Duration, chaining bool) (time.Duration, string) {
 	}
 	if chaining && d > MaxChainedDuration {
 		return MaxChainedDuration, fmt.Sprintf(
-			"duration %s lowered to %s: the base credentials are themselves a role session, and STS caps role chaining at one hour",
-			d, MaxChainedDuration)
+			"duration %s will be lowered to %s: the base credentials are a role session, and STS caps role chaining at one hour",
+			credbroker.FormatDuration(d), credbroker.FormatDuration(MaxChainedDuration))
 	}
 	return d, ""
 }

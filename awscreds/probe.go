@@ -5,7 +5,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/credbroker/credbroker"
 )
@@ -19,22 +18,14 @@ import (
 // like Resolve's provider gives: `credbroker check` calls it before it
 // fetches credentials, to say which of the two steps fails.
 func InstanceRole(ctx context.Context, src credbroker.Source, opts Options) (role, endpoint string, err error) {
-	endpoint, field := src.IMDSEndpoint, "imds_endpoint"
-	if endpoint == "" {
-		endpoint, field = opts.env(EnvIMDSEndpoint), EnvIMDSEndpoint
+	endpoint, from := imdsEndpoint(src, opts)
+	if from == FromDefault {
+		from = "imds_endpoint"
 	}
-	if endpoint == "" {
-		endpoint = DefaultIMDSEndpoint
-	}
-	if err := checkEndpoint(field, endpoint); err != nil {
+	if err := checkEndpoint(from, endpoint); err != nil {
 		return "", endpoint, err
 	}
-	client := imds.New(imds.Options{
-		Endpoint:          endpoint,
-		EnableFallback:    aws.FalseTernary,
-		ClientEnableState: imds.ClientEnabled,
-		Retryer:           newRetryer(opts.retrySpecWith(src.Retry, DefaultIMDSMaxAttempts), false),
-	})
+	client := newIMDSClient(endpoint, false, src.Retry, opts)
 	o := origin{field: "instance", imds: true, endpoint: endpoint}
 	out, err := client.GetMetadata(ctx, &imds.GetMetadataInput{Path: "iam/security-credentials/"})
 	if err != nil {

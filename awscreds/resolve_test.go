@@ -188,7 +188,7 @@ func TestResolveRoleChainingClamp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "4h0m0s lowered to 1h0m0s") {
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "duration 4h will be lowered to 1h") {
 		t.Fatalf("warnings %q", res.Warnings)
 	}
 	if _, err := res.Provider.Retrieve(context.Background()); err != nil {

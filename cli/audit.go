@@ -12,7 +12,8 @@ import (
 )
 
 func (a *app) auditCommand() *cobra.Command {
-	var bf brokerFlags
+	bf := &brokerFlags{}
+	var out *outputFlag
 	var since, until, plan, connector, outcome, action string
 	var limit int
 	cmd := &cobra.Command{
@@ -27,9 +28,6 @@ Records are hash-chained; 'credbroker audit verify' checks the chain.`,
   credbroker audit --plan OPS-DEPLOY --connector deploy --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := bf.checkOutput(); err != nil {
-				return err
-			}
 			f := credbroker.AuditFilter{Plan: plan, Connector: connector, Outcome: outcome, Action: action, Limit: limit}
 			var err error
 			if f.Since, err = parseSince("--since", since); err != nil {
@@ -46,7 +44,7 @@ Records are hash-chained; 'credbroker audit verify' checks the chain.`,
 			if err != nil {
 				return err
 			}
-			if bf.output == "json" {
+			if out.is("json") {
 				return writeJSON(a.io.Stdout, recs)
 			}
 			var rows [][]string
@@ -69,7 +67,7 @@ Records are hash-chained; 'credbroker audit verify' checks the chain.`,
 			return table(a.io.Stdout, []string{"SEQ", "TIME", "ACTION", "TOKEN", "BUILD", "CONNECTOR", "KEY", "EXPIRES", "OUTCOME"}, rows)
 		},
 	}
-	bf.register(cmd, true)
+	out = addTableOutput(cmd)
 	f := cmd.Flags()
 	f.StringVar(&since, "since", "", "records at or after: a duration ago (24h) or a time (RFC 3339)")
 	f.StringVar(&until, "until", "", "records before: a duration ago or a time (RFC 3339)")
@@ -78,7 +76,8 @@ Records are hash-chained; 'credbroker audit verify' checks the chain.`,
 	f.StringVar(&outcome, "outcome", "", "only granted or refused")
 	f.StringVar(&action, "action", "", "only this action (vend, connector.create, token.revoke, ...)")
 	f.IntVar(&limit, "limit", 1000, "at most this many records")
-	cmd.AddCommand(a.auditVerify())
+	bf.register(cmd)
+	cmd.AddCommand(a.auditVerify(bf))
 	return cmd
 }
 
@@ -97,8 +96,8 @@ func parseSince(flag, s string) (time.Time, error) {
 	return t, nil
 }
 
-func (a *app) auditVerify() *cobra.Command {
-	var bf brokerFlags
+func (a *app) auditVerify(bf *brokerFlags) *cobra.Command {
+	var out *outputFlag
 	var sf storeFlags
 	var local bool
 	var head string
@@ -114,9 +113,6 @@ it. Record the printed head hash somewhere else (a ticket, another system) and
 pass it later with --head to prove nothing before it was rewritten.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := bf.checkOutput(); err != nil {
-				return err
-			}
 			var rep *credbroker.AuditReport
 			if local {
 				st, _, err := sf.openStore(cmd.Context(), a)
@@ -137,11 +133,11 @@ pass it later with --head to prove nothing before it was rewritten.`,
 				}
 			}
 			if head != "" {
-				if err := checkHead(cmd, a, &bf, &sf, local, head, rep); err != nil {
+				if err := checkHead(cmd, a, bf, &sf, local, head, rep); err != nil {
 					return err
 				}
 			}
-			if bf.output == "json" {
+			if out.is("json") {
 				if err := writeJSON(a.io.Stdout, rep); err != nil {
 					return err
 				}
@@ -159,7 +155,7 @@ pass it later with --head to prove nothing before it was rewritten.`,
 			return nil
 		},
 	}
-	bf.register(cmd, true)
+	out = addTableOutput(cmd)
 	sf.register(cmd)
 	cmd.Flags().BoolVar(&local, "local", false, "read the store directly (on the broker host) instead of asking a broker")
 	cmd.Flags().StringVar(&head, "head", "", "SEQ:HASH recorded earlier; the record at SEQ must still carry HASH")

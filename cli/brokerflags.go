@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -12,27 +11,34 @@ import (
 
 	"github.com/credbroker/credbroker"
 	"github.com/credbroker/credbroker/httpapi"
+	"github.com/credbroker/credbroker/taskrun"
 )
 
 // DefaultBroker is the broker URL when none is given.
 const DefaultBroker = "http://127.0.0.1:8420"
 
-// brokerFlags reach a running broker with a token.
+// brokerFlags reach a running broker with a token. They are registered
+// once, on the parent command (connector, token, variable, audit) for all
+// of its subcommands.
 type brokerFlags struct {
 	url       string
 	tokenFile string
 	caFile    string
-	output    string
 }
 
-func (f *brokerFlags) register(cmd *cobra.Command, withOutput bool) {
-	fl := cmd.Flags()
+// register adds --broker, --token-file and --ca-file to cmd and all its
+// subcommands.
+func (f *brokerFlags) register(cmd *cobra.Command) {
+	fl := cmd.PersistentFlags()
 	fl.StringVar(&f.url, "broker", "", "broker URL (default $CREDBROKER_BROKER, else "+DefaultBroker+")")
 	fl.StringVar(&f.tokenFile, "token-file", "", "file holding the token (default $CREDBROKER_TOKEN_FILE, or the token in $CREDBROKER_TOKEN)")
-	fl.StringVar(&f.caFile, "ca-file", "", "PEM file of the CA that signed the broker's TLS certificate")
-	if withOutput {
-		fl.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
-	}
+	fl.StringVar(&f.caFile, "ca-file", "", "PEM file of the CA that signed the broker's TLS certificate (default $CREDBROKER_CA_FILE)")
+}
+
+// addTableOutput registers --output table|json on a command that lists or
+// shows what the broker keeps.
+func addTableOutput(cmd *cobra.Command) *outputFlag {
+	return addOutput(cmd, []string{"table", "json"}, nil, "output format: table or json")
 }
 
 func (f *brokerFlags) client(a *app) (*httpapi.Client, error) {
@@ -52,25 +58,13 @@ func (f *brokerFlags) token(a *app) (string, error) {
 		path = a.env("CREDBROKER_TOKEN_FILE")
 	}
 	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return "", credbroker.Errorf(credbroker.CodeInvalid, "--token-file", "cannot read %s: %s", path, pathErr(err))
-		}
-		return strings.TrimSpace(string(b)), nil
+		return taskrun.ReadTokenFile("--token-file", path)
 	}
 	if t := a.env("CREDBROKER_TOKEN"); t != "" {
 		return strings.TrimSpace(t), nil
 	}
 	return "", credbroker.Errorf(credbroker.CodeUnauthorized, "token", "no token").
 		WithFix("set CREDBROKER_TOKEN or --token-file; on a new broker make the first admin token with `credbroker token create --local --role admin --name me`")
-}
-
-func (f *brokerFlags) checkOutput() error {
-	switch f.output {
-	case "", "table", "json":
-		return nil
-	}
-	return credbroker.Errorf(credbroker.CodeInvalid, "--output", "unknown format %q", f.output).WithFix("use table or json")
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -84,7 +78,15 @@ func table(w io.Writer, header []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		// A value may hold newlines, tabs or escape sequences (records
+		// written before the broker refused them, names from elsewhere):
+		// escaped, it cannot start a row, shift a column or drive the
+		// terminal.
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = credbroker.EscapeText(c)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	return tw.Flush()
 }

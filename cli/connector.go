@@ -202,12 +202,14 @@ allowed plans). Build tasks name it: credbroker exec --connector NAME.
 Secrets are read from a file or stdin, never from the command line, and never
 shown again.`,
 	}
-	cmd.AddCommand(a.connectorCreate(), a.connectorList(), a.connectorShow(), a.connectorUpdate(), a.connectorDelete())
+	bf := &brokerFlags{}
+	bf.register(cmd)
+	cmd.AddCommand(a.connectorCreate(bf), a.connectorList(bf), a.connectorShow(bf), a.connectorUpdate(bf), a.connectorDelete(bf))
 	return cmd
 }
 
-func (a *app) connectorCreate() *cobra.Command {
-	var bf brokerFlags
+func (a *app) connectorCreate(bf *brokerFlags) *cobra.Command {
+	var out *outputFlag
 	var cf connectorFlags
 	cmd := &cobra.Command{
 		Use:   "create NAME [flags]",
@@ -227,9 +229,6 @@ func (a *app) connectorCreate() *cobra.Command {
       --access-key-id AKIA... --secret-access-key-file legacy.secret`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := bf.checkOutput(); err != nil {
-				return err
-			}
 			spec := credbroker.ConnectorSpec{Name: args[0]}
 			if err := cf.apply(a, cmd, &spec, true); err != nil {
 				return err
@@ -245,16 +244,16 @@ func (a *app) connectorCreate() *cobra.Command {
 			if info.Principal == credbroker.PrincipalProvided {
 				fmt.Fprintln(a.io.Stderr, "credbroker: warning: a provided connector hands out its long-lived keys as they are, with no STS session; an STS-backed principal (assumed-role, federated-user, session) is preferred")
 			}
-			return a.printConnector(&bf, info)
+			return a.printConnector(out, info)
 		},
 	}
-	bf.register(cmd, true)
+	out = addTableOutput(cmd)
 	cf.register(cmd)
 	return cmd
 }
 
-func (a *app) connectorUpdate() *cobra.Command {
-	var bf brokerFlags
+func (a *app) connectorUpdate(bf *brokerFlags) *cobra.Command {
+	var out *outputFlag
 	var cf connectorFlags
 	cmd := &cobra.Command{
 		Use:   "update NAME [flags]",
@@ -263,9 +262,6 @@ func (a *app) connectorUpdate() *cobra.Command {
   credbroker connector update deploy --access-key-id AKIA... --secret-access-key-file -   # rotate base keys`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := bf.checkOutput(); err != nil {
-				return err
-			}
 			c, err := bf.client(a)
 			if err != nil {
 				return err
@@ -282,24 +278,21 @@ func (a *app) connectorUpdate() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.printConnector(&bf, info)
+			return a.printConnector(out, info)
 		},
 	}
-	bf.register(cmd, true)
+	out = addTableOutput(cmd)
 	cf.register(cmd)
 	return cmd
 }
 
-func (a *app) connectorList() *cobra.Command {
-	var bf brokerFlags
+func (a *app) connectorList(bf *brokerFlags) *cobra.Command {
+	var out *outputFlag
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List connectors",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := bf.checkOutput(); err != nil {
-				return err
-			}
 			c, err := bf.client(a)
 			if err != nil {
 				return err
@@ -308,7 +301,7 @@ func (a *app) connectorList() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if bf.output == "json" {
+			if out.is("json") {
 				return writeJSON(a.io.Stdout, list)
 			}
 			var rows [][]string
@@ -318,20 +311,17 @@ func (a *app) connectorList() *cobra.Command {
 			return table(a.io.Stdout, []string{"NAME", "PRINCIPAL", "REGION", "SCOPE", "ALLOWED PLANS", "ROLE"}, rows)
 		},
 	}
-	bf.register(cmd, true)
+	out = addTableOutput(cmd)
 	return cmd
 }
 
-func (a *app) connectorShow() *cobra.Command {
-	var bf brokerFlags
+func (a *app) connectorShow(bf *brokerFlags) *cobra.Command {
+	var out *outputFlag
 	cmd := &cobra.Command{
 		Use:   "show NAME",
 		Short: "Show a connector (never its secret)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := bf.checkOutput(); err != nil {
-				return err
-			}
 			c, err := bf.client(a)
 			if err != nil {
 				return err
@@ -340,15 +330,14 @@ func (a *app) connectorShow() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.printConnector(&bf, info)
+			return a.printConnector(out, info)
 		},
 	}
-	bf.register(cmd, true)
+	out = addTableOutput(cmd)
 	return cmd
 }
 
-func (a *app) connectorDelete() *cobra.Command {
-	var bf brokerFlags
+func (a *app) connectorDelete(bf *brokerFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete a connector",
@@ -365,7 +354,6 @@ func (a *app) connectorDelete() *cobra.Command {
 			return nil
 		},
 	}
-	bf.register(cmd, false)
 	return cmd
 }
 
@@ -376,14 +364,14 @@ func dash(s string) string {
 	return s
 }
 
-func (a *app) printConnector(bf *brokerFlags, in *credbroker.ConnectorInfo) error {
-	if bf.output == "json" {
+func (a *app) printConnector(out *outputFlag, in *credbroker.ConnectorInfo) error {
+	if out.is("json") {
 		return writeJSON(a.io.Stdout, in)
 	}
 	w := a.io.Stdout
 	line := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(w, "%-20s %s\n", k+":", v)
+			fmt.Fprintf(w, "%-20s %s\n", k+":", credbroker.EscapeText(v))
 		}
 	}
 	line("name", in.Name)

@@ -13,9 +13,10 @@ import (
 
 func (a *app) exportCommand() *cobra.Command {
 	var sf sourceFlags
-	var format, profile string
+	var profile string
+	var out *outputFlag
 	cmd := &cobra.Command{
-		Use:   "export --format env|json|ini [source flags]",
+		Use:   "export --output env|json|ini [source flags]",
 		Short: "Print credentials as shell exports, JSON, or a shared-credentials profile",
 		Long: `Print credentials once, for tools that take them another way:
 
@@ -24,17 +25,15 @@ func (a *app) exportCommand() *cobra.Command {
   json  {"AccessKeyId","SecretAccessKey","SessionToken","Expiration","Region","Partition"}
   ini   a [profile] section for an AWS shared-credentials file
 
+(--format is the older spelling of --output, and still accepted.)
+
 The output holds secrets: pipe it where it is needed, never into a build log.
 Prefer 'credbroker exec', which masks output and refreshes credentials.`,
-		Example: `  eval "$(credbroker export --format env --region us-east-1)"
-  credbroker export --format ini --profile ci --connector deploy > "$HOME/.aws/credentials"`,
+		Example: `  eval "$(credbroker export --output env --region us-east-1)"
+  credbroker export --output ini --profile ci --connector deploy > "$HOME/.aws/credentials"
+  credbroker export -o json --connector deploy | jq .Expiration`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			switch format {
-			case "env", "json", "ini":
-			default:
-				return credbroker.Errorf(credbroker.CodeInvalid, "--format", "unknown format %q", format).WithFix("use env, json or ini")
-			}
 			res, _, _, err := sf.resolve(cmd.Context(), a)
 			if err != nil {
 				return err
@@ -48,7 +47,7 @@ Prefer 'credbroker exec', which masks output and refreshes credentials.`,
 				exp = cr.Expires.UTC().Format(time.RFC3339)
 			}
 			w := a.io.Stdout
-			switch format {
+			switch out.value {
 			case "env":
 				line := func(k, v string) {
 					if v != "" {
@@ -92,7 +91,8 @@ Prefer 'credbroker exec', which masks output and refreshes credentials.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "env", "output format: env, json or ini")
+	out = addOutput(cmd, []string{"env", "json", "ini"}, nil, "output format: env, json or ini")
+	out.addAlias(cmd, "format")
 	cmd.Flags().StringVar(&profile, "profile", "default", "ini: profile (section) name")
 	sf.register(cmd)
 	return cmd

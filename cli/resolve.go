@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"sync"
 
 	"github.com/credbroker/credbroker"
@@ -17,7 +16,7 @@ import (
 // refreshes before expiry and never serves expired credentials.
 func (a *app) resolver() taskrun.Resolver {
 	return func(ctx context.Context, src credbroker.Source, b credbroker.Build) (*credbroker.Resolved, error) {
-		log, err := a.logger(a.io.Stderr)
+		log, err := a.logger(a.hide.writer(a.io.Stderr))
 		if err != nil {
 			return nil, err
 		}
@@ -37,18 +36,21 @@ func (a *app) resolver() taskrun.Resolver {
 	}
 }
 
-// brokerClient builds a client of the broker at rawURL.
+// brokerClient builds a client of the broker at rawURL; a plain http URL
+// to another host is a warning on stderr.
 func (a *app) brokerClient(rawURL, token, caFile string) (*httpapi.Client, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, credbroker.Errorf(credbroker.CodeInvalid, "broker", "%q is not an http or https URL", rawURL).
-			WithFix("write the broker URL like https://broker.example.com:8420")
+	w, err := httpapi.CheckBrokerURL(rawURL)
+	if err != nil {
+		return nil, err
 	}
-	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
-		fmt.Fprintf(a.io.Stderr, "credbroker: warning: the broker URL %s is plain http to another host: credentials cross the network unencrypted; serve the broker with --tls-cert and use https\n", u.Redacted())
+	if w != nil {
+		fmt.Fprintf(a.io.Stderr, "credbroker: warning: %s\n", w)
 	}
-	return httpapi.NewClient(rawURL, httpapi.ClientOptions{Token: token, CAFile: caFile, UserAgent: "credbroker/" + Version})
+	return httpapi.NewClient(rawURL, httpapi.ClientOptions{Token: token, CAFile: caFile, UserAgent: userAgent()})
 }
+
+// userAgent is what credbroker says it is to the broker.
+func userAgent() string { return "credbroker/" + Version }
 
 // resolveConnector vends once now, to learn the region and fail early, and
 // returns a provider that vends again when the cache needs a refresh.
@@ -79,12 +81,4 @@ func (a *app) resolveConnector(ctx context.Context, src credbroker.Source, b cre
 		Partition: first.Partition,
 		Warnings:  first.Warnings,
 	}, nil
-}
-
-func isLoopbackHost(h string) bool {
-	switch h {
-	case "localhost", "127.0.0.1", "::1":
-		return true
-	}
-	return false
 }

@@ -10,9 +10,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/credbroker/credbroker"
-	"github.com/credbroker/credbroker/jobfile"
 )
 
 // Version is set at build time with -ldflags "-X .../cli.Version=...".
@@ -31,6 +28,7 @@ type IO struct {
 type app struct {
 	io      IO
 	logOpts logOptions
+	hide    hider // secrets masked in credbroker's own messages
 }
 
 // getenv looks a variable up in the injected environment.
@@ -93,15 +91,9 @@ func Main(ctx context.Context, args []string, io IO) int {
 
 // printError writes err as "credbroker: ..." lines.
 func (a *app) printError(err error) {
-	var es jobfile.Errors
-	if errors.As(err, &es) {
-		for _, e := range es {
-			fmt.Fprintf(a.io.Stderr, "credbroker: %s\n", e)
-		}
-		return
-	}
-	// errors.Join gives one problem per line; prefix each.
-	for _, line := range strings.Split(err.Error(), "\n") {
+	// One problem per line (errors.Join, and a job file's Errors, give
+	// several); prefix each, masked.
+	for _, line := range strings.Split(a.hide.text(err.Error()), "\n") {
 		if line != "" {
 			fmt.Fprintf(a.io.Stderr, "credbroker: %s\n", line)
 		}
@@ -152,8 +144,6 @@ the task's output.`,
 		c.GroupID = "broker"
 		root.AddCommand(c)
 	}
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return credbroker.Errorf(credbroker.CodeInvalid, "flags", "%s", err).WithFix("see `" + c.CommandPath() + " --help`")
-	})
+	root.SetFlagErrorFunc(flagError)
 	return root
 }

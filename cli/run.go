@@ -5,7 +5,6 @@ import (
 
 	"github.com/credbroker/credbroker/jobfile"
 	"github.com/credbroker/credbroker/taskrun"
-	"github.com/credbroker/credbroker/vars"
 )
 
 func (a *app) runCommand() *cobra.Command {
@@ -20,8 +19,12 @@ variables as ${bamboo.NAME} or ${NAME}.
 Variables, highest precedence first:
   runtime  written by an earlier task of the job as NAME=value lines to the
            file named in $CREDBROKER_VARIABLES ("secret NAME=value" marks one)
-  plan     --var NAME=VALUE, --vars FILE, then the job file's variables:
-  global   --global-vars FILE
+  plan     --var NAME=VALUE, --vars FILE, the job file's variables:, then the
+           broker's plan variables
+  global   --global-vars FILE, then the broker's global variables
+
+The broker's variables are fetched when $CREDBROKER_BROKER and an agent token
+($CREDBROKER_TOKEN or $CREDBROKER_TOKEN_FILE) are set.
 
 In command: and run:, only ${bamboo.NAME} is substituted, so ${HOME} and other
 shell syntax reach the shell. Output lines are prefixed with the task name and
@@ -35,34 +38,26 @@ See examples/ and the README for the job file format.`,
 			if err != nil {
 				return &exitError{code: taskrun.ExitOwnFailure, err: err}
 			}
-			log, err := a.logger(a.io.Stderr)
+			log, err := a.logger(a.hide.writer(a.io.Stderr))
 			if err != nil {
 				return &exitError{code: taskrun.ExitOwnFailure, err: err}
 			}
-			b := sf.buildInfo(a)
-			b.Plan = firstNonEmpty(sf.plan, job.Plan, b.Plan)
-			b.Number = firstNonEmpty(sf.build, job.Build, b.Number)
-			b.Job = firstNonEmpty(sf.job, job.JobKey, b.Job)
-
-			// Precedence, lowest first: the broker's global variables, the
-			// global files; the broker's plan variables, the job file's,
-			// the --vars files and --var; then the tasks' runtime ones.
-			vs := vars.New()
-			bGlobal, bPlan, bSecrets, err := a.brokerVariables(cmd.Context(), b.Plan)
+			b := job.Identity(sf.flagBuild(), a.envBuild())
+			// The variables, layered as vars.Sources.Load says: the
+			// broker's first, when a broker and an agent token are set.
+			sources := sf.varSources(a)
+			sources.Job = job.Variables
+			var bSecrets []string
+			sources.BrokerGlobal, sources.BrokerPlan, bSecrets, err = a.brokerVariables(cmd.Context(), b.Plan)
+			a.hide.add(bSecrets...)
 			if err != nil {
 				return &exitError{code: taskrun.ExitOwnFailure, err: err}
 			}
-			vs.Load(vars.Global, bGlobal)
-			if err := loadVarFiles(vs, vars.Global, sf.globalVarsFiles); err != nil {
+			vs, err := sources.Load()
+			if err != nil {
 				return &exitError{code: taskrun.ExitOwnFailure, err: err}
 			}
-			vs.Load(vars.Plan, bPlan)
-			for _, v := range job.Variables {
-				vs.Set(vars.Plan, v.Name, v.Value, v.Secret)
-			}
-			if err := sf.planVariables(vs); err != nil {
-				return &exitError{code: taskrun.ExitOwnFailure, err: err}
-			}
+			a.hide.addVars(vs)
 
 			r := &taskrun.Runner{Stdout: a.io.Stdout, Stderr: a.io.Stderr, Environ: a.io.Environ, Logger: log}
 			code, err := r.RunJob(cmd.Context(), job, taskrun.JobOptions{
@@ -74,12 +69,6 @@ See examples/ and the README for the job file format.`,
 			return nil
 		},
 	}
-	f := cmd.Flags()
-	f.StringArrayVar(&sf.varsFiles, "vars", nil, "plan variables file of NAME=VALUE lines (repeatable)")
-	f.StringArrayVar(&sf.globalVarsFiles, "global-vars", nil, "global variables file (repeatable)")
-	f.StringArrayVar(&sf.varAssignments, "var", nil, "plan variable NAME=VALUE (repeatable)")
-	f.StringVar(&sf.plan, "plan", "", "plan key (default: the job file's plan:, $CREDBROKER_PLAN, $bamboo_planKey)")
-	f.StringVar(&sf.build, "build", "", "build number (default: the job file's build:, $CREDBROKER_BUILD, $bamboo_buildNumber)")
-	f.StringVar(&sf.job, "job", "", "job key (default: the job file's job:, $CREDBROKER_JOB)")
+	sf.registerJob(cmd, true)
 	return cmd
 }

@@ -19,10 +19,13 @@ func (a *app) serveCommand() *cobra.Command {
 	var listen, certFile, keyFile, federationEndpoint string
 	var lim serverLimits
 	var stsf stsFlags
+	var cf consoleFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the broker: connectors, tokens, variables, vend API and audit",
-		Long: `Run the broker's HTTP API.
+		Long: `Run the broker's HTTP API, and its web console under /console/ on the same
+address (the URL is in the log; sign in with an admin token; --no-console
+turns it off).
 
 With no setup it keeps everything in an embedded SQLite store in the data
 directory (credbroker.db), and seals every secret it stores (connector keys,
@@ -54,6 +57,9 @@ Make the first admin token on the broker host with
 				return err
 			}
 			if err := stsf.check(lim.writeTimeout); err != nil {
+				return err
+			}
+			if err := cf.check(); err != nil {
 				return err
 			}
 			if sf.sync == "" {
@@ -97,6 +103,9 @@ Make the first admin token on the broker host with
 				},
 				Logger:    log,
 				STSBudget: stsf.budget(),
+				// A vend goes on when its client hangs up, so that it is
+				// audited; it never needs longer than an answer may take.
+				VendTimeout: lim.writeTimeout,
 			})
 			if err != nil {
 				return err
@@ -114,6 +123,9 @@ Make the first admin token on the broker host with
 				scheme = "https"
 			}
 			log.Info("credbroker broker serving", "url", scheme+"://"+ln.Addr().String(), "store", where, "master_key", keyName, "key_versions", ring.Versions())
+			if err := cf.mount(srv, svc, log, certFile != "", scheme+"://"+ln.Addr().String()); err != nil {
+				return err
+			}
 			if toks, err := st.ListTokens(ctx); err == nil && len(toks) == 0 {
 				log.Info("no tokens yet: create the first admin token with `credbroker token create --local --role admin --name NAME` (same --data-dir or --database-url)")
 			}
@@ -129,6 +141,7 @@ Make the first admin token on the broker host with
 	f.StringVar(&federationEndpoint, "federation-endpoint", "", "console sign-in federation endpoint (default the partition's https://signin.../federation)")
 	lim.register(cmd)
 	stsf.register(cmd)
+	cf.register(cmd)
 	return cmd
 }
 

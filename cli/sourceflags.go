@@ -12,6 +12,7 @@ import (
 
 	"github.com/credbroker/credbroker"
 	"github.com/credbroker/credbroker/jobfile"
+	"github.com/credbroker/credbroker/preflight"
 	"github.com/credbroker/credbroker/taskrun"
 	"github.com/credbroker/credbroker/vars"
 )
@@ -34,7 +35,7 @@ type sourceFlags struct {
 	roleARN         string
 	externalID      string
 	sessionName     string
-	duration        string
+	duration        durationFlag
 	policyFile      string
 	policyARNs      []string
 	tags            []string
@@ -69,7 +70,7 @@ func (s *sourceFlags) register(cmd *cobra.Command) {
 	f.StringVar(&s.roleARN, "role-arn", "", "assume this role with the base credentials (cross-account roles)")
 	f.StringVar(&s.externalID, "external-id", "", "external ID the role's trust policy requires")
 	f.StringVar(&s.sessionName, "role-session-name", "", "role session name (default derived from plan, job and build number)")
-	f.StringVar(&s.duration, "duration", "", "role session duration, 15m to 12h (1h when role chaining), e.g. 900s or 1h")
+	f.Var(&s.duration, "duration", "role session duration, 15m to 12h (1h when role chaining), e.g. 900s, 30m or 1h")
 	f.StringVar(&s.policyFile, "policy-file", "", "JSON session policy limiting the role session (at most 2,048 characters without whitespace)")
 	f.StringArrayVar(&s.policyARNs, "policy-arn", nil, "managed policy ARN limiting the role session (repeatable, at most 10)")
 	f.StringArrayVar(&s.tags, "tag", nil, "session tag KEY=VALUE on AssumeRole, after credbroker:plan, :build and :job; for a connector, asked of the broker (repeatable)")
@@ -78,16 +79,31 @@ func (s *sourceFlags) register(cmd *cobra.Command) {
 	f.StringVar(&s.stsEndpoint, "sts-endpoint", "", "STS endpoint URL (default $AWS_ENDPOINT_URL_STS, then the region's regional endpoint)")
 	f.IntVar(&s.retries, "retries", 0, "retries of STS and IMDS calls (default 7 with backoff up to 20s, about a minute in all)")
 	f.DurationVar(&s.maxBackoff, "max-backoff", 0, "longest wait between two retries")
+	s.registerJob(cmd, false)
+}
+
+// registerJob adds the flags that give a build's variables and identity,
+// which exec, run and check share; jobFile says the command reads a job
+// file, whose plan:, build: and job: come before the environment's.
+func (s *sourceFlags) registerJob(cmd *cobra.Command, jobFile bool) {
+	def := func(field, env, bamboo string) string {
+		d := "$" + env + ", then $" + bamboo
+		if jobFile {
+			d = "the job file's " + field + ", " + d
+		}
+		return " (default " + d + ")"
+	}
+	f := cmd.Flags()
 	f.StringArrayVar(&s.varsFiles, "vars", nil, "plan variables file of NAME=VALUE lines; `secret NAME=VALUE` marks a secret (repeatable)")
 	f.StringArrayVar(&s.globalVarsFiles, "global-vars", nil, "global variables file, below plan variables in precedence (repeatable)")
 	f.StringArrayVar(&s.varAssignments, "var", nil, "plan variable NAME=VALUE (repeatable); secrets belong in files, not in process listings")
-	f.StringVar(&s.plan, "plan", "", "plan key, e.g. OPS-DEPLOY (default $CREDBROKER_PLAN, then $bamboo_planKey)")
-	f.StringVar(&s.build, "build", "", "build number (default $CREDBROKER_BUILD, then $bamboo_buildNumber)")
-	f.StringVar(&s.job, "job", "", "job key (default $CREDBROKER_JOB, then $bamboo_shortJobKey)")
+	f.StringVar(&s.plan, "plan", "", "plan key, e.g. OPS-DEPLOY"+def("plan:", "CREDBROKER_PLAN", "bamboo_planKey"))
+	f.StringVar(&s.build, "build", "", "build number"+def("build:", "CREDBROKER_BUILD", "bamboo_buildNumber"))
+	f.StringVar(&s.job, "job", "", "job key"+def("job:", "CREDBROKER_JOB", "bamboo_shortJobKey"))
 }
 
 // credentials builds the raw credentials block from the flags.
-func (s *sourceFlags) credentials(a *app) *jobfile.Credentials {
+func (s *sourceFlags) credentials() *jobfile.Credentials {
 	c := &jobfile.Credentials{
 		Source:          s.source,
 		Region:          s.region,
@@ -114,9 +130,6 @@ func (s *sourceFlags) credentials(a *app) *jobfile.Credentials {
 			c.Source = string(credbroker.SourceInstance)
 		}
 	}
-	if c.Region == "" {
-		c.Region = firstNonEmpty(a.env("AWS_REGION"), a.env("AWS_DEFAULT_REGION"))
-	}
 	var tags []jobfile.Tag
 	for _, t := range s.tags {
 		k, v, _ := strings.Cut(t, "=")
@@ -126,13 +139,13 @@ func (s *sourceFlags) credentials(a *app) *jobfile.Credentials {
 		// A connector's role is on the broker; tags are asked of it.
 		c.Tags, tags = tags, nil
 	}
-	if s.roleARN != "" || s.externalID != "" || s.policyFile != "" || len(s.policyARNs) > 0 || s.duration != "" || s.sessionName != "" ||
+	if s.roleARN != "" || s.externalID != "" || s.policyFile != "" || len(s.policyARNs) > 0 || s.duration.d != 0 || s.sessionName != "" ||
 		len(tags) > 0 || len(s.transitiveTags) > 0 || s.noSessionTags {
 		r := &jobfile.Role{
 			ARN:               s.roleARN,
 			ExternalID:        s.externalID,
 			SessionName:       s.sessionName,
-			Duration:          s.duration,
+			Duration:          s.duration.String(),
 			PolicyFile:        s.policyFile,
 			PolicyARNs:        s.policyARNs,
 			Tags:              tags,
@@ -199,70 +212,48 @@ func (s *sourceFlags) check(c *jobfile.Credentials) error {
 	return nil
 }
 
-// variables loads the variables of --global-vars, --vars and --var.
-func (s *sourceFlags) variables() (*vars.Set, error) {
-	vs := vars.New()
-	if err := loadVarFiles(vs, vars.Global, s.globalVarsFiles); err != nil {
-		return nil, err
+// varSources are the variables from outside a job file: --global-vars,
+// --vars, --var and the runtime variables of the task this credbroker
+// runs in ($CREDBROKER_VARIABLES).
+func (s *sourceFlags) varSources(a *app) vars.Sources {
+	return vars.Sources{
+		GlobalFiles: s.globalVarsFiles,
+		PlanFiles:   s.varsFiles,
+		Assignments: s.varAssignments,
+		RuntimeFile: a.env(vars.EnvRuntimeFile),
 	}
-	if err := s.planVariables(vs); err != nil {
-		return nil, err
-	}
-	return vs, nil
 }
 
-// planVariables loads --vars files and --var assignments into the plan
-// layer (over whatever the plan layer already holds, e.g. a job file's).
-func (s *sourceFlags) planVariables(vs *vars.Set) error {
-	if err := loadVarFiles(vs, vars.Plan, s.varsFiles); err != nil {
-		return err
-	}
-	for _, as := range s.varAssignments {
-		v, err := vars.ParseAssignment(as)
-		if err != nil {
-			return err
-		}
-		vs.Set(vars.Plan, v.Name, v.Value, v.Secret)
-	}
-	return nil
+// flagBuild is the build identity the flags give.
+func (s *sourceFlags) flagBuild() credbroker.Build {
+	return credbroker.Build{Plan: s.plan, Number: s.build, Job: s.job}
 }
 
-func loadVarFiles(vs *vars.Set, layer vars.Layer, files []string) error {
-	for _, path := range files {
-		f, err := os.Open(path)
-		if err != nil {
-			return credbroker.Errorf(credbroker.CodeInvalid, "--vars", "cannot read variables file %s: %s", path, pathErr(err)).WithFix("check the path")
-		}
-		set, err := vars.ParseFile(f, path)
-		f.Close()
-		if err != nil {
-			return err
-		}
-		vs.Load(layer, set)
+// envBuild is the build identity the environment gives.
+func (a *app) envBuild() credbroker.Build {
+	return credbroker.Build{
+		Plan:   firstNonEmpty(a.env("CREDBROKER_PLAN"), a.env("bamboo_planKey")),
+		Number: firstNonEmpty(a.env("CREDBROKER_BUILD"), a.env("bamboo_buildNumber")),
+		Job:    firstNonEmpty(a.env("CREDBROKER_JOB"), a.env("bamboo_shortJobKey")),
 	}
-	return nil
 }
 
 // buildInfo returns the build identity from the flags and the environment.
-func (s *sourceFlags) buildInfo(a *app) credbroker.Build {
-	return credbroker.Build{
-		Plan:   firstNonEmpty(s.plan, a.env("CREDBROKER_PLAN"), a.env("bamboo_planKey")),
-		Number: firstNonEmpty(s.build, a.env("CREDBROKER_BUILD"), a.env("bamboo_buildNumber")),
-		Job:    firstNonEmpty(s.job, a.env("CREDBROKER_JOB"), a.env("bamboo_shortJobKey")),
-	}
-}
+func (s *sourceFlags) buildInfo(a *app) credbroker.Build { return s.flagBuild().Or(a.envBuild()) }
 
 // resolve turns the flags into a resolved, cached credentials provider.
 func (s *sourceFlags) resolve(ctx context.Context, a *app) (*credbroker.Resolved, *vars.Set, []string, error) {
-	c := s.credentials(a)
+	c := s.credentials()
 	if err := s.check(c); err != nil {
 		return nil, nil, nil, err
 	}
-	vs, err := s.variables()
+	vs, err := s.varSources(a).Load()
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	a.hide.addVars(vs)
 	src, err := taskrun.ExpandCredentials(c, vs, "", a.getenv)
+	a.hide.add(src.Token)
 	if err != nil {
 		return nil, nil, nil, flagNames(err)
 	}
@@ -275,7 +266,7 @@ func (s *sourceFlags) resolve(ctx context.Context, a *app) (*credbroker.Resolved
 		return nil, nil, nil, flagNames(err)
 	}
 	for _, w := range res.Warnings {
-		fmt.Fprintf(a.io.Stderr, "credbroker: warning: %s\n", w)
+		fmt.Fprintf(a.hide.writer(a.io.Stderr), "credbroker: warning: %s\n", w)
 	}
 	return res, vs, secrets, nil
 }
@@ -291,16 +282,9 @@ func flagNames(err error) error {
 		return errors.Join(out...)
 	}
 	if e := credbroker.AsError(err); e != nil {
-		// The longest field name that prefixes e.Field at a boundary.
-		best := ""
-		for k := range fieldFlags {
-			if len(k) > len(best) && (e.Field == k || strings.HasPrefix(e.Field, k+".") || strings.HasPrefix(e.Field, k+"[")) {
-				best = k
-			}
-		}
-		if best != "" {
+		if field, ok := preflight.RenameField(e.Field, fieldFlags); ok {
 			c := *e
-			c.Field = fieldFlags[best] + e.Field[len(best):]
+			c.Field = field
 			return &c
 		}
 	}
@@ -319,6 +303,22 @@ var fieldFlags = map[string]string{
 	"role.policy_arns": "--policy-arn", "policy_arns": "--policy-arn",
 	"tags": "--tag", "role.tags": "--tag", "transitive_tag_keys": "--transitive-tag-key",
 	"role.transitive_tag_keys": "--transitive-tag-key", "role.session_tags": "--no-session-tags",
+	"imds_v1": "--imds-v1",
+}
+
+// flagField names a source field by the flag that sets it: the names of
+// `credbroker check`'s findings about the flags form.
+func flagField(f string) string {
+	if out, ok := preflight.RenameField(f, fieldFlags); ok {
+		return out
+	}
+	switch f {
+	case "instance", "static", "base", "":
+		return "--source"
+	case "sts":
+		return "--sts-endpoint"
+	}
+	return f
 }
 
 func firstNonEmpty(vals ...string) string {

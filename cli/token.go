@@ -23,12 +23,14 @@ func (a *app) tokenCommand() *cobra.Command {
 
 A token is shown once, when it is created; the broker keeps only its hash.`,
 	}
-	cmd.AddCommand(a.tokenCreate(), a.tokenList(), a.tokenRevoke())
+	bf := &brokerFlags{}
+	bf.register(cmd)
+	cmd.AddCommand(a.tokenCreate(bf), a.tokenList(bf), a.tokenRevoke(bf))
 	return cmd
 }
 
-func (a *app) tokenCreate() *cobra.Command {
-	var bf brokerFlags
+func (a *app) tokenCreate(bf *brokerFlags) *cobra.Command {
+	var out *outputFlag
 	var sf storeFlags
 	var spec credbroker.TokenSpec
 	var role string
@@ -44,9 +46,6 @@ func (a *app) tokenCreate() *cobra.Command {
   credbroker token create --role agent --name bamboo-ops --plans 'OPS-*' --expires 2160h`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := bf.checkOutput(); err != nil {
-				return err
-			}
 			spec.Role = credbroker.TokenRole(role)
 			spec.ExpiresInSeconds = int(expires / time.Second)
 			var nt *credbroker.NewToken
@@ -81,7 +80,7 @@ func (a *app) tokenCreate() *cobra.Command {
 					return err
 				}
 			}
-			if bf.output == "json" {
+			if out.is("json") {
 				return writeJSON(a.io.Stdout, nt)
 			}
 			fmt.Fprintln(a.io.Stdout, nt.Secret)
@@ -89,7 +88,7 @@ func (a *app) tokenCreate() *cobra.Command {
 			return nil
 		},
 	}
-	bf.register(cmd, true)
+	out = addTableOutput(cmd)
 	sf.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&spec.Name, "name", "", "who or what uses the token")
@@ -100,16 +99,13 @@ func (a *app) tokenCreate() *cobra.Command {
 	return cmd
 }
 
-func (a *app) tokenList() *cobra.Command {
-	var bf brokerFlags
+func (a *app) tokenList(bf *brokerFlags) *cobra.Command {
+	var out *outputFlag
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List tokens (never their secrets)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := bf.checkOutput(); err != nil {
-				return err
-			}
 			c, err := bf.client(a)
 			if err != nil {
 				return err
@@ -118,7 +114,7 @@ func (a *app) tokenList() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if bf.output == "json" {
+			if out.is("json") {
 				return writeJSON(a.io.Stdout, toks)
 			}
 			var rows [][]string
@@ -138,28 +134,39 @@ func (a *app) tokenList() *cobra.Command {
 			return table(a.io.Stdout, []string{"ID", "NAME", "ROLE", "PLANS", "CREATED", "STATE"}, rows)
 		},
 	}
-	bf.register(cmd, true)
+	out = addTableOutput(cmd)
 	return cmd
 }
 
-func (a *app) tokenRevoke() *cobra.Command {
-	var bf brokerFlags
+func (a *app) tokenRevoke(bf *brokerFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "revoke ID",
 		Short: "Revoke a token at once",
-		Args:  cobra.ExactArgs(1),
+		Long: `Revoke a token at once, by its ID (tok_ and 16 hexadecimal digits, as
+token list shows it).
+
+Given a whole token (ID.secret), as when one is pasted from a file, it
+revokes that token by its ID: the secret is not sent, nor printed. Anything
+else is refused without being repeated.`,
+		Example: `  credbroker token revoke tok_0123456789abcdef
+  credbroker token revoke "$(cat leaked.token)"`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			id, ok := broker.TokenID(args[0])
+			if !ok {
+				return credbroker.Errorf(credbroker.CodeInvalid, "ID", "the argument is neither a token ID nor a whole token").
+					WithFix("give the ID that `credbroker token list` shows: tok_ and 16 hexadecimal digits")
+			}
 			c, err := bf.client(a)
 			if err != nil {
 				return err
 			}
-			if err := c.RevokeToken(cmd.Context(), args[0]); err != nil {
+			if err := c.RevokeToken(cmd.Context(), id); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.io.Stdout, "revoked token %s\n", args[0])
+			fmt.Fprintf(a.io.Stdout, "revoked token %s\n", id)
 			return nil
 		},
 	}
-	bf.register(cmd, false)
 	return cmd
 }

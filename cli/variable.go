@@ -18,12 +18,13 @@ ones to every plan, plan ones to that plan's builds. Secret variables (marked
 --secret, or named like *password*, *secret*, *passphrase*, *sshKey*, *token*)
 are stored encrypted, masked in task output and never shown by list.`,
 	}
-	cmd.AddCommand(a.variableSet(), a.variableList(), a.variableDelete())
+	bf := &brokerFlags{}
+	bf.register(cmd)
+	cmd.AddCommand(a.variableSet(bf), a.variableList(bf), a.variableDelete(bf))
 	return cmd
 }
 
-func (a *app) variableSet() *cobra.Command {
-	var bf brokerFlags
+func (a *app) variableSet(bf *brokerFlags) *cobra.Command {
 	var plan, value, valueFile string
 	var secret bool
 	cmd := &cobra.Command{
@@ -55,7 +56,6 @@ func (a *app) variableSet() *cobra.Command {
 			return nil
 		},
 	}
-	bf.register(cmd, false)
 	f := cmd.Flags()
 	f.StringVar(&plan, "plan", "", "plan key; none for a global variable")
 	f.StringVar(&value, "value", "", "the value (visible in process listings: use --value-file for secrets)")
@@ -71,17 +71,14 @@ func scopeName(plan string) string {
 	return "plan " + plan
 }
 
-func (a *app) variableList() *cobra.Command {
-	var bf brokerFlags
+func (a *app) variableList(bf *brokerFlags) *cobra.Command {
+	var out *outputFlag
 	var plan string
 	cmd := &cobra.Command{
 		Use:   "list [--plan KEY]",
 		Short: "List variables; secret values are not shown",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := bf.checkOutput(); err != nil {
-				return err
-			}
 			c, err := bf.client(a)
 			if err != nil {
 				return err
@@ -90,7 +87,7 @@ func (a *app) variableList() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if bf.output == "json" {
+			if out.is("json") {
 				return writeJSON(a.io.Stdout, vs)
 			}
 			var rows [][]string
@@ -104,13 +101,12 @@ func (a *app) variableList() *cobra.Command {
 			return table(a.io.Stdout, []string{"SCOPE", "NAME", "VALUE"}, rows)
 		},
 	}
-	bf.register(cmd, true)
+	out = addTableOutput(cmd)
 	cmd.Flags().StringVar(&plan, "plan", "", "only global variables and those of this plan")
 	return cmd
 }
 
-func (a *app) variableDelete() *cobra.Command {
-	var bf brokerFlags
+func (a *app) variableDelete(bf *brokerFlags) *cobra.Command {
 	var plan string
 	cmd := &cobra.Command{
 		Use:   "delete NAME [--plan KEY]",
@@ -128,7 +124,6 @@ func (a *app) variableDelete() *cobra.Command {
 			return nil
 		},
 	}
-	bf.register(cmd, false)
 	cmd.Flags().StringVar(&plan, "plan", "", "plan key; none for a global variable")
 	return cmd
 }

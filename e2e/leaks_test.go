@@ -306,7 +306,8 @@ func harvestProxy(t *testing.T, w *world, target string) string {
 
 // recordingProxy forwards to a broker and records every answer for the
 // leak check, except those that hand a secret out by design: a granted
-// vend or console sign-in, the agent's variables, a new token. When the
+// vend or console sign-in, the agent's variables, a new token (in the API
+// or on the web console's page). When the
 // broker cannot be reached the client's connection is dropped, as if it
 // had reached the broker's closed port.
 func recordingProxy(t *testing.T, w *world, target string) string {
@@ -319,8 +320,8 @@ func recordingProxy(t *testing.T, w *world, target string) string {
 	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 0}
 	rp.ModifyResponse = func(resp *http.Response) error {
 		r := resp.Request
-		shown := resp.StatusCode < 300 && (r.Method == http.MethodPost && (r.URL.Path == "/v1/credentials" || r.URL.Path == "/v1/console" || r.URL.Path == "/v1/tokens") ||
-			strings.HasPrefix(r.URL.Path, "/v1/agent/variables"))
+		shown := resp.StatusCode < 300 && (r.Method == http.MethodPost && (r.URL.Path == "/v1/credentials" || r.URL.Path == "/v1/console" || r.URL.Path == "/v1/tokens" ||
+			consoleShowsSecret(r.URL.Path)) || strings.HasPrefix(r.URL.Path, "/v1/agent/variables"))
 		if shown {
 			return nil
 		}
@@ -335,6 +336,13 @@ func recordingProxy(t *testing.T, w *world, target string) string {
 	}
 	rp.ErrorHandler = func(http.ResponseWriter, *http.Request, error) { panic(http.ErrAbortHandler) }
 	return serveProxy(t, rp)
+}
+
+// consoleShowsSecret reports whether a granted POST to path is a web
+// console page that shows a secret by design: a new token, shown once, or
+// an AWS console sign-in link.
+func consoleShowsSecret(path string) bool {
+	return path == "/console/tokens" || strings.HasPrefix(path, "/console/connectors/") && strings.HasSuffix(path, "/signin")
 }
 
 // serveProxy serves h on a loopback port until the test ends.

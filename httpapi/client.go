@@ -55,24 +55,9 @@ type Client struct {
 // NewClient returns a client of the broker at baseURL, an http or https
 // URL with an optional path prefix.
 func NewClient(baseURL string, opts ClientOptions) (*Client, error) {
-	u, err := url.Parse(baseURL)
+	u, _, err := parseBrokerURL(baseURL)
 	if err != nil {
-		return nil, credbroker.Errorf(credbroker.CodeInvalid, "broker", "%q is not a URL", baseURL).
-			WithFix("use a URL like https://broker.example.com:8443")
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, credbroker.Errorf(credbroker.CodeInvalid, "broker", "%q is not an http or https URL", baseURL).
-			WithFix("use a URL like https://broker.example.com:8443")
-	}
-	if u.Host == "" {
-		return nil, credbroker.Errorf(credbroker.CodeInvalid, "broker", "%q names no host", baseURL)
-	}
-	if u.User != nil {
-		return nil, credbroker.Errorf(credbroker.CodeInvalid, "broker", "the broker URL must not hold a user or password").
-			WithFix("pass the token with --token-file instead")
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, credbroker.Errorf(credbroker.CodeInvalid, "broker", "the broker URL must not have a query or fragment")
+		return nil, err
 	}
 	if opts.HTTPClient != nil && opts.CAFile != "" {
 		return nil, errors.New("new client: set CAFile or HTTPClient, not both")

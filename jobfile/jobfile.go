@@ -66,6 +66,9 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/vars"
 )
 
 // MaxSize is the largest job file accepted.
@@ -86,12 +89,16 @@ type Job struct {
 	Dir  string
 }
 
-// Variable is a plan variable defined in the job file.
-type Variable struct {
-	Name   string
-	Value  string
-	Secret bool
+// Identity returns the build identity of a run of the job: each part
+// from flags (the command line) when given, else from the job file's
+// plan:, build: and job:, else from env (the CI's environment).
+func (j *Job) Identity(flags, env credbroker.Build) credbroker.Build {
+	return flags.Or(credbroker.Build{Plan: j.Plan, Number: j.Build, Job: j.JobKey}).Or(env)
 }
+
+// Variable is a plan variable defined in the job file, as package vars
+// loads it (vars.Sources.Job).
+type Variable = vars.Var
 
 // Task is one step of a job.
 type Task struct {
@@ -161,43 +168,13 @@ type Role struct {
 // Tag is a session tag from the job file.
 type Tag struct{ Key, Value string }
 
-// Error is one problem in a job file, located by line and field path.
-type Error struct {
-	File string
-	Line int
-	Path string
-	Msg  string
-	Fix  string
-}
-
-// Error renders "file:line: path: message; fix".
-func (e *Error) Error() string {
-	var b strings.Builder
-	if e.File != "" {
-		b.WriteString(e.File)
-		b.WriteString(":")
-	}
-	if e.Line > 0 {
-		b.WriteString(strconv.Itoa(e.Line))
-		b.WriteString(":")
-	}
-	if b.Len() > 0 {
-		b.WriteString(" ")
-	}
-	if e.Path != "" {
-		b.WriteString(e.Path)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	if e.Fix != "" {
-		b.WriteString("; ")
-		b.WriteString(e.Fix)
-	}
-	return b.String()
-}
-
-// Errors is every problem found in a job file.
-type Errors []*Error
+// Errors is every problem found in a job file, in file order. Each is a
+// *credbroker.Error with CodeInvalid, the path of the value at fault as
+// its Field (tasks[1].credentials.role.arn), the job file as its File and
+// the line as its Line, so that every caller prints it as any other
+// credbroker error: "job.yaml:12: tasks[1].comand: unknown field; did you
+// mean "command"?". No error repeats a variable's value.
+type Errors []*credbroker.Error
 
 // Error lists the problems, one per line.
 func (es Errors) Error() string {
@@ -208,16 +185,31 @@ func (es Errors) Error() string {
 	return strings.Join(lines, "\n")
 }
 
+// Unwrap returns the problems, so that errors.As finds each
+// *credbroker.Error and a caller can walk them as it walks errors.Join.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// fileError is a problem with the job file as a whole.
+func fileError(file string, line int, msg, fix string) *credbroker.Error {
+	return &credbroker.Error{Code: credbroker.CodeInvalid, File: file, Line: line, Message: msg, Fix: fix}
+}
+
 // Load reads and parses the job file at path.
 func Load(path string) (*Job, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, Errors{{File: path, Msg: "cannot read the job file: " + pathErr(err), Fix: "check the path"}}
+		return nil, Errors{fileError(path, 0, "cannot read the job file: "+pathErr(err), "check the path")}
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
 	if err != nil {
-		return nil, Errors{{File: path, Msg: "cannot read the job file: " + pathErr(err)}}
+		return nil, Errors{fileError(path, 0, "cannot read the job file: "+pathErr(err), "")}
 	}
 	return Parse(path, data)
 }
@@ -240,19 +232,19 @@ var (
 func Parse(name string, data []byte) (*Job, error) {
 	p := &parser{file: name}
 	if len(data) > MaxSize {
-		return nil, Errors{{File: name, Msg: fmt.Sprintf("the job file is larger than %d bytes", MaxSize)}}
+		return nil, Errors{fileError(name, 0, fmt.Sprintf("the job file is larger than %d bytes", MaxSize), "")}
 	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
 		if err == io.EOF {
-			return nil, Errors{{File: name, Msg: "the job file is empty", Fix: "start with `version: 1` and a `tasks:` list"}}
+			return nil, Errors{fileError(name, 0, "the job file is empty", "start with `version: 1` and a `tasks:` list")}
 		}
 		return nil, Errors{p.yamlError(err)}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err != io.EOF {
-		return nil, Errors{{File: name, Line: extra.Line, Msg: "the job file holds more than one YAML document", Fix: "remove the `---` separator and what follows"}}
+		return nil, Errors{fileError(name, extra.Line, "the job file holds more than one YAML document", "remove the `---` separator and what follows")}
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
@@ -273,7 +265,7 @@ type parser struct {
 
 var yamlLineRE = regexp.MustCompile(`line (\d+)`)
 
-func (p *parser) yamlError(err error) *Error {
+func (p *parser) yamlError(err error) *credbroker.Error {
 	msg := err.Error()
 	line := 0
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
@@ -282,7 +274,7 @@ func (p *parser) yamlError(err error) *Error {
 	msg = strings.TrimPrefix(msg, "yaml: ")
 	msg = yamlLineRE.ReplaceAllString(msg, "")
 	msg = strings.TrimLeft(msg, ": ")
-	return &Error{File: p.file, Line: line, Msg: "not valid YAML: " + msg}
+	return fileError(p.file, line, "not valid YAML: "+msg, "")
 }
 
 func (p *parser) errorf(n *yaml.Node, path, fix, format string, args ...any) {
@@ -290,7 +282,9 @@ func (p *parser) errorf(n *yaml.Node, path, fix, format string, args ...any) {
 	if n != nil {
 		line = n.Line
 	}
-	p.errs = append(p.errs, &Error{File: p.file, Line: line, Path: path, Msg: fmt.Sprintf(format, args...), Fix: fix})
+	e := fileError(p.file, line, fmt.Sprintf(format, args...), fix)
+	e.Field = path
+	p.errs = append(p.errs, e)
 }
 
 // mapping walks a YAML mapping, recording which keys were read so that

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/credbroker/credbroker"
 )
 
 const good = `
@@ -154,7 +156,7 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("error of type %T with no findings", err)
 			}
 			for _, e := range es {
-				if e.Msg == "" {
+				if e.Message == "" {
 					t.Fatal("finding without a message")
 				}
 			}
@@ -169,4 +171,38 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Every problem is a *credbroker.Error carrying its code, the path of the
+// value, the file and the line, so that the CLI prints one error family.
+func TestErrorsAreDomainErrors(t *testing.T) {
+	doc := "version: 1\ntasks:\n - name: a\n   run: x\n - name: b\n   run: y\n   credentials:\n     source: instance\n     role: {arn: x, duraton: 1h}\n"
+	_, err := Parse("job.yaml", []byte(doc))
+	var es Errors
+	if !errors.As(err, &es) || len(es) != 1 {
+		t.Fatalf("got %v", err)
+	}
+	e := es[0]
+	if e.Code != credbroker.CodeInvalid || e.Field != "tasks[1].credentials.role.duraton" || e.File != "job.yaml" || e.Line != 9 ||
+		e.Fix != `did you mean "duration"?` {
+		t.Fatalf("error %+v", *e)
+	}
+	if got := credbroker.AsError(err); got != e {
+		t.Fatalf("errors.As does not reach the problem through Errors: %v", got)
+	}
+	if err.Error() != `job.yaml:9: tasks[1].credentials.role.duraton: unknown field; did you mean "duration"?` {
+		t.Fatalf("renders %q", err.Error())
+	}
+	_, err = Load("/nonexistent/job.yaml")
+	if e := credbroker.AsError(err); e == nil || e.File != "/nonexistent/job.yaml" || e.Code != credbroker.CodeInvalid || e.Fix != "check the path" {
+		t.Fatalf("load error %#v", err)
+	}
+}
+
+func TestIdentity(t *testing.T) {
+	j := &Job{Plan: "OPS-DEPLOY", Build: "42"}
+	b := j.Identity(credbroker.Build{Number: "43"}, credbroker.Build{Plan: "ENV-PLAN", Number: "1", Job: "ENV-JOB1"})
+	if b != (credbroker.Build{Plan: "OPS-DEPLOY", Number: "43", Job: "ENV-JOB1"}) {
+		t.Fatalf("identity %+v", b)
+	}
 }

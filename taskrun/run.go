@@ -154,6 +154,7 @@ func (m *maskedProvider) Retrieve(ctx context.Context) (credbroker.Credentials, 
 // failures (credentials, delivery, start); a task that runs and fails is
 // a non-zero exit code with a nil error.
 func (r *Runner) Run(ctx context.Context, c *Command) (int, error) {
+	sweepStale(r.Environ)
 	var outDst, errDst io.Writer = r.Stdout, r.Stderr
 	var outPrefix, errPrefix *prefixWriter
 	if c.Name != "" {
@@ -194,7 +195,12 @@ func (r *Runner) Run(ctx context.Context, c *Command) (int, error) {
 		}
 		switch c.Delivery {
 		case DeliverEndpoint:
-			srv, err := endpoint.Start(endpoint.Options{Provider: prov, Logger: r.logger(), Now: r.Now})
+			dir, err := newRunDir(r.Environ, "endpoint")
+			if err != nil {
+				return ExitOwnFailure, err
+			}
+			cleanup = append(cleanup, func() { os.RemoveAll(dir) })
+			srv, err := endpoint.Start(endpoint.Options{Provider: prov, Logger: r.logger(), Now: r.Now, Dir: dir})
 			if err != nil {
 				return ExitOwnFailure, err
 			}
@@ -211,7 +217,7 @@ func (r *Runner) Run(ctx context.Context, c *Command) (int, error) {
 			if err != nil {
 				return ExitOwnFailure, err
 			}
-			dir, entries, err := writeProfile(cr, c.Creds.Region)
+			dir, entries, err := writeProfile(r.Environ, cr, c.Creds.Region)
 			if err != nil {
 				return ExitOwnFailure, err
 			}
@@ -270,11 +276,11 @@ outer:
 	return out
 }
 
-// writeProfile writes a private directory with a shared-credentials file
-// and a config file, and returns the directory and the environment
-// entries that select them.
-func writeProfile(cr credbroker.Credentials, region string) (string, []string, error) {
-	dir, err := os.MkdirTemp("", "credbroker-profile-")
+// writeProfile writes a run directory (see newRunDir) with a
+// shared-credentials file and a config file, and returns the directory and
+// the environment entries that select them.
+func writeProfile(environ []string, cr credbroker.Credentials, region string) (string, []string, error) {
+	dir, err := newRunDir(environ, "profile")
 	if err != nil {
 		return "", nil, fmt.Errorf("profile directory: %w", err)
 	}

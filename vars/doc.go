@@ -6,7 +6,10 @@
 // Variables come in three layers, as in Bamboo: global variables, plan
 // variables and runtime variables (written by an earlier task of the same
 // job). When a name is defined in several layers, Runtime wins over Plan and
-// Plan wins over Global.
+// Plan wins over Global. [Sources.Load] fills the layers from everywhere
+// a build's variables come from (the broker, variables files, the job
+// file, --var flags, $CREDBROKER_VARIABLES), the same way for every
+// command.
 //
 // # Names
 //

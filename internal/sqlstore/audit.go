@@ -8,12 +8,12 @@ import (
 	"github.com/credbroker/credbroker"
 )
 
-const auditColumns = `seq, time_us, action, token_id, plan, build, job, task, connector, role_arn, access_key_id, expiration_us, outcome, error_code, detail, prev_hash, hash`
+const auditColumns = `seq, time_us, action, token_id, plan, build, job, task, connector, role_arn, access_key_id, expiration_us, outcome, error_code, detail, tags, prev_hash, hash`
 
 // auditRowValues is the number of values of one audit row.
-const auditRowValues = 17
+const auditRowValues = 18
 
-// auditChunk is the most rows one INSERT takes: 1,088 values, far below
+// auditChunk is the most rows one INSERT takes: 1,152 values, far below
 // what either database binds. A batch of n rows goes in n/auditChunk full
 // statements and one of the rest; the statement of each size is prepared
 // once.
@@ -28,9 +28,10 @@ const (
 
 // appendAuditArgs appends the column values of r, in auditColumns order.
 func appendAuditArgs(args []any, r *credbroker.AuditRecord) []any {
+	tags, _ := jsonList(r.Tags) // a list of string pairs always encodes
 	return append(args,
 		r.Seq, micros(r.Time), r.Action, r.TokenID, r.Plan, r.Build, r.Job, r.Task, r.Connector,
-		r.RoleARN, r.AccessKeyID, micros(r.Expiration), r.Outcome, r.ErrorCode, r.Detail, r.PrevHash, r.Hash,
+		r.RoleARN, r.AccessKeyID, micros(r.Expiration), r.Outcome, r.ErrorCode, r.Detail, tags, r.PrevHash, r.Hash,
 	)
 }
 
@@ -205,9 +206,13 @@ func scanAudit(sc scanner) (credbroker.AuditRecord, error) {
 	var (
 		r              credbroker.AuditRecord
 		at, expiration sql.NullInt64
+		tags           string
 	)
 	err := sc.Scan(&r.Seq, &at, &r.Action, &r.TokenID, &r.Plan, &r.Build, &r.Job, &r.Task, &r.Connector,
-		&r.RoleARN, &r.AccessKeyID, &expiration, &r.Outcome, &r.ErrorCode, &r.Detail, &r.PrevHash, &r.Hash)
+		&r.RoleARN, &r.AccessKeyID, &expiration, &r.Outcome, &r.ErrorCode, &r.Detail, &tags, &r.PrevHash, &r.Hash)
+	if err == nil {
+		err = parseList(tags, &r.Tags)
+	}
 	r.Time, r.Expiration = fromMicros(at), fromMicros(expiration)
 	return r, err
 }

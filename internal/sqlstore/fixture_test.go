@@ -6,7 +6,7 @@ package sqlstore_test
 // credbroker left behind, which upgrade_test.go opens with this one. It
 // uses nothing but the API that every version since the first store has,
 // so that it builds in a checkout of an older commit. To make the fixtures
-// of commit C (schema version V):
+// of commit C, whose newest migration is V:
 //
 //	git worktree add --detach /tmp/old C
 //	mkdir -p /tmp/old/internal/sqlstore
@@ -39,7 +39,7 @@ import (
 
 var (
 	writeFixtures  = flag.String("write-fixtures", "", "write the fixtures of this checkout's stores into this directory")
-	fixtureVersion = flag.Int("fixture-version", 0, "the schema version this checkout writes, for the fixtures' names")
+	fixtureVersion = flag.Int("fixture-version", 0, "the newest migration this checkout has, for the fixtures' names")
 	pgDump         = flag.String("pg-dump", "pg_dump", "the pg_dump of the test server's PostgreSQL")
 )
 
@@ -139,7 +139,7 @@ func TestWriteFixtures(t *testing.T) {
 		return // the fixtures are written by hand, from older commits
 	}
 	if *fixtureVersion <= 0 {
-		t.Fatal("-fixture-version must say which schema version this checkout writes")
+		t.Fatal("-fixture-version must give the newest migration this checkout has")
 	}
 	ctx := t.Context()
 	dir, err := filepath.Abs(*writeFixtures)

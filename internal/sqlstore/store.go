@@ -22,16 +22,16 @@ type Dialect struct {
 	// ..."), which reach the server log only.
 	Name string
 	// Migrations holds the numbered schema files, NNNN_name.sql, at its
-	// root.
+	// root (package internal/migrate reads and orders them).
 	Migrations fs.FS
 	// Placeholder is the marker of parameter n in a statement whose
 	// parameters all come in order, each once: the lists the store
 	// generates (the values of a row, the rows of an audit batch, the
 	// conditions of a filter). PostgreSQL takes $n. SQLite takes ? (by
 	// position): it looks up a $n by name, in a linear scan at every bind,
-	// which makes a 1,088-value audit insert bind in quadratic time. The
-	// store's hand-written statements, which may use a parameter twice,
-	// keep $n: both databases take it.
+	// which makes a 64-row audit insert (over 1,000 values) bind in
+	// quadratic time. The store's hand-written statements, which may use
+	// a parameter twice, keep $n: both databases take it.
 	Placeholder func(n int) string
 	// SchemaVersionDDL creates the table of applied migrations if it is
 	// missing: schema_version (version INTEGER PRIMARY KEY, applied_at).

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,10 +18,19 @@ import (
 	"github.com/credbroker/credbroker/sqlite"
 )
 
-// fixtureVersions are the schema versions of the fixtures in testdata:
-// 1 as commit db44426 left it, 2 as fce09cb (the last commit before this
-// package) left it. fixture_test.go says how they were made.
-var fixtureVersions = []int{1, 2}
+// fixtures are the databases in testdata, named by the newest migration
+// they had, as older commits left them (fixture_test.go says how they
+// were made): db44426 (migration 1), fce09cb (1 and 2; the last commit
+// before this package) and 7428b9d (1, 2 and 6, the audit's tags; main
+// when this package's branch merged it).
+var fixtures = []struct {
+	version int
+	applied []int
+}{
+	{1, []int{1}},
+	{2, []int{1, 2}},
+	{6, []int{1, 2, 6}},
+}
 
 // database is one kind of store, opened on a database as this credbroker
 // does, with a raw handle beside it to look at what the store keeps.
@@ -74,17 +84,6 @@ var databases = []database{
 	}},
 }
 
-// rawDB opens a database with no store in the way.
-func rawDB(t *testing.T, driver, dsn string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open(driver, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
 // contents is everything a store gives back through its API.
 type contents struct {
 	Connectors []*credbroker.Connector
@@ -118,28 +117,6 @@ func read(t *testing.T, st credbroker.Store) contents {
 	return c
 }
 
-// versions lists the migrations that schema_version records.
-func versions(t *testing.T, db *sql.DB) []int {
-	t.Helper()
-	rows, err := db.QueryContext(t.Context(), `SELECT version FROM schema_version ORDER BY version`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []int
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // TestUpgrade opens, with this credbroker, each database an older one
 // left behind: its schema is brought up to date, every row reads back as
 // the same changes made by this credbroker read back, the audit trail
@@ -158,16 +135,16 @@ func TestUpgrade(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, v := range fixtureVersions {
-				t.Run(fmt.Sprintf("from-v%d", v), func(t *testing.T) {
-					testUpgrade(t, db, v, want, wantVersions, wantGen)
+			for _, f := range fixtures {
+				t.Run(fmt.Sprintf("from-v%d", f.version), func(t *testing.T) {
+					testUpgrade(t, db, f.version, slices.Contains(f.applied, 2), want, wantVersions, wantGen)
 				})
 			}
 		})
 	}
 }
 
-func testUpgrade(t *testing.T, db database, v int, want contents, wantVersions []int, wantGen int64) {
+func testUpgrade(t *testing.T, db database, v int, hadGeneration bool, want contents, wantVersions []int, wantGen int64) {
 	ctx := t.Context()
 	st, raw := db.open(t, v)
 	if got := versions(t, raw); !reflect.DeepEqual(got, wantVersions) {
@@ -185,13 +162,16 @@ func testUpgrade(t *testing.T, db database, v int, want contents, wantVersions [
 		t.Errorf("the fixture's trail does not verify: %v", problems)
 	}
 
-	// A store at schema version 1 had no generation: migration 2 starts it
-	// at 0. One written at version 2 keeps its own.
+	// A store without migration 2 had no generation: the migration starts
+	// it at 0. One that had it keeps its own.
 	gen, err := st.ConnectorGeneration(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if wantGen := map[bool]int64{true: 0, false: wantGen}[v < 2]; gen != wantGen {
+	if !hadGeneration {
+		wantGen = 0
+	}
+	if gen != wantGen {
 		t.Errorf("connector generation %d after the upgrade, want %d", gen, wantGen)
 	}
 	c, err := st.GetConnector(ctx, "deploy")
@@ -226,10 +206,11 @@ func testUpgrade(t *testing.T, db database, v int, want contents, wantVersions [
 }
 
 // TestFixturesWrittenByOldCode guards the fixtures themselves: each holds
-// the schema version its name gives, as the old code recorded it, so the
-// upgrade above starts where an old broker left off.
+// the migrations the list above gives, as the old code recorded them, so
+// the upgrade above starts where an old broker left off.
 func TestFixturesWrittenByOldCode(t *testing.T) {
-	for _, v := range fixtureVersions {
+	for _, f := range fixtures {
+		v := f.version
 		t.Run(fmt.Sprint("sqlite-v", v), func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "fixture.db")
 			b, err := os.ReadFile(fmt.Sprintf("testdata/sqlite-v%d.db", v))
@@ -244,12 +225,8 @@ func TestFixturesWrittenByOldCode(t *testing.T) {
 			if err := raw.QueryRowContext(t.Context(), `PRAGMA user_version`).Scan(&userVersion); err != nil {
 				t.Fatal(err)
 			}
-			want := make([]int, v)
-			for i := range want {
-				want[i] = i + 1
-			}
-			if got := versions(t, raw); !reflect.DeepEqual(got, want) || userVersion != v {
-				t.Errorf("fixture records versions %v and user_version %d, want %v and %d", got, userVersion, want, v)
+			if got := versions(t, raw); !reflect.DeepEqual(got, f.applied) || userVersion != v {
+				t.Errorf("fixture records versions %v and user_version %d, want %v and %d", got, userVersion, f.applied, v)
 			}
 		})
 	}

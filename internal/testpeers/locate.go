@@ -49,6 +49,14 @@ const (
 	KeyIMDSMock = "IMDS_MOCK"
 	// KeyPGBin is the directory holding PostgreSQL's initdb, pg_ctl and postgres.
 	KeyPGBin = "PG_BIN"
+	// KeyChromium is the path of Debian's chromium, for the browser tests.
+	KeyChromium = "CHROMIUM"
+	// KeyNode is the path of Node.js (Debian's nodejs), whose
+	// encodeURIComponent the masking tests use.
+	KeyNode = "NODE"
+	// KeyCurl is the path of curl, whose --data-urlencode the masking tests
+	// use.
+	KeyCurl = "CURL"
 )
 
 // depsHint ends every message about a missing or broken peer.
@@ -126,6 +134,9 @@ func defaultPeers(cache string) map[string]string {
 		KeyMinIO:    filepath.Join(cache, "bin", "minio"),
 		KeyIMDSMock: filepath.Join(cache, "bin", "ec2-metadata-mock"),
 		KeyPGBin:    "/usr/lib/postgresql/15/bin",
+		KeyChromium: "/usr/bin/chromium",
+		KeyNode:     "/usr/bin/node",
+		KeyCurl:     "/usr/bin/curl",
 	}
 }
 
@@ -221,6 +232,12 @@ func (p *peers) binaryPath(name string) string {
 		return p.values[KeyMinIO]
 	case "ec2-metadata-mock":
 		return p.values[KeyIMDSMock]
+	case "chromium":
+		return p.values[KeyChromium]
+	case "node":
+		return p.values[KeyNode]
+	case "curl":
+		return p.values[KeyCurl]
 	}
 	pg := filepath.Join(p.values[KeyPGBin], name)
 	if _, err := os.Stat(pg); err == nil || pgTools[name] {
@@ -232,7 +249,7 @@ func (p *peers) binaryPath(name string) string {
 // Binary returns the path of the peer program name and fails the test when it
 // is not an executable file. Names: "aws" (the AWS CLI v2 from the peers file,
 // unverified: use [AWSCLI] to check its version), "python3", "minio",
-// "ec2-metadata-mock", PostgreSQL tools such as "initdb" or "pg_ctl" (looked
+// "ec2-metadata-mock", "chromium", "node", "curl", PostgreSQL tools such as "initdb" or "pg_ctl" (looked
 // up in PG_BIN), and any other name is looked up in <cache>/bin (for example
 // "benchstat").
 func Binary(t testing.TB, name string) string {
@@ -312,6 +329,25 @@ func Python(t testing.TB) string {
 	})
 	if err != nil {
 		t.Fatalf("testpeers: %s cannot import boto3: %v: %s; %s", path, err, out, depsHint)
+	}
+	return path
+}
+
+// Chromium returns the path of Debian's chromium (/usr/bin/chromium unless
+// the peers file says otherwise) after checking once that `chromium
+// --version` names it, for the browser tests of the web console.
+func Chromium(t testing.TB) string {
+	t.Helper()
+	path := Binary(t, "chromium")
+	out, err := probeOnce("chromium:"+path, func() (string, error) {
+		cmd := exec.Command(path, "--version")
+		cmd.Env = Env()
+		cmd.WaitDelay = 5 * time.Second
+		b, err := cmd.Output() // the Debian wrapper may warn on stderr
+		return strings.TrimSpace(string(b)), err
+	})
+	if err != nil || !strings.HasPrefix(out, "Chromium ") {
+		t.Fatalf("testpeers: %s --version: %v: %q; %s", path, err, out, depsHint)
 	}
 	return path
 }

@@ -1,0 +1,559 @@
+// Package preflight is `credbroker check`: the same decisions as a run
+// (credbroker run, exec), reported instead of acted on, so that a build
+// does not spend twenty minutes before it finds a typo in a role ARN.
+//
+// Offline, it checks what needs no network call: the job file is well
+// formed; every variable a task references resolves (values are never
+// printed); each instance or static source's awscreds.Plan, the very
+// decisions awscreds.Resolve acts on (region and partition, ARNs in the
+// partition, the session policy, the duration and whether role chaining
+// lowers it, session tags, the IMDSv1 warning); a connector source's
+// broker URL and tags. Online, unless Options.Offline, it asks: the
+// metadata service for the instance profile's role, STS for credentials
+// and (where it offers GetCallerIdentity) whose they are, the broker for
+// a real vend of the task's connector. Credentials obtained are thrown
+// away, except that a set_variables task's fill the runtime variables of
+// the tasks after it, as in a run.
+//
+// Each problem or success is a Finding; a Report holds them and prints
+// them one per line, or as JSON. A new kind of source is one more case in
+// awscreds.Decide, and one more in the online checks here.
+package preflight
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/awscreds"
+	"github.com/credbroker/credbroker/httpapi"
+	"github.com/credbroker/credbroker/jobfile"
+	"github.com/credbroker/credbroker/taskrun"
+	"github.com/credbroker/credbroker/vars"
+)
+
+// EnvBroker is the environment variable naming the broker of connector
+// sources, and whose variables a job run fetches.
+const EnvBroker = "CREDBROKER_BROKER"
+
+// Options configure a check.
+type Options struct {
+	// Offline makes no network call: only the offline checks.
+	Offline bool
+	// LookupEnv reads credbroker's own environment (AWS_REGION,
+	// CREDBROKER_BROKER, CREDBROKER_TOKEN, ...); nil reads nothing.
+	LookupEnv func(string) (string, bool)
+	// BrokerVariables fetches the broker's global and plan variables for
+	// plan, as credbroker run does before a job, with the values to mask
+	// (the token); nil fetches none. It is called only when
+	// $CREDBROKER_BROKER is set.
+	BrokerVariables func(ctx context.Context, plan string) (global, planVars []vars.Var, secrets []string, err error)
+	// UserAgent is sent to the broker.
+	UserAgent string
+}
+
+func (o *Options) env(name string) string {
+	if o.LookupEnv == nil {
+		return ""
+	}
+	v, _ := o.LookupEnv(name)
+	return v
+}
+
+func (o *Options) lookupEnv(name string) (string, bool) {
+	if o.LookupEnv == nil {
+		return "", false
+	}
+	return o.LookupEnv(name)
+}
+
+// JobInput is a job file to check and what a run of it would get from
+// outside the file.
+type JobInput struct {
+	// Path is the job file.
+	Path string
+	// Flags and Env are the build identity from the command line and from
+	// the environment; the job file's plan:, build: and job: come between
+	// (jobfile.Job.Identity).
+	Flags, Env credbroker.Build
+	// Vars are the variables from outside the job file; the job file's
+	// variables and the broker's are added as a run adds them.
+	Vars vars.Sources
+}
+
+// SourceInput is one credentials block to check, as exec would use it.
+type SourceInput struct {
+	Credentials *jobfile.Credentials
+	Build       credbroker.Build
+	Vars        vars.Sources
+	// Names names a source field as the user wrote it (the flag that sets
+	// it); nil keeps the field names.
+	Names func(field string) string
+}
+
+// Job checks every task of a job file in order, as `credbroker run` would
+// meet them.
+func Job(ctx context.Context, in JobInput, opts Options) *Report {
+	c := &checker{opts: opts, rep: &Report{}}
+	c.job(ctx, in)
+	return c.rep
+}
+
+// Source checks one credentials block.
+func Source(ctx context.Context, in SourceInput, opts Options) *Report {
+	c := &checker{opts: opts, rep: &Report{}}
+	names := in.Names
+	if names == nil {
+		names = keep
+	}
+	vs, err := in.Vars.Load()
+	if err != nil {
+		c.addErr(SevError, "", err, names)
+		return c.rep
+	}
+	c.rep.secrets = append(c.rep.secrets, vs.Secrets()...)
+	t := &task{names: names, x: newCheckExpander(vs, "")}
+	c.source(ctx, t, in.Credentials, in.Build)
+	c.flush(t)
+	return c.rep
+}
+
+// FromError is the report of a check that could not start: each problem
+// of err (a joined error is several) is an error finding, its field named
+// through names (nil keeps them).
+func FromError(err error, names func(string) string) *Report {
+	if names == nil {
+		names = keep
+	}
+	c := &checker{rep: &Report{}}
+	c.addErr(SevError, "", err, names)
+	return c.rep
+}
+
+// checker makes the findings of one check.
+type checker struct {
+	opts Options
+	rep  *Report
+	// brokerDown holds the broker URLs already found unreachable, so that
+	// one stopped broker is one finding.
+	brokerDown map[string]bool
+}
+
+func (c *checker) add(sev Severity, task, field, msg, fix string) {
+	c.rep.add(sev, task, field, msg, fix)
+}
+
+// addErr adds every problem in err (a joined error is several) with
+// severity sev, naming fields through names.
+func (c *checker) addErr(sev Severity, task string, err error, names func(string) string) {
+	if err == nil {
+		return
+	}
+	if multi, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range multi.Unwrap() {
+			c.addErr(sev, task, e, names)
+		}
+		return
+	}
+	if e := credbroker.AsError(err); e != nil {
+		if loc := e.Location(); loc != "" {
+			// A job file's problem: its field is already the path in it.
+			c.add(sev, task, e.Field, loc+": "+e.Message, e.Fix)
+			return
+		}
+		c.add(sev, task, names(e.Field), e.Message, e.Fix)
+		return
+	}
+	c.add(sev, task, "", err.Error(), "")
+}
+
+func (c *checker) errorCount() int { return c.rep.Count(SevError) }
+
+// task is the state of checking one task's credentials.
+type task struct {
+	name  string
+	names func(field string) string // a source field as the user wrote it
+	x     *checkExpander
+}
+
+// job checks every task of a job file in order.
+func (c *checker) job(ctx context.Context, in JobInput) {
+	job, err := jobfile.Load(in.Path)
+	if err != nil {
+		c.addErr(SevError, "", err, keep)
+		return
+	}
+	c.add(SevOK, "", "", fmt.Sprintf("%s is well formed: %d task(s)", in.Path, len(job.Tasks)), "")
+	b := job.Identity(in.Flags, in.Env)
+
+	// The variables as `credbroker run` layers them.
+	sources := in.Vars
+	sources.Job = job.Variables
+	brokerUnfetched := false
+	if broker := c.opts.env(EnvBroker); broker != "" {
+		switch {
+		case c.opts.Offline:
+			brokerUnfetched = true
+			c.add(SevInfo, "", EnvBroker, "the broker's variables are not fetched with --offline", "")
+		case c.opts.BrokerVariables != nil:
+			global, planVars, secrets, err := c.opts.BrokerVariables(ctx, b.Plan)
+			if err != nil {
+				c.addErr(SevError, "", err, func(string) string { return EnvBroker })
+				brokerUnfetched = true
+				if credbroker.ErrorCode(err) == credbroker.CodeUnavailable {
+					c.brokerDown = map[string]bool{strings.TrimRight(broker, "/"): true}
+				}
+				break
+			}
+			sources.BrokerGlobal, sources.BrokerPlan = global, planVars
+			c.rep.secrets = append(c.rep.secrets, secrets...)
+		}
+	}
+	vs, err := sources.Load()
+	if err != nil {
+		c.addErr(SevError, "", err, keep)
+		return
+	}
+	c.rep.secrets = append(c.rep.secrets, vs.Secrets()...)
+
+	x := newCheckExpander(vs, "")
+	x.brokerUnfetched = brokerUnfetched
+	for i := range job.Tasks {
+		jt := &job.Tasks[i]
+		tb := b
+		tb.Task = jt.Name
+		x.task, x.unresolved = jt.Name, map[string]bool{}
+		t := &task{name: jt.Name, x: x}
+		var got *obtained
+		if jt.Credentials == nil {
+			c.add(SevInfo, jt.Name, "", "no credentials block: the task runs without AWS credentials", "")
+		} else {
+			t.names = jobField(jt.Credentials)
+			got = c.source(ctx, t, jt.Credentials, tb)
+		}
+		c.references(t, jt)
+		c.flush(t)
+
+		if jt.SetVariables == nil {
+			x.writers = append(x.writers, jt.Name)
+			continue
+		}
+		ns := jt.SetVariables.Namespace
+		if got != nil {
+			for _, v := range taskrun.CredentialVariables(ns, got.creds, got.region, got.partition) {
+				vs.Set(vars.Runtime, v.Name, v.Value, v.Secret)
+			}
+			c.rep.secrets = append(c.rep.secrets, got.creds.Secrets()...)
+			continue
+		}
+		for _, v := range taskrun.CredentialVariables(ns, credbroker.Credentials{}, "", "") {
+			x.pending[v.Name] = jt.Name
+		}
+	}
+}
+
+// references checks the variables a task's env, command and script use.
+func (c *checker) references(t *task, jt *jobfile.Task) {
+	for _, e := range jt.Env {
+		t.x.check("env."+e.Name, e.Value, false)
+	}
+	for j, arg := range jt.Command {
+		t.x.check(fmt.Sprintf("command[%d]", j), arg, true)
+	}
+	t.x.check("run", jt.Run, true)
+}
+
+// flush moves the expander's notes about t into the findings.
+func (c *checker) flush(t *task) {
+	for _, f := range t.x.notes {
+		if t.names != nil && !strings.HasPrefix(f.Field, "env.") && !strings.HasPrefix(f.Field, "command[") && f.Field != "run" {
+			f.Field = t.names(f.Field)
+		}
+		c.rep.Findings = append(c.rep.Findings, f)
+	}
+	t.x.notes = nil
+}
+
+// obtained is what an online check of a source got: thrown away, except
+// that a set_variables task's values fill the runtime variables of the
+// tasks after it.
+type obtained struct {
+	creds             credbroker.Credentials
+	region, partition string
+}
+
+// source checks one credentials block: substitution, the offline checks,
+// then (unless offline) the online ones.
+func (c *checker) source(ctx context.Context, t *task, raw *jobfile.Credentials, b credbroker.Build) *obtained {
+	before := c.errorCount()
+	src, err := taskrun.ExpandCredentials(raw, t.x, "", c.opts.lookupEnv)
+	// Fields whose variables are not known yet are reported by the
+	// expander, fields that could not be substituted by err; the checks
+	// of either wait for the run.
+	unknown := map[string]bool{}
+	for f := range t.x.unresolved {
+		unknown[f] = true
+	}
+	if err != nil {
+		// What follows from an unresolved field (a missing broker URL or
+		// token) is not news.
+		if shown := dropFields(err, t.x.unresolved); shown != nil {
+			c.addErr(SevError, t.name, shown, t.names)
+		}
+		markFields(err, unknown)
+	}
+	ready := len(t.x.unresolved) == 0 && err == nil && !t.x.hasErrors()
+	c.flush(t)
+	if src.Token != "" {
+		c.rep.secrets = append(c.rep.secrets, src.Token)
+	}
+	var plan *awscreds.Plan
+	switch src.Kind {
+	case credbroker.SourceConnector:
+		c.offlineConnector(t, src)
+	case credbroker.SourceInstance, credbroker.SourceStatic:
+		plan = awscreds.Decide(src, b, c.awsOptions(src), pendingIn(unknown))
+		c.offlineAWS(t, src, plan)
+	}
+	ready = ready && c.errorCount() == before
+	if !ready {
+		if len(t.x.unresolved) > 0 && c.errorCount() == before {
+			c.add(SevInfo, t.name, t.names(""), "not obtained now: the credentials depend on variables that are only known when the job runs", "")
+		}
+		return nil
+	}
+	var res *credbroker.Resolved
+	if plan != nil {
+		if res = c.resolve(ctx, t, src, b, plan); res == nil {
+			return nil
+		}
+	}
+	if c.opts.Offline {
+		return nil
+	}
+	switch src.Kind {
+	case credbroker.SourceConnector:
+		return c.onlineConnector(ctx, t, src, b)
+	case credbroker.SourceInstance, credbroker.SourceStatic:
+		return c.onlineAWS(ctx, t, src, plan, res)
+	}
+	return nil
+}
+
+// markFields adds the fields of err's problems to fields.
+func markFields(err error, fields map[string]bool) {
+	if multi, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range multi.Unwrap() {
+			markFields(e, fields)
+		}
+		return
+	}
+	if e := credbroker.AsError(err); e != nil && e.Field != "" {
+		fields[e.Field] = true
+	}
+}
+
+// offlineAWS reports the plan of an instance or static source: each rule
+// it applied, an ok line for the decisions worth showing, its warnings.
+func (c *checker) offlineAWS(t *task, src credbroker.Source, plan *awscreds.Plan) {
+	shown := map[string]bool{}
+	warnings := func(field string) {
+		for _, w := range plan.Warnings {
+			if w.Field == field && !shown[field] {
+				c.add(SevWarning, t.name, t.names(w.Field), w.Message, w.Fix)
+			}
+		}
+		shown[field] = true
+	}
+	for _, ch := range plan.Checks {
+		if ch.Err != nil {
+			c.addErr(SevError, t.name, ch.Err, t.names)
+			continue
+		}
+		r := plan.Role
+		switch ch.Field {
+		case "region":
+			c.add(SevOK, t.name, t.names("region"), fmt.Sprintf("region %s is in partition %s", plan.Region, plan.Partition.ID), "")
+		case "role_arn":
+			c.add(SevOK, t.name, t.names("role_arn"), fmt.Sprintf("role ARN %s is in partition %s", r.ARN, plan.Partition.ID), "")
+		case "policy_arns":
+			c.add(SevOK, t.name, t.names("policy_arns"), fmt.Sprintf("%d managed policy ARN(s), in partition %s", len(r.PolicyARNs), plan.Partition.ID), "")
+		case "policy":
+			c.add(SevOK, t.name, t.names("policy"), fmt.Sprintf("the session policy is valid: %d of STS's 2,048 characters", len(r.Policy)), "")
+		case "duration":
+			if !r.Clamped {
+				c.add(SevOK, t.name, t.names("duration"), fmt.Sprintf("duration %s is within STS's limits", credbroker.FormatDuration(r.RequestedDuration)), "")
+			}
+		}
+		warnings(ch.Field)
+	}
+	for _, w := range plan.Warnings {
+		warnings(w.Field)
+	}
+}
+
+// resolve builds the provider of a source whose plan has no problem, and
+// says what it will do.
+func (c *checker) resolve(ctx context.Context, t *task, src credbroker.Source, b credbroker.Build, plan *awscreds.Plan) *credbroker.Resolved {
+	res, err := awscreds.Resolve(ctx, src, b, c.awsOptions(src))
+	if err != nil {
+		c.addErr(SevError, t.name, err, t.names)
+		return nil
+	}
+	what := "static keys " + credbroker.MaskKeyID(src.AccessKeyID)
+	if src.Kind == credbroker.SourceInstance {
+		what = "the instance profile"
+	}
+	if r := plan.Role; r != nil {
+		tags := "with the build's session tags"
+		switch {
+		case src.Role.NoSessionTags:
+			tags = "without session tags"
+		case len(r.Tags) == 0:
+			tags = "without session tags (no build identity, no tags)"
+		}
+		what += ", then AssumeRole " + tags
+	}
+	c.add(SevOK, t.name, t.names(""), "the credentials are well formed: "+what, "")
+	return res
+}
+
+// onlineAWS obtains an instance or static source's credentials, then asks
+// STS whose they are.
+func (c *checker) onlineAWS(ctx context.Context, t *task, src credbroker.Source, plan *awscreds.Plan, res *credbroker.Resolved) *obtained {
+	opts := c.awsOptions(src)
+	roleName := ""
+	if src.Kind == credbroker.SourceInstance {
+		role, ep, err := awscreds.InstanceRole(ctx, src, opts)
+		switch {
+		case err != nil && src.IMDSv1:
+			c.addErr(SevWarning, t.name, err, t.names)
+		case err != nil:
+			c.addErr(SevError, t.name, err, t.names)
+			return nil
+		default:
+			roleName = role
+			c.add(SevOK, t.name, t.names("imds_endpoint"), fmt.Sprintf("the metadata service at %s answers IMDSv2 and names role %s", ep, role), "")
+		}
+	}
+	cr, err := res.Provider.Retrieve(ctx)
+	if err != nil {
+		c.addErr(SevError, t.name, err, t.names)
+		return nil
+	}
+	c.rep.secrets = append(c.rep.secrets, cr.Secrets()...)
+	expiry := ""
+	if cr.CanExpire() {
+		expiry = ", expiring " + cr.Expires.UTC().Format(time.RFC3339)
+	}
+	switch {
+	case src.Role.Set():
+		c.add(SevOK, t.name, t.names("role_arn"), fmt.Sprintf("STS at %s answered AssumeRole: credentials %s%s obtained and thrown away", plan.STSEndpoint, credbroker.MaskKeyID(cr.AccessKeyID), expiry), "")
+	case src.Kind == credbroker.SourceInstance:
+		c.add(SevOK, t.name, t.names("imds_endpoint"), fmt.Sprintf("credentials of role %s %s%s obtained and thrown away", roleName, credbroker.MaskKeyID(cr.AccessKeyID), expiry), "")
+	}
+
+	is := &awscreds.Issuer{Options: opts}
+	held := credbroker.ProviderFunc(func(context.Context) (credbroker.Credentials, error) { return cr, nil })
+	account, arn, err := is.CallerIdentity(ctx, res.Region, plan.STSEndpoint, held)
+	switch {
+	case err == nil:
+		c.add(SevInfo, t.name, t.names(""), fmt.Sprintf("identity: %s (account %s)", arn, account), "")
+		if src.Kind == credbroker.SourceStatic && !src.Role.Set() {
+			c.add(SevOK, t.name, t.names("sts_endpoint"), fmt.Sprintf("STS at %s accepts the static keys", plan.STSEndpoint), "")
+		}
+	case errors.Is(err, awscreds.ErrIdentityUnavailable):
+		msg := fmt.Sprintf("identity not available from this STS (%s offers no GetCallerIdentity)", plan.STSEndpoint)
+		if src.Kind == credbroker.SourceStatic && !src.Role.Set() {
+			msg += "; the static keys were not verified"
+		}
+		c.add(SevInfo, t.name, t.names("sts_endpoint"), msg, "")
+	case src.Kind == credbroker.SourceStatic && !src.Role.Set():
+		// GetCallerIdentity is the only call that tests static keys.
+		c.addErr(SevError, t.name, err, t.names)
+	default:
+		c.addErr(SevWarning, t.name, err, t.names)
+	}
+	return &obtained{creds: cr, region: res.Region, partition: res.Partition}
+}
+
+// offlineConnector checks a connector source without a network call.
+func (c *checker) offlineConnector(t *task, src credbroker.Source) {
+	un := t.x.unresolved
+	if src.Connector != "" {
+		c.add(SevOK, t.name, t.names("connector"), "connector "+src.Connector, "")
+	}
+	if src.Broker != "" && !un["broker"] {
+		w, err := httpapi.CheckBrokerURL(src.Broker)
+		switch {
+		case err != nil:
+			c.addErr(SevError, t.name, err, t.names)
+		case w != nil:
+			c.add(SevWarning, t.name, t.names("broker"), w.Message, w.Fix)
+		}
+	}
+	if len(src.Tags) > 0 && !hasPrefixField(un, "tags") {
+		if err := awscreds.CheckSessionTags("tags", src.Tags, nil); err != nil {
+			c.addErr(SevError, t.name, err, t.names)
+		}
+	}
+}
+
+// onlineConnector asks the broker whether it answers, then vends.
+func (c *checker) onlineConnector(ctx context.Context, t *task, src credbroker.Source, b credbroker.Build) *obtained {
+	client, err := httpapi.NewClient(src.Broker, httpapi.ClientOptions{Token: src.Token, CAFile: src.CAFile, UserAgent: c.opts.UserAgent})
+	if err != nil {
+		c.addErr(SevError, t.name, err, t.names)
+		return nil
+	}
+	if c.brokerDown[strings.TrimRight(src.Broker, "/")] {
+		c.add(SevInfo, t.name, t.names("broker"), fmt.Sprintf("not vended: the broker at %s is not reachable (see above)", src.Broker), "")
+		return nil
+	}
+	if err := client.Ready(ctx); err != nil {
+		c.addErr(SevError, t.name, err, t.names)
+		return nil
+	}
+	c.add(SevOK, t.name, t.names("broker"), fmt.Sprintf("the broker at %s answers", client.BaseURL()), "")
+	res, err := client.Vend(ctx, credbroker.VendRequest{
+		Connector: src.Connector, Plan: b.Plan, Build: b.Number, Job: b.Job, Task: b.Task, Tags: src.Tags,
+	})
+	if err != nil {
+		c.addErr(SevError, t.name, err, func(f string) string {
+			if f == "" {
+				f = "connector"
+			}
+			return t.names(f)
+		})
+		return nil
+	}
+	cr := res.Credentials()
+	c.rep.secrets = append(c.rep.secrets, cr.Secrets()...)
+	plan := b.Plan
+	if plan == "" {
+		plan = "(none)"
+	}
+	expiry := ""
+	if cr.CanExpire() {
+		expiry = ", expiring " + cr.Expires.UTC().Format(time.RFC3339)
+	}
+	c.add(SevOK, t.name, t.names("connector"),
+		fmt.Sprintf("connector %s vended credentials %s for plan %s in %s (partition %s)%s; thrown away, but the vend shows in the broker's audit",
+			res.Connector, credbroker.MaskKeyID(cr.AccessKeyID), plan, res.Region, res.Partition, expiry), "")
+	if res.RoleARN != "" {
+		c.add(SevInfo, t.name, t.names("connector"), "identity: role "+res.RoleARN+" (as the broker reports it)", "")
+	}
+	for _, w := range res.Warnings {
+		c.add(SevWarning, t.name, t.names("connector"), w, "")
+	}
+	return &obtained{creds: cr, region: res.Region, partition: res.Partition}
+}
+
+func (c *checker) awsOptions(src credbroker.Source) awscreds.Options {
+	return awscreds.Options{LookupEnv: c.opts.LookupEnv, Retry: src.Retry}
+}
+
+func keep(f string) string { return f }
