@@ -22,9 +22,10 @@
 //
 //  1. Add the migration to both sqlite/migrations and postgres/migrations,
 //     under the same number (NNNN_name.sql). Numbers are taken in the order
-//     work is planned, so a gap is allowed; a migration must not depend on
-//     one with a higher number, since a database may get them in either
-//     order.
+//     work is planned, so a gap is allowed (package internal/migrate plans
+//     what a database lacks, and the runner here applies it); a migration
+//     must not depend on one with a higher number, since a database may get
+//     them in either order.
 //  2. Add the method to the interface in the root package (store.go) and
 //     its contract test to package storetest, which both stores run.
 //  3. Write the method once, here, in the file of its table: reads through
