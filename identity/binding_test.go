@@ -131,7 +131,9 @@ func TestCompileRefuses(t *testing.T) {
 		{"no issuer", "issuer", func(b *credbroker.Binding) { b.Issuer = "" }},
 		{"accepts everything", "claims", func(b *credbroker.Binding) { b.Claims = nil }},
 		{"star subject", "subject", func(b *credbroker.Binding) { b.Claims, b.Subject = nil, "**" }},
-		{"star glob", "claims[0].globs[0]", func(b *credbroker.Binding) { b.Claims[0] = credbroker.ClaimRule{Claim: "repository", Globs: []string{"*"}} }},
+		{"star glob", "claims[0].globs[0]", func(b *credbroker.Binding) {
+			b.Claims[0] = credbroker.ClaimRule{Claim: "repository", Globs: []string{"*"}}
+		}},
 		{"empty rule", "claims[0]", func(b *credbroker.Binding) { b.Claims[0].Values = nil }},
 		{"bad path", "claims[0].claim", func(b *credbroker.Binding) { b.Claims[0].Claim = "/a//b" }},
 		{"bad escape", "claims[0].claim", func(b *credbroker.Binding) { b.Claims[0].Claim = "/a~2" }},

@@ -91,10 +91,16 @@ func TestHostileTokens(t *testing.T) {
 		want  string
 	}{
 		{"expired", func() string {
-			return is.Token(t, with(func(c map[string]any) { c["iat"] = now.Add(-time.Hour).Unix(); c["exp"] = now.Add(-10 * time.Minute).Unix() }))
+			return is.Token(t, with(func(c map[string]any) {
+				c["iat"] = now.Add(-time.Hour).Unix()
+				c["exp"] = now.Add(-10 * time.Minute).Unix()
+			}))
 		}, credbroker.CodeUnauthorized, "the token expired at"},
 		{"not yet valid", func() string {
-			return is.Token(t, with(func(c map[string]any) { c["nbf"] = now.Add(10 * time.Minute).Unix(); c["exp"] = now.Add(time.Hour).Unix() }))
+			return is.Token(t, with(func(c map[string]any) {
+				c["nbf"] = now.Add(10 * time.Minute).Unix()
+				c["exp"] = now.Add(time.Hour).Unix()
+			}))
 		}, credbroker.CodeUnauthorized, "not valid before"},
 		{"issued in the future", func() string {
 			return is.Token(t, with(func(c map[string]any) {
@@ -108,7 +114,9 @@ func TestHostileTokens(t *testing.T) {
 			credbroker.CodeUnauthorized, `audience "sts.amazonaws.com" is not one issuer ci accepts`},
 		{"no audience", func() string { return is.Token(t, with(func(c map[string]any) { c["aud"] = nil })) }, credbroker.CodeUnauthorized, "names no audience"},
 		{"no subject", func() string { return is.Token(t, with(func(c map[string]any) { c["sub"] = nil })) }, credbroker.CodeUnauthorized, "no subject"},
-		{"wrong issuer", func() string { return is.Token(t, with(func(c map[string]any) { c["iss"] = "https://evil.example.com" })) },
+		{"wrong issuer", func() string {
+			return is.Token(t, with(func(c map[string]any) { c["iss"] = "https://evil.example.com" }))
+		},
 			credbroker.CodeUnauthorized, `issuer "https://evil.example.com" is not trusted`},
 		{"issuer with a trailing slash", func() string { return is.Token(t, with(func(c map[string]any) { c["iss"] = is.URL + "/" })) },
 			credbroker.CodeUnauthorized, "is not trusted"},
