@@ -74,8 +74,14 @@ func unauthorized(msg string) error {
 }
 
 // Authenticate finds the token a caller presented and checks it: known,
-// secret right (compared in constant time), not revoked, not expired.
+// secret right (compared in constant time), not revoked, not expired. An
+// ID token (a JWT) of a trusted issuer is accepted in its place when a
+// binding accepts it: the caller then acts as an agent token of the
+// binding's plans, carrying its identity (credbroker.Token.Identity).
 func (s *Service) Authenticate(ctx context.Context, bearer string) (*credbroker.Token, error) {
+	if looksLikeJWT(bearer) {
+		return s.authenticateJWT(ctx, bearer)
+	}
 	id, secret, ok := strings.Cut(strings.TrimSpace(bearer), ".")
 	if !ok || !validTokenID(id) || len(secret) != 43 {
 		return nil, unauthorized("malformed token")
@@ -132,6 +138,9 @@ func activeToken(e tokenEntry, id string, now time.Time) (*credbroker.Token, err
 // checked. The HTTP server serves such tokens from an address it limits
 // for failed authentications (httpapi.TokenKnower).
 func (s *Service) KnowsToken(bearer string) bool {
+	if looksLikeJWT(bearer) {
+		return s.knowsIDToken(bearer)
+	}
 	id, _, ok := strings.Cut(strings.TrimSpace(bearer), ".")
 	if !ok || !validTokenID(id) {
 		return false

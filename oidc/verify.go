@@ -138,6 +138,12 @@ func Peek(raw string) Unverified {
 	return Unverified{Issuer: c.Issuer, Subject: c.Subject}
 }
 
+// PeekClaims is Peek for the broker, which declares the method it needs.
+func (v *Verifier) PeekClaims(raw string) (issuer, subject string) {
+	u := Peek(raw)
+	return u.Issuer, u.Subject
+}
+
 // Verify verifies raw and returns its claims. find returns the trusted
 // issuer whose URL is iss, or nil when none is. Errors are
 // CodeUnauthorized for a token that is not accepted (malformed, oversized,
