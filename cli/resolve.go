@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/credbroker/credbroker"
 	"github.com/credbroker/credbroker/awscreds"
+	"github.com/credbroker/credbroker/citoken"
 	"github.com/credbroker/credbroker/credcache"
 	"github.com/credbroker/credbroker/httpapi"
+	"github.com/credbroker/credbroker/policy"
 	"github.com/credbroker/credbroker/taskrun"
 )
 
@@ -23,7 +26,13 @@ func (a *app) resolver() taskrun.Resolver {
 		if src.Kind == credbroker.SourceConnector {
 			return a.resolveConnector(ctx, src, b)
 		}
-		res, err := awscreds.Resolve(ctx, src, b, awscreds.Options{LookupEnv: a.getenv, Logger: log})
+		opts := awscreds.Options{LookupEnv: a.getenv, Logger: log}
+		if src.Kind == credbroker.SourceWebIdentity && src.OIDC != "" {
+			if opts.IdentityToken, err = a.idToken("oidc", src); err != nil {
+				return nil, err
+			}
+		}
+		res, err := awscreds.Resolve(ctx, src, b, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -39,6 +48,12 @@ func (a *app) resolver() taskrun.Resolver {
 // brokerClient builds a client of the broker at rawURL; a plain http URL
 // to another host is a warning on stderr.
 func (a *app) brokerClient(rawURL, token, caFile string) (*httpapi.Client, error) {
+	return a.brokerClientWith(rawURL, token, caFile, nil)
+}
+
+// brokerClientWith is brokerClient with a source of a fresh bearer for
+// each request (a CI's ID token) instead of a fixed token, when set.
+func (a *app) brokerClientWith(rawURL, token, caFile string, source func(ctx context.Context) (string, error)) (*httpapi.Client, error) {
 	w, err := httpapi.CheckBrokerURL(rawURL)
 	if err != nil {
 		return nil, err
@@ -46,20 +61,60 @@ func (a *app) brokerClient(rawURL, token, caFile string) (*httpapi.Client, error
 	if w != nil {
 		fmt.Fprintf(a.io.Stderr, "credbroker: warning: %s\n", w)
 	}
-	return httpapi.NewClient(rawURL, httpapi.ClientOptions{Token: token, CAFile: caFile, UserAgent: userAgent()})
+	return httpapi.NewClient(rawURL, httpapi.ClientOptions{Token: token, TokenSource: source, CAFile: caFile, UserAgent: userAgent()})
 }
 
 // userAgent is what credbroker says it is to the broker.
 func userAgent() string { return "credbroker/" + Version }
 
-// resolveConnector vends once now, to learn the region and fail early, and
-// returns a provider that vends again when the cache needs a refresh.
-func (a *app) resolveConnector(ctx context.Context, src credbroker.Source, b credbroker.Build) (*credbroker.Resolved, error) {
-	client, err := a.brokerClient(src.Broker, src.Token, src.CAFile)
+// idToken returns the CI token source src names (src.OIDC), fetching a
+// fresh token at each call; every token it yields is masked in
+// credbroker's own messages from then on.
+func (a *app) idToken(field string, src credbroker.Source) (func(ctx context.Context) (string, error), error) {
+	ts, err := citoken.New(field, src.OIDC, src.Audience, citoken.Options{LookupEnv: a.getenv})
 	if err != nil {
 		return nil, err
 	}
-	req := credbroker.VendRequest{Connector: src.Connector, Plan: b.Plan, Build: b.Number, Job: b.Job, Task: b.Task, Tags: src.Tags}
+	a.hide.add(a.env(citoken.EnvGitHubToken))
+	return func(ctx context.Context) (string, error) {
+		tok, err := ts.Token(ctx)
+		a.hide.add(tok)
+		return tok, err
+	}, nil
+}
+
+// vendRequest is the vend a connector source asks for: its build, its
+// tags, and the narrowing of its duration and policies (src.Role), which
+// the broker refuses when they would widen the connector's.
+func vendRequest(src credbroker.Source, b credbroker.Build) credbroker.VendRequest {
+	return credbroker.VendRequest{
+		Connector: src.Connector, Plan: b.Plan, Build: b.Number, Job: b.Job, Task: b.Task, Tags: src.Tags,
+		DurationSeconds: int(src.Role.Duration / time.Second), Policy: src.Role.Policy, PolicyARNs: src.Role.PolicyARNs,
+	}
+}
+
+// resolveConnector vends once now, to learn the region and fail early, and
+// returns a provider that vends again when the cache needs a refresh. With
+// src.OIDC, each vend presents a fresh ID token of the CI instead of an
+// agent token.
+func (a *app) resolveConnector(ctx context.Context, src credbroker.Source, b credbroker.Build) (*credbroker.Resolved, error) {
+	var source func(ctx context.Context) (string, error)
+	if src.OIDC != "" {
+		var err error
+		if source, err = a.idToken("oidc", src); err != nil {
+			return nil, err
+		}
+	}
+	client, err := a.brokerClientWith(src.Broker, src.Token, src.CAFile, source)
+	if err != nil {
+		return nil, err
+	}
+	if src.Role.Policy != "" {
+		if src.Role.Policy, err = policy.Validate("policy_file", src.Role.Policy); err != nil {
+			return nil, err
+		}
+	}
+	req := vendRequest(src, b)
 	first, err := client.Vend(ctx, req)
 	if err != nil {
 		return nil, err

@@ -116,9 +116,44 @@ func refused(format string, args ...any) *credbroker.Error {
 }
 
 // Unverified is what can be read of a token before its signature is
-// checked: for messages and the audit of a refusal only.
+// checked: for messages, the audit of a refusal and the agent's offline
+// checks only.
 type Unverified struct {
 	Issuer, Subject string
+	Audience        []string
+	// Expires is the zero time when the token has no exp.
+	Expires time.Time
+}
+
+// Inspect reads the claims of a token without verifying it, for the
+// agent's offline checks of the token it will send (well formed, not
+// expired, for the audience asked). The error says what is malformed,
+// never the token.
+func Inspect(raw string) (Unverified, error) {
+	raw = strings.TrimSpace(raw)
+	if len(raw) > MaxTokenBytes {
+		return Unverified{}, fmt.Errorf("the token is %d bytes, more than the %d an ID token may have", len(raw), MaxTokenBytes)
+	}
+	if strings.Count(raw, ".") != 2 {
+		return Unverified{}, errors.New("not a JWT: an ID token is three base64url parts joined by dots")
+	}
+	sig, err := jose.ParseSignedCompact(raw, allAsymmetric)
+	if err != nil {
+		var alg *jose.ErrUnexpectedSignatureAlgorithm
+		if errors.As(err, &alg) {
+			return Unverified{}, fmt.Errorf("the token is signed with algorithm %q, which no broker or STS accepts", credbroker.CleanField(string(alg.Got), 32))
+		}
+		return Unverified{}, errors.New("not a well-formed JWT (compact JWS, base64url parts)")
+	}
+	var c jwt.Claims
+	if err := json.Unmarshal(sig.UnsafePayloadWithoutVerification(), &c); err != nil {
+		return Unverified{}, errors.New("the token's payload is not a JSON claim set")
+	}
+	u := Unverified{Issuer: c.Issuer, Subject: c.Subject, Audience: []string(c.Audience)}
+	if c.Expiry != nil {
+		u.Expires = c.Expiry.Time()
+	}
+	return u, nil
 }
 
 // Peek reads the issuer and subject of a token without verifying it, for
