@@ -48,6 +48,9 @@ type Issuer struct {
 	JWKSFetches atomic.Int32
 	// ActionsRequests counts the requests to the Actions stand-in.
 	ActionsRequests atomic.Int32
+	// OnToken, when set before the tokens are signed, is called with each
+	// token the issuer signs (a test's leak check registers them).
+	OnToken func(token string)
 }
 
 type issuerKey struct {
@@ -281,7 +284,11 @@ func (is *Issuer) sign(claims map[string]any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return sig.CompactSerialize()
+	tok, err := sig.CompactSerialize()
+	if err == nil && is.OnToken != nil {
+		is.OnToken(tok)
+	}
+	return tok, err
 }
 
 // payload is the JSON claim set of a token.
