@@ -348,3 +348,39 @@ func TestBrokerVendsForCIToken(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}
 }
+
+// A real issuer: ory/hydra issues a JWT access token to a client of the
+// client credentials grant; the broker verifies it with hydra's published
+// keys and vends for the binding of that client's tokens.
+func TestBrokerTrustsHydra(t *testing.T) {
+	s := newSite(t)
+	w := s.w
+	h := testpeers.Hydra(t)
+	id, secret := h.Client(t, "credbroker", "other")
+	w.secret(secret)
+	w.expectOK(s.b.admin(s.admin, "", "issuer", "create", "hydra", "--url", h.URL, "--audience", "credbroker"), "issuer create")
+	w.expectOK(s.b.admin(s.admin, "", "binding", "create", "hydra-deploy", "--issuer", "hydra",
+		"--claim", "client_id="+id, "--plans", "OPS-DEPLOY", "--audit-claim", "client_id"), "binding create")
+	tok := h.Token(t, id, secret, "credbroker")
+	w.secret(tok)
+	st, res, e := s.b.vend(tok, credbroker.VendRequest{Connector: "deploy", Build: "3"})
+	if st != http.StatusOK || res == nil || res.AccessKeyID == "" {
+		t.Fatalf("vend with hydra's token: %d %v", st, e)
+	}
+	// Another client of the same issuer is not bound.
+	other, otherSecret := h.Client(t, "credbroker")
+	w.secret(otherSecret)
+	otherTok := h.Token(t, other, otherSecret, "credbroker")
+	w.secret(otherTok)
+	st, _, e = s.b.vend(otherTok, credbroker.VendRequest{Connector: "deploy"})
+	if st != http.StatusForbidden || !strings.Contains(e["message"], "binding hydra-deploy: claim client_id") {
+		t.Fatalf("another client: %d %v", st, e)
+	}
+	// A token of the bound client for another audience is refused.
+	otherAud := h.Token(t, id, secret, "other")
+	w.secret(otherAud)
+	st, _, e = s.b.vend(otherAud, credbroker.VendRequest{Connector: "deploy"})
+	if st != http.StatusUnauthorized || !strings.Contains(e["message"], `audience "other" is not one issuer hydra accepts`) {
+		t.Fatalf("another audience: %d %v", st, e)
+	}
+}
