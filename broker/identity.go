@@ -2,7 +2,8 @@ package broker
 
 import (
 	"context"
-	"crypto/sha256"
+	"crypto/subtle"
+	"hash/maphash"
 	"strings"
 	"sync"
 	"time"
@@ -46,8 +47,12 @@ type idState struct {
 func (st *idState) find(iss string) *credbroker.TrustedIssuer { return st.byURL[iss] }
 
 // verifiedEntry is an accepted ID token: the agent token it acts as,
-// until the token expires or the bindings change.
+// until the token expires or the bindings change. raw is the token
+// itself, which a presented token must equal (compared in constant time)
+// to be served from the entry: the map key is a 64-bit keyed hash, fast
+// enough for every request but not a proof.
 type verifiedEntry struct {
+	raw string
 	tok *credbroker.Token
 	exp time.Time
 	gen int64
@@ -58,7 +63,8 @@ type idTokens struct {
 	loadMu sync.Mutex // one store read of issuers and bindings at a time
 	mu     sync.RWMutex
 	state  *idState
-	cache  map[[sha256.Size]byte]verifiedEntry
+	seed   maphash.Seed // of the cache's keys, random per broker
+	cache  map[uint64]verifiedEntry
 	seenMu sync.Mutex
 	seen   map[string]time.Time // issuer name + jti -> token expiry
 }
@@ -160,11 +166,11 @@ func (s *Service) authenticateJWT(ctx context.Context, raw string) (*credbroker.
 	if err != nil {
 		return nil, err
 	}
-	key := sha256.Sum256([]byte(raw))
+	key := maphash.String(s.ids.seed, raw)
 	s.ids.mu.RLock()
 	e, hit := s.ids.cache[key]
 	s.ids.mu.RUnlock()
-	if hit && now.Before(e.exp) && e.gen == st.gen {
+	if hit && now.Before(e.exp) && e.gen == st.gen && subtle.ConstantTimeCompare([]byte(e.raw), []byte(raw)) == 1 {
 		t := *e.tok
 		return &t, nil
 	}
@@ -199,7 +205,7 @@ func (s *Service) authenticateJWT(ctx context.Context, raw string) (*credbroker.
 		CreatedAt: vt.IssuedAt, ExpiresAt: vt.Expires, Identity: id,
 	}
 	if !vt.Issuer.RejectReplay {
-		s.cacheVerified(key, verifiedEntry{tok: tok, exp: vt.Expires, gen: st.gen}, now)
+		s.cacheVerified(key, verifiedEntry{raw: raw, tok: tok, exp: vt.Expires, gen: st.gen}, now)
 	}
 	t := *tok
 	return &t, nil
@@ -207,7 +213,7 @@ func (s *Service) authenticateJWT(ctx context.Context, raw string) (*credbroker.
 
 // cacheVerified keeps an accepted token, dropping expired ones when the
 // cache is full.
-func (s *Service) cacheVerified(key [sha256.Size]byte, e verifiedEntry, now time.Time) {
+func (s *Service) cacheVerified(key uint64, e verifiedEntry, now time.Time) {
 	s.ids.mu.Lock()
 	defer s.ids.mu.Unlock()
 	if len(s.ids.cache) >= maxVerifiedTokens {
@@ -275,14 +281,14 @@ func (s *Service) sweepIDTokens() {
 	s.ids.seenMu.Unlock()
 }
 
-// KnowsIDToken reports whether bearer is an ID token this broker accepted
+// knowsIDToken reports whether bearer is an ID token this broker accepted
 // and still holds (by its hash), for TokenKnower.
 func (s *Service) knowsIDToken(bearer string) bool {
-	key := sha256.Sum256([]byte(bearer))
+	key := maphash.String(s.ids.seed, bearer)
 	s.ids.mu.RLock()
 	e, ok := s.ids.cache[key]
 	s.ids.mu.RUnlock()
-	return ok && s.now().Before(e.exp)
+	return ok && s.now().Before(e.exp) && subtle.ConstantTimeCompare([]byte(e.raw), []byte(bearer)) == 1
 }
 
 // auditIDRefusal records a refused ID token: the issuer and subject it

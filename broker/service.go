@@ -7,6 +7,7 @@ package broker
 
 import (
 	"context"
+	"hash/maphash"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -183,7 +184,7 @@ func New(opts Options) (*Service, error) {
 		tokens:   map[string]tokenEntry{},
 		conns:    map[string]*connEntry{},
 		vends:    map[string]*vendEntry{},
-		ids:      idTokens{cache: map[[32]byte]verifiedEntry{}, seen: map[string]time.Time{}},
+		ids:      idTokens{seed: maphash.MakeSeed(), cache: map[uint64]verifiedEntry{}, seen: map[string]time.Time{}},
 		budget:   newSTSBudgets(opts.STSBudget, opts.Now, opts.Sleep),
 		refusals: newRefusalWindows(opts.RefusalBurst, opts.RefusalWindow),
 		stop:     make(chan struct{}),
