@@ -54,6 +54,15 @@ func Hydra(t testing.TB) *HydraServer {
 	if err := proc.WaitReady(time.Minute, httpProbe(http.MethodGet, s.Admin+"/health/ready", nil, http.StatusOK)); err != nil {
 		t.Fatalf("testpeers: start hydra: %v", err)
 	}
+	// hydra makes its signing keys when they are first asked for (RSA
+	// 4096, seconds on a busy machine): ask for the discovery document and
+	// the key set here, so that the broker's first fetch, with its own
+	// timeout, finds them made.
+	for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/jwks.json"} {
+		if err := proc.WaitReady(time.Minute, httpProbe(http.MethodGet, s.URL+path, nil, http.StatusOK)); err != nil {
+			t.Fatalf("testpeers: hydra %s: %v", path, err)
+		}
+	}
 	s.Process = proc
 	return s
 }
