@@ -182,9 +182,12 @@ func requireAgentFor(tok *credbroker.Token, plan string) error {
 			WithFix("name the build's plan key (--plan)")
 	}
 	if !globMatch(pattern, plan) {
+		fix := "use a token of that plan, or widen the token's --plans"
+		if tok.Identity != nil {
+			fix = "name a plan of binding " + tok.Identity.Binding + " (its --plans or --plan-template), or change the binding"
+		}
 		return credbroker.Errorf(credbroker.CodeForbidden, "plan",
-			"token %s is bound to plans %q; plan %s is outside it", tok.ID, pattern, plan).
-			WithFix("use a token of that plan, or widen the token's --plans")
+			"token %s is bound to plans %q; plan %s is outside it", tok.ID, pattern, plan).WithFix(fix)
 	}
 	return nil
 }

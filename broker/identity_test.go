@@ -136,7 +136,8 @@ func TestVendWithIDToken(t *testing.T) {
 	}
 
 	// The token may act for its own plan only, and cannot forge claim tags.
-	if _, err := e.svc.Vend(ctx, tok, credbroker.VendRequest{Connector: "deploy", Plan: "GH-ACME_OTHER"}); code(err) != credbroker.CodeForbidden {
+	if _, err := e.svc.Vend(ctx, tok, credbroker.VendRequest{Connector: "deploy", Plan: "GH-ACME_OTHER"}); code(err) != credbroker.CodeForbidden ||
+		!strings.Contains(err.Error(), "name a plan of binding gh-deploy") {
 		t.Errorf("another plan: %v", err)
 	}
 	_, err = e.svc.Vend(ctx, tok, credbroker.VendRequest{Connector: "deploy", Tags: []credbroker.Tag{{Key: "repository", Value: "acme/other"}}})
