@@ -161,4 +161,9 @@ type Resolved struct {
 	// Warnings are things the user should know (duration clamped for role
 	// chaining, IMDSv1 in use); printed once on stderr.
 	Warnings []string
+	// Secrets, when set, returns the values besides the credentials that
+	// a task's output must mask, as known at the call: the ID tokens the
+	// credentials were obtained with. It is asked again for each new set
+	// of credentials.
+	Secrets func() []string
 }

@@ -91,6 +91,10 @@ type Options struct {
 	// call (package citoken's sources); nil reads the token file the plan
 	// names. Its errors must not hold a token.
 	IdentityToken func(ctx context.Context) (string, error)
+	// IdentityTokenRead, when set, is told every ID token a web-identity
+	// source obtained (from IdentityToken or its token file), so that
+	// the caller can mask it.
+	IdentityTokenRead func(token string)
 
 	// newSTS replaces the STS client in tests.
 	newSTS func(cfg stsConfig) stsAPI

@@ -113,6 +113,16 @@ func resolveWebIdentity(plan *Plan, opts Options) (*credbroker.Resolved, error) 
 		file := wp.TokenFile
 		get = func(context.Context) (string, error) { return readTokenFile(wp.TokenFileFrom, file) }
 	}
+	if seen := opts.IdentityTokenRead; seen != nil {
+		inner := get
+		get = func(ctx context.Context) (string, error) {
+			tok, err := inner(ctx)
+			if err == nil {
+				seen(tok)
+			}
+			return tok, err
+		}
+	}
 	prov := stscreds.NewWebIdentityRoleProvider(client, role.ARN, tokenRetriever{get: get, timeout: tokenTimeout}, func(o *stscreds.WebIdentityRoleOptions) {
 		o.RoleSessionName = role.SessionName
 		o.Duration = role.Duration

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,14 +28,23 @@ func (a *app) resolver() taskrun.Resolver {
 			return a.resolveConnector(ctx, src, b)
 		}
 		opts := awscreds.Options{LookupEnv: a.getenv, Logger: log}
-		if src.Kind == credbroker.SourceWebIdentity && src.OIDC != "" {
-			if opts.IdentityToken, err = a.idToken("oidc", src); err != nil {
-				return nil, err
+		seen := &seenTokens{}
+		if src.Kind == credbroker.SourceWebIdentity {
+			if src.OIDC != "" {
+				if opts.IdentityToken, err = a.idToken("oidc", src, seen); err != nil {
+					return nil, err
+				}
+			} else {
+				// The token file, read by awscreds at each refresh.
+				opts.IdentityTokenRead = func(tok string) { a.hide.add(tok); seen.add(tok) }
 			}
 		}
 		res, err := awscreds.Resolve(ctx, src, b, opts)
 		if err != nil {
 			return nil, err
+		}
+		if src.Kind == credbroker.SourceWebIdentity {
+			res.Secrets = seen.list
 		}
 		res.Provider = credcache.New(res.Provider, credcache.Options{
 			OnRefreshError: func(err error) {
@@ -68,19 +78,49 @@ func (a *app) brokerClientWith(rawURL, token, caFile string, source func(ctx con
 func userAgent() string { return "credbroker/" + Version }
 
 // idToken returns the CI token source src names (src.OIDC), fetching a
-// fresh token at each call; every token it yields is masked in
-// credbroker's own messages from then on.
-func (a *app) idToken(field string, src credbroker.Source) (func(ctx context.Context) (string, error), error) {
+// fresh token at each call; every token it yields (and GitHub's request
+// token) is masked in credbroker's own messages from then on, and kept in
+// seen for the masks of the task's output.
+func (a *app) idToken(field string, src credbroker.Source, seen *seenTokens) (func(ctx context.Context) (string, error), error) {
 	ts, err := citoken.New(field, src.OIDC, src.Audience, citoken.Options{LookupEnv: a.getenv})
 	if err != nil {
 		return nil, err
 	}
 	a.hide.add(a.env(citoken.EnvGitHubToken))
+	seen.add(a.env(citoken.EnvGitHubToken))
 	return func(ctx context.Context) (string, error) {
 		tok, err := ts.Token(ctx)
-		a.hide.add(tok)
+		if err == nil {
+			a.hide.add(tok)
+			seen.add(tok)
+		}
 		return tok, err
 	}, nil
+}
+
+// seenTokens are the ID tokens (and GitHub's request token) a source
+// obtained, for the masks of the task's output (Resolved.Secrets).
+type seenTokens struct {
+	mu   sync.Mutex
+	vals []string
+}
+
+func (s *seenTokens) add(v string) {
+	if v == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !slices.Contains(s.vals, v) {
+		s.vals = append(s.vals, v)
+	}
+}
+
+// list returns the tokens seen so far.
+func (s *seenTokens) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.vals)
 }
 
 // vendRequest is the vend a connector source asks for: its build, its
@@ -99,9 +139,10 @@ func vendRequest(src credbroker.Source, b credbroker.Build) credbroker.VendReque
 // agent token.
 func (a *app) resolveConnector(ctx context.Context, src credbroker.Source, b credbroker.Build) (*credbroker.Resolved, error) {
 	var source func(ctx context.Context) (string, error)
+	seen := &seenTokens{}
 	if src.OIDC != "" {
 		var err error
-		if source, err = a.idToken("oidc", src); err != nil {
+		if source, err = a.idToken("oidc", src, seen); err != nil {
 			return nil, err
 		}
 	}
@@ -135,5 +176,6 @@ func (a *app) resolveConnector(ctx context.Context, src credbroker.Source, b cre
 		Region:    first.Region,
 		Partition: first.Partition,
 		Warnings:  first.Warnings,
+		Secrets:   seen.list,
 	}, nil
 }

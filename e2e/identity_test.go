@@ -100,6 +100,27 @@ func TestWebIdentityAgainstMinIO(t *testing.T) {
 			w.expectDenied(w.run(env, "", w.aws, w.awsArgs("s3", "cp", "s3://beta/hello.txt", "-")[1:]...), "read beta")
 		})
 	}
+	// A task that prints the ID token it got (the token file), or
+	// GitHub's request token, shows neither: both are masked in its output.
+	for _, c := range []struct {
+		name, script, secret string
+		flags                []string
+	}{
+		{"token file", `cat "$1"`, w.minioToken(), nil},
+		{"github", `echo "$ACTIONS_ID_TOKEN_REQUEST_TOKEN"`, w.issuer.ActionsToken, w.webIdentityFlags("--oidc", "github", "--audience", minioAudience)},
+	} {
+		file := tokenFile
+		if c.flags == nil {
+			file = w.write("input-printed.jwt", c.secret)
+			c.flags = w.webIdentityFlags("--web-identity-token-file", file)
+		}
+		r := w.cbr(w.env(actions...), append(append([]string{"exec"}, c.flags...), "--", "/bin/sh", "-c", c.script, "x", file)...)
+		w.expectOK(r, c.name+": print the token")
+		if strings.Contains(r.stdout, c.secret) || !strings.Contains(r.stdout, "********") {
+			t.Errorf("%s: the token is not masked in the task's output:\n%s", c.name, r.stdout)
+		}
+	}
+
 	// boto3 through the endpoint, with the GitHub token.
 	probe := w.write("probe.py", boto3Probe)
 	r := w.cbr(w.env(actions...), append(append(append([]string{"exec"}, w.webIdentityFlags("--oidc", "github", "--audience", minioAudience)...), "--delivery", "endpoint", "--"), w.py, probe, w.minio.Endpoint)...)
