@@ -41,7 +41,7 @@ func TestGuardRefusesRoleOfAnotherAccountBeforeAnyCall(t *testing.T) {
 		t.Fatalf("%d STS calls", n)
 	}
 	plan := Decide(src, testBuild, testOptions(), nil)
-	if !plan.Passed(credbroker.FieldAllowedAccounts) || plan.Passed("role_arn") {
+	if plan.Passed(credbroker.FieldAllowedAccounts) || !plan.Passed("role_arn") {
 		t.Fatalf("checks %+v", plan.Checks)
 	}
 }

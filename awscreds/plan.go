@@ -116,8 +116,8 @@ type Check struct {
 	// "sts_endpoint", "imds_endpoint", "role_arn", "policy_arns",
 	// "policy", "duration", "external_id", "session_name", "tags",
 	// "access_key_id", "secret_access_key", "session_token" or
-	// "allowed_account_ids" (the guard's list; the guard's verdict on the
-	// role ARN's account is a second "role_arn" rule). The
+	// "allowed_account_ids" (the guard's list, and the role ARN's account
+	// in it: that error names "role_arn"). The
 	// error's own field may be more precise ("policy_arns[2]", or the
 	// environment variable an endpoint came from).
 	Field string
@@ -252,17 +252,15 @@ func (p *Plan) decideGuard(allowed []string, pending func(string) bool) {
 		return
 	}
 	err := credbroker.CheckAccountIDs(credbroker.FieldAllowedAccounts, allowed)
+	if err == nil {
+		p.AllowedAccountIDs = allowed
+		if p.Role != nil && !pending("role_arn") && p.Passed("role_arn") {
+			if account := credbroker.AccountOfARN(p.Role.ARN); account != "" {
+				err = credbroker.CheckAccount("role_arn", allowed, account, "role ARN "+p.Role.ARN)
+			}
+		}
+	}
 	p.check(credbroker.FieldAllowedAccounts, err)
-	if err != nil {
-		return
-	}
-	p.AllowedAccountIDs = allowed
-	if p.Role == nil || pending("role_arn") || !p.Passed("role_arn") {
-		return
-	}
-	if account := credbroker.AccountOfARN(p.Role.ARN); account != "" {
-		p.check("role_arn", credbroker.CheckAccount("role_arn", allowed, account, "role ARN "+p.Role.ARN))
-	}
 }
 
 // decideRegion decides the region, the STS endpoint and the partition.

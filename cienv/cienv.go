@@ -258,6 +258,16 @@ func Derive(kind Kind, env Lookup) Identity {
 	return id
 }
 
+// Build returns the build identity of credbroker's environment under
+// kind: each part from credbroker's own CREDBROKER_PLAN, CREDBROKER_BUILD
+// and CREDBROKER_JOB when set, else from the CI (Derive), which it returns
+// too.
+func Build(kind Kind, env Lookup) (credbroker.Build, Identity) {
+	id := Derive(kind, env)
+	own := credbroker.Build{Plan: env.get("CREDBROKER_PLAN"), Number: env.get("CREDBROKER_BUILD"), Job: env.get("CREDBROKER_JOB")}
+	return own.Or(id.Build), id
+}
+
 // Describe renders what id derived, for `credbroker check`: "GitHub
 // Actions: plan OCTO_ORG-MY_REPO (from $GITHUB_REPOSITORY), ...". It is
 // "" when the CI gave nothing.
