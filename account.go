@@ -51,6 +51,13 @@ func CheckAccountIDs(field string, ids []string) error {
 	return nil
 }
 
+// SplitAccountIDs splits one value of an account allow-list at commas and
+// white space, so that a variable or a flag can hold several accounts
+// ("111111111111, 222222222222").
+func SplitAccountIDs(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' })
+}
+
 // AccountOfARN returns the account of an ARN (arn:PARTITION:SERVICE:
 // REGION:ACCOUNT:RESOURCE) when it is an account ID, else "". STS names
 // the sessions it issues so: arn:aws:sts::123456789012:assumed-role/R/S.

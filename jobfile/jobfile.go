@@ -771,7 +771,7 @@ func (p *parser) accountIDs(m *mapping, path string, ids []string) {
 		if strings.Contains(id, "${") {
 			continue
 		}
-		if err := credbroker.CheckAccountIDs(path, SplitAccountIDs(id)); err != nil {
+		if err := credbroker.CheckAccountIDs(path, credbroker.SplitAccountIDs(id)); err != nil {
 			at := n
 			if n.Kind == yaml.SequenceNode && i < len(n.Content) {
 				at = n.Content[i]
@@ -783,13 +783,6 @@ func (p *parser) accountIDs(m *mapping, path string, ids []string) {
 	if len(ids) > credbroker.MaxAllowedAccounts {
 		p.errorf(n, path, "list the accounts the credentials may belong to, no more", "%d accounts; at most %d are allowed", len(ids), credbroker.MaxAllowedAccounts)
 	}
-}
-
-// SplitAccountIDs splits one value of an account guard's list at commas
-// and white space, so that a variable can hold several accounts
-// ("111111111111, 222222222222").
-func SplitAccountIDs(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' })
 }
 
 // roleTagsInstead refuses credentials.tags outside connector sources:

@@ -27,7 +27,7 @@ const maxFile = 64 << 10
 // built from command-line flags, into a credbroker.Source: every field is
 // substituted (field names in errors are prefixed with path), the role's
 // duration is parsed, the account guard's values are split at commas and
-// spaces (jobfile.SplitAccountIDs), and the policy and token files it
+// spaces (credbroker.SplitAccountIDs), and the policy and token files it
 // names are read.
 // env supplies CREDBROKER_BROKER, CREDBROKER_TOKEN and CREDBROKER_TOKEN_FILE
 // for connector sources.
@@ -97,7 +97,7 @@ func ExpandCredentials(c *jobfile.Credentials, x Expander, path string, env Env)
 		src.Tags = append(src.Tags, credbroker.Tag{Key: ex("tags."+tg.Key, tg.Key), Value: ex("tags."+tg.Key, tg.Value)})
 	}
 	for i, id := range c.AllowedAccountIDs {
-		src.AllowedAccountIDs = append(src.AllowedAccountIDs, jobfile.SplitAccountIDs(ex(fmt.Sprintf("%s[%d]", credbroker.FieldAllowedAccounts, i), id))...)
+		src.AllowedAccountIDs = append(src.AllowedAccountIDs, credbroker.SplitAccountIDs(ex(fmt.Sprintf("%s[%d]", credbroker.FieldAllowedAccounts, i), id))...)
 	}
 
 	if src.Kind == credbroker.SourceConnector {
