@@ -134,10 +134,14 @@ func vendRequest(src credbroker.Source, b credbroker.Build) credbroker.VendReque
 }
 
 // resolveConnector vends once now, to learn the region and fail early, and
-// returns a provider that vends again when the cache needs a refresh. With
-// src.OIDC, each vend presents a fresh ID token of the CI instead of an
-// agent token.
+// returns a provider that vends again when the cache needs a refresh,
+// behind the source's account guard (the account the broker names, else
+// GetCallerIdentity). With src.OIDC, each vend presents a fresh ID token
+// of the CI instead of an agent token.
 func (a *app) resolveConnector(ctx context.Context, src credbroker.Source, b credbroker.Build) (*credbroker.Resolved, error) {
+	if err := credbroker.CheckAccountIDs(credbroker.FieldAllowedAccounts, src.AllowedAccountIDs); err != nil {
+		return nil, err
+	}
 	var source func(ctx context.Context) (string, error)
 	seen := &seenTokens{}
 	if src.OIDC != "" {
@@ -171,8 +175,9 @@ func (a *app) resolveConnector(ctx context.Context, src credbroker.Source, b cre
 		}
 		return vend.Retrieve(ctx)
 	})
+	guarded := awscreds.GuardAccount(p, src.AllowedAccountIDs, first.Region, src.STSEndpoint, awscreds.Options{LookupEnv: a.getenv})
 	return &credbroker.Resolved{
-		Provider:  credcache.New(p, credcache.Options{}),
+		Provider:  credcache.New(guarded, credcache.Options{}),
 		Region:    first.Region,
 		Partition: first.Partition,
 		Warnings:  first.Warnings,

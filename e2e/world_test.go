@@ -31,6 +31,9 @@ type world struct {
 	// issuer, in a world made by newIdentityWorld, is the OIDC issuer that
 	// MinIO's AssumeRoleWithWebIdentity trusts.
 	issuer *testpeers.Issuer
+	// cwd, when set, is the working directory of the programs run (dir
+	// otherwise).
+	cwd string
 
 	mu      sync.Mutex
 	outputs []named
@@ -163,6 +166,9 @@ func (w *world) runRecorded(env []string, stdin string, recordStdout bool, path 
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = env
 	cmd.Dir = w.dir
+	if w.cwd != "" {
+		cmd.Dir = w.cwd
+	}
 	cmd.Stdin = strings.NewReader(stdin)
 	cmd.WaitDelay = 5 * time.Second
 	var out, errb bytes.Buffer

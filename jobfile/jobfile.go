@@ -11,6 +11,9 @@
 //	plan: OPS-DEPLOY             # plan key; role session names and audit use it
 //	build: "42"                  # build number (usually --build or $bamboo_buildNumber)
 //	job: OPS-DEPLOY-JOB1         # job key
+//	ci: auto                     # whose environment gives plan, build and job when the above
+//	                             # do not: auto (default), none, bamboo, github, gitlab,
+//	                             # jenkins, buildkite (package cienv; --ci wins)
 //	variables:                   # plan variables: NAME: value, or NAME: {value: v, secret: true}
 //	  region: us-east-1
 //	tasks:
@@ -39,6 +42,8 @@
 //	                                                         # web-identity: the token to assume the role with
 //	      audience: credbroker                               # the audience the CI's token is asked for
 //	      web_identity_token_file: /var/run/secrets/token    # web-identity (default $AWS_WEB_IDENTITY_TOKEN_FILE)
+//	      allowed_account_ids: [123456789012]                # the account guard: credentials of
+//	                                                         # another account stop the task
 //	      role:                                              # optional: assume a role with the above
 //	                                                         # (web-identity: the role, default $AWS_ROLE_ARN)
 //	        arn: arn:aws:iam::123456789012:role/deploy
@@ -77,6 +82,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/cienv"
 	"github.com/credbroker/credbroker/vars"
 )
 
@@ -92,6 +98,9 @@ type Job struct {
 	JobKey    string
 	Variables []Variable
 	Tasks     []Task
+	// CI is the job file's ci: (cienv.Auto when not given): whose
+	// environment gives the build's identity and variables.
+	CI cienv.Kind
 	// Path is the file the job came from; Dir is its directory, against
 	// which policy files and working directories resolve.
 	Path string
@@ -166,8 +175,13 @@ type Credentials struct {
 	Policy     string
 	PolicyFile string
 	PolicyARNs []string
-	Role       *Role
-	Line       int
+	// AllowedAccountIDs is the account guard: the accounts the
+	// credentials must belong to, each an account ID or a ${...}
+	// reference (a value may list several, separated by commas or
+	// spaces).
+	AllowedAccountIDs []string
+	Role              *Role
+	Line              int
 }
 
 // Role is the role block of a task's credentials.
@@ -503,7 +517,7 @@ func distance(a, b string) int {
 	return prev[len(b)]
 }
 
-var jobKeys = []string{"version", "name", "plan", "build", "job", "variables", "tasks"}
+var jobKeys = []string{"version", "name", "plan", "build", "job", "ci", "variables", "tasks"}
 
 func (p *parser) job(n *yaml.Node, job *Job) {
 	if n.Kind != yaml.MappingNode {
@@ -522,6 +536,14 @@ func (p *parser) job(n *yaml.Node, job *Job) {
 	m.str("plan", &job.Plan)
 	m.str("build", &job.Build)
 	m.str("job", &job.JobKey)
+	ci := ""
+	m.str("ci", &ci)
+	kind, err := cienv.ParseKind("ci", ci)
+	if err != nil {
+		e := credbroker.AsError(err)
+		p.errorf(m.vals["ci"], "ci", e.Fix, "%s", e.Message)
+	}
+	job.CI = kind
 	if v := m.get("variables"); v != nil {
 		job.Variables = p.variables(v)
 	}
@@ -679,7 +701,7 @@ func (p *parser) task(n *yaml.Node, path, dir string) Task {
 }
 
 var credKeys = []string{"source", "region", "access_key_id", "secret_access_key", "session_token", "imds_endpoint", "imds_v1",
-	"connector", "broker", "token_file", "ca_file", "sts_endpoint", "retries", "max_backoff", "tags", "role",
+	"connector", "broker", "token_file", "ca_file", "sts_endpoint", "retries", "max_backoff", "tags", "allowed_account_ids", "role",
 	"web_identity_token_file", "oidc", "audience", "duration", "policy", "policy_file", "policy_arns"}
 
 func (p *parser) credentials(n *yaml.Node, path string) *Credentials {
@@ -717,6 +739,8 @@ func (p *parser) credentials(n *yaml.Node, path string) *Credentials {
 		roleNode = v
 		c.Role = p.role(v, path+".role")
 	}
+	m.list("allowed_account_ids", &c.AllowedAccountIDs)
+	p.accountIDs(m, path+".allowed_account_ids", c.AllowedAccountIDs)
 	m.finish(credKeys...)
 
 	if c.Source == "" {
@@ -814,6 +838,28 @@ func looksLikeLiteralSecret(s string) bool {
 		}
 	}
 	return true
+}
+
+// accountIDs checks the written account IDs of an account guard; those
+// with a ${...} reference are checked once substituted.
+func (p *parser) accountIDs(m *mapping, path string, ids []string) {
+	n := m.vals["allowed_account_ids"]
+	for i, id := range ids {
+		if strings.Contains(id, "${") {
+			continue
+		}
+		if err := credbroker.CheckAccountIDs(path, credbroker.SplitAccountIDs(id)); err != nil {
+			at := n
+			if n.Kind == yaml.SequenceNode && i < len(n.Content) {
+				at = n.Content[i]
+			}
+			e := credbroker.AsError(err)
+			p.errorf(at, fmt.Sprintf("%s[%d]", path, i), e.Fix, "%s", e.Message)
+		}
+	}
+	if len(ids) > credbroker.MaxAllowedAccounts {
+		p.errorf(n, path, "list the accounts the credentials may belong to, no more", "%d accounts; at most %d are allowed", len(ids), credbroker.MaxAllowedAccounts)
+	}
 }
 
 // roleTagsInstead refuses credentials.tags outside connector sources:
