@@ -123,6 +123,7 @@ func (r *Runner) now() time.Time {
 type maskedProvider struct {
 	p     credbroker.Provider
 	masks []*mask.Writer
+	extra func() []string // Resolved.Secrets, or nil
 
 	mu   sync.Mutex
 	seen map[string]bool // access key IDs already registered
@@ -142,8 +143,12 @@ func (m *maskedProvider) Retrieve(ctx context.Context) (credbroker.Credentials, 
 	// new set of credentials, not once per request to the endpoint.
 	if !m.seen[cr.AccessKeyID+"\x00"+cr.SessionToken] {
 		m.seen[cr.AccessKeyID+"\x00"+cr.SessionToken] = true
+		secrets := cr.Secrets()
+		if m.extra != nil {
+			secrets = append(secrets, m.extra()...)
+		}
 		for _, w := range m.masks {
-			w.AddSecrets(cr.Secrets())
+			w.AddSecrets(secrets)
 			w.AddKeyID(cr.AccessKeyID)
 		}
 	}
@@ -189,7 +194,7 @@ func (r *Runner) Run(ctx context.Context, c *Command) (int, error) {
 	}()
 
 	if c.Creds != nil {
-		prov := &maskedProvider{p: c.Creds.Provider, masks: masks}
+		prov := &maskedProvider{p: c.Creds.Provider, masks: masks, extra: c.Creds.Secrets}
 		if c.Creds.Region != "" {
 			env = append(env, "AWS_REGION="+c.Creds.Region, "AWS_DEFAULT_REGION="+c.Creds.Region)
 		}
