@@ -14,8 +14,9 @@ import (
 )
 
 // CountingProxy stands between credbroker and its STS (MinIO) and counts
-// the STS calls by Action, with how long the STS took to answer each: the
-// peer's view of how many calls credbroker made.
+// the STS calls by Action, with when each arrived and how long the STS
+// took to answer it: the peer's view of how many calls credbroker made,
+// and when.
 type CountingProxy struct {
 	// URL is the proxy's address, to give credbroker as the STS endpoint.
 	URL string
@@ -26,7 +27,14 @@ type CountingProxy struct {
 	done   chan struct{}
 
 	mu    sync.Mutex
-	calls map[string][]time.Duration
+	calls map[string][]proxiedCall
+}
+
+// proxiedCall is one call the proxy forwarded: when it arrived, by the
+// proxy's clock, and how long the upstream took to answer.
+type proxiedCall struct {
+	at   time.Time
+	took time.Duration
 }
 
 // StartCountingProxy listens on a free loopback port and forwards every
@@ -45,7 +53,7 @@ func StartCountingProxy(target string) (*CountingProxy, error) {
 		target: u,
 		tr:     &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute},
 		done:   make(chan struct{}),
-		calls:  map[string][]time.Duration{},
+		calls:  map[string][]proxiedCall{},
 	}
 	p.srv = &http.Server{Handler: http.HandlerFunc(p.serve), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -56,6 +64,7 @@ func StartCountingProxy(target string) (*CountingProxy, error) {
 }
 
 func (p *CountingProxy) serve(w http.ResponseWriter, r *http.Request) {
+	arrived := time.Now()
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
 		http.Error(w, "read request", http.StatusBadRequest)
@@ -88,7 +97,7 @@ func (p *CountingProxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if action != "" {
 		p.mu.Lock()
-		p.calls[action] = append(p.calls[action], took)
+		p.calls[action] = append(p.calls[action], proxiedCall{arrived, took})
 		p.mu.Unlock()
 	}
 	for k, v := range resp.Header {
@@ -111,7 +120,24 @@ func (p *CountingProxy) Calls(action string) int {
 func (p *CountingProxy) Durations(action string) []time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]time.Duration(nil), p.calls[action]...)
+	out := make([]time.Duration, len(p.calls[action]))
+	for i, c := range p.calls[action] {
+		out[i] = c.took
+	}
+	return out
+}
+
+// Arrivals returns when each request with action reached the proxy, by
+// the proxy's clock, in the order they were answered (not necessarily the
+// order they arrived in).
+func (p *CountingProxy) Arrivals(action string) []time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]time.Time, len(p.calls[action]))
+	for i, c := range p.calls[action] {
+		out[i] = c.at
+	}
+	return out
 }
 
 // Close stops the proxy.
