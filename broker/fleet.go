@@ -73,12 +73,12 @@ func (s *Service) fleetRetrieve(ctx context.Context, key, name string, e *vendEn
 	cr, found, err := s.loadShared(ctx, key, name, need)
 	if err != nil {
 		s.log.Warn("the fleet's shared sessions cannot be read; calling STS without them", "connector", name, "err", err)
-		s.opts.Observer.FleetSession(FleetUnavailable, 0)
+		s.opts.FleetObserver.FleetSession(FleetUnavailable, 0)
 		return prov.Retrieve(ctx)
 	}
 	if found {
 		e.noteShared(cr.AccessKeyID)
-		s.opts.Observer.FleetSession(FleetShared, 0)
+		s.opts.FleetObserver.FleetSession(FleetShared, 0)
 		return cr, nil
 	}
 	started := s.now()
@@ -94,7 +94,7 @@ func (s *Service) fleetRetrieve(ctx context.Context, key, name string, e *vendEn
 		held, err := f.TryLockSession(ctx, key)
 		if err != nil {
 			s.log.Warn("the fleet's session lock cannot be taken; calling STS without it", "connector", name, "err", err)
-			s.opts.Observer.FleetSession(FleetUnavailable, since())
+			s.opts.FleetObserver.FleetSession(FleetUnavailable, since())
 			return s.issueShared(ctx, key, name, prov)
 		}
 		if held {
@@ -107,7 +107,7 @@ func (s *Service) fleetRetrieve(ctx context.Context, key, name string, e *vendEn
 			}
 			s.log.Warn("another broker's STS call for a session outlasted the fleet wait; calling STS without it",
 				"connector", name, "waited", s.opts.FleetWait)
-			s.opts.Observer.FleetSession(FleetTimeout, since())
+			s.opts.FleetObserver.FleetSession(FleetTimeout, since())
 			return s.issueShared(ctx, key, name, prov)
 		}
 		poll = min(2*poll, fleetPollMax)
@@ -133,7 +133,7 @@ func (s *Service) fleetLead(ctx context.Context, key, name string, e *vendEntry,
 		if waited {
 			o = FleetWaited
 		}
-		s.opts.Observer.FleetSession(o, since())
+		s.opts.FleetObserver.FleetSession(o, since())
 		return cr, nil
 	}
 	o := FleetLed
@@ -142,7 +142,7 @@ func (s *Service) fleetLead(ctx context.Context, key, name string, e *vendEntry,
 		o = FleetFallback
 	}
 	cr, err = s.issueShared(ctx, key, name, prov)
-	s.opts.Observer.FleetSession(o, since())
+	s.opts.FleetObserver.FleetSession(o, since())
 	return cr, err
 }
 

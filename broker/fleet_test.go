@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/credbroker/credbroker"
-	"github.com/credbroker/credbroker/credcache"
 	"github.com/credbroker/credbroker/internal/testpeers"
 	"github.com/credbroker/credbroker/postgres"
 	"github.com/credbroker/credbroker/seal"
@@ -107,20 +106,13 @@ func (f *spyFleet) TakeTurn(ctx context.Context, bucket string, rate float64, bu
 	return f.Fleet.TakeTurn(ctx, bucket, rate, burst, maxWait)
 }
 
-// recObserver counts what a broker tells its Observer.
+// recObserver counts what a broker tells its FleetObserver.
 type recObserver struct {
 	mu     sync.Mutex
-	cache  map[credcache.Outcome]int
 	fleet  map[FleetOutcome]int
 	turns  int
 	denied int
 	shared int // turns of the fleet's budget
-}
-
-func (o *recObserver) SessionCache(c credcache.Outcome) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.cache[c]++
 }
 
 func (o *recObserver) FleetSession(f FleetOutcome, _ time.Duration) {
@@ -187,8 +179,8 @@ func newTestFleet(t *testing.T, n int, mods ...func(*Options)) *testFleet {
 		}
 		t.Cleanup(func() { st.Close() })
 		spy := &spyFleet{Fleet: st.Fleet()}
-		obs := &recObserver{cache: map[credcache.Outcome]int{}, fleet: map[FleetOutcome]int{}}
-		opts := Options{Store: st, Keys: ring, Issuer: f.sts, Now: clk.Now, Fleet: spy, Observer: obs, FleetWait: 10 * time.Second}
+		obs := &recObserver{fleet: map[FleetOutcome]int{}}
+		opts := Options{Store: st, Keys: ring, Issuer: f.sts, Now: clk.Now, Fleet: spy, FleetObserver: obs, FleetWait: 10 * time.Second}
 		for _, m := range mods {
 			m(&opts)
 		}

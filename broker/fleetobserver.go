@@ -1,29 +1,23 @@
 package broker
 
-import (
-	"time"
+import "time"
 
-	"github.com/credbroker/credbroker/credcache"
-)
-
-// Observer is told what the broker decides on its way to a session, so
-// that metrics can count it. Its methods are called on the vend path: they
-// must be quick, safe for concurrent use, and never block. Options.Observer
-// sets it; the metrics package implements it.
-type Observer interface {
-	// SessionCache is told how the session cache answered a vend: a hit,
-	// a hit while a refresh runs, a miss (this vend waited for the
-	// refresh it started) or a coalesced wait (for one another vend
-	// started).
-	SessionCache(o credcache.Outcome)
+// FleetObserver is told what a broker of a fleet (Options.Fleet) decides
+// on its way to a session and of each turn in the STS budget, so that
+// metrics can count them. Its methods are called on the vend path: they
+// must be quick, safe for concurrent use, and never block. Every argument
+// is a bounded value, never a key, token, plan or build.
+// Options.FleetObserver sets it; the metrics package implements it.
+type FleetObserver interface {
 	// FleetSession is told, for each session the broker looked for among
-	// those of the brokers on its database (Options.Fleet), how it got
-	// it, and how long it waited for another broker's STS call.
+	// those of the brokers on its database, how it got it, and how long
+	// it waited for another broker's STS call.
 	FleetSession(o FleetOutcome, waited time.Duration)
 	// BudgetTurn is told of each STS attempt's turn in the STS budget:
 	// how long it waited for it, whether it was refused, and whether the
-	// budget was the fleet's (shared by the brokers on the database) or
-	// this broker's own.
+	// budget was the fleet's (shared by the brokers on the database) or,
+	// without a fleet or with its database out of reach, this broker's
+	// own.
 	BudgetTurn(waited time.Duration, refused, fleet bool)
 }
 
@@ -73,9 +67,8 @@ func (o FleetOutcome) String() string {
 	return "unknown"
 }
 
-// noObserver is the Observer of a broker that has none.
-type noObserver struct{}
+// noFleetObserver is the FleetObserver of a broker that has none.
+type noFleetObserver struct{}
 
-func (noObserver) SessionCache(credcache.Outcome)           {}
-func (noObserver) FleetSession(FleetOutcome, time.Duration) {}
-func (noObserver) BudgetTurn(time.Duration, bool, bool)     {}
+func (noFleetObserver) FleetSession(FleetOutcome, time.Duration) {}
+func (noFleetObserver) BudgetTurn(time.Duration, bool, bool)     {}

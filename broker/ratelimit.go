@@ -78,7 +78,7 @@ type stsBudgets struct {
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
 	fleet credbroker.Fleet
-	obs   Observer
+	obs   FleetObserver
 	log   *slog.Logger
 
 	mu   sync.Mutex
@@ -89,7 +89,7 @@ func newSTSBudgets(spec STSBudget, now func() time.Time, sleep func(context.Cont
 	if sleep == nil {
 		sleep = sleepContext
 	}
-	return &stsBudgets{spec: spec.withDefaults(), now: now, sleep: sleep, obs: noObserver{}, log: slog.New(slog.DiscardHandler),
+	return &stsBudgets{spec: spec.withDefaults(), now: now, sleep: sleep, obs: noFleetObserver{}, log: slog.New(slog.DiscardHandler),
 		lims: map[string]*rate.Limiter{}}
 }
 

@@ -98,9 +98,9 @@ type Options struct {
 	// call for the same session before it calls STS itself; give it the
 	// STS deadline. DefaultFleetWait when zero.
 	FleetWait time.Duration
-	// Observer is told how sessions were found and budget turns taken,
-	// for metrics; nil tells no one.
-	Observer Observer
+	// FleetObserver is told how sessions were found in the fleet and
+	// budget turns taken, for metrics; nil tells no one.
+	FleetObserver FleetObserver
 }
 
 // Defaults of Options.
@@ -182,8 +182,8 @@ func New(opts Options) (*Service, error) {
 	if opts.FleetWait <= 0 {
 		opts.FleetWait = DefaultFleetWait
 	}
-	if opts.Observer == nil {
-		opts.Observer = noObserver{}
+	if opts.FleetObserver == nil {
+		opts.FleetObserver = noFleetObserver{}
 	}
 	s := &Service{
 		opts:     opts,
@@ -196,7 +196,7 @@ func New(opts Options) (*Service, error) {
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
-	s.budget.fleet, s.budget.obs, s.budget.log = opts.Fleet, opts.Observer, opts.Logger
+	s.budget.fleet, s.budget.obs, s.budget.log = opts.Fleet, opts.FleetObserver, opts.Logger
 	go s.sweeper()
 	return s, nil
 }

@@ -340,8 +340,7 @@ func (s *Service) vend(ctx context.Context, tok *credbroker.Token, req *credbrok
 	// The cache decides: a fresh session is served; in the advisory window
 	// the session is served while one refresh runs in the background; in
 	// the mandatory window (or below minRemaining) the vend waits for it.
-	cr, outcome, err := e.cache.RetrieveOutcome(ctx, minRemaining)
-	s.opts.Observer.SessionCache(outcome)
+	cr, err := e.cache.RetrieveMin(ctx, minRemaining)
 	if err != nil {
 		return nil, "", err
 	}

@@ -224,13 +224,13 @@ func Need(ctx context.Context) time.Duration {
 	return v
 }
 
-// Outcome says how RetrieveOutcome answered.
-type Outcome int
+// Served says how a call of RetrieveServed was answered, for metrics.
+type Served uint8
 
-// The outcomes of RetrieveOutcome.
+// How a call was served.
 const (
 	// Hit: the cached credentials, with no refresh needed.
-	Hit Outcome = iota
+	Hit Served = iota
 	// HitRefreshing: the cached credentials, in the advisory window while
 	// a refresh runs in the background (started by this call or before).
 	HitRefreshing
@@ -243,7 +243,7 @@ const (
 )
 
 // String names the outcome: "hit", "hit_refreshing", "miss", "coalesced".
-func (o Outcome) String() string {
+func (o Served) String() string {
 	switch o {
 	case Hit:
 		return "hit"
@@ -263,13 +263,13 @@ func (o Outcome) String() string {
 // background, unless one is running or a failed one is backing off.
 // Concurrent callers that must wait share one call to the provider.
 func (c *Cache) RetrieveMin(ctx context.Context, minRemaining time.Duration) (credbroker.Credentials, error) {
-	cr, _, err := c.RetrieveOutcome(ctx, minRemaining)
+	cr, _, err := c.RetrieveServed(ctx, minRemaining)
 	return cr, err
 }
 
-// RetrieveOutcome is RetrieveMin, and says how it answered: from the
-// cache, or after a refresh it started or joined.
-func (c *Cache) RetrieveOutcome(ctx context.Context, minRemaining time.Duration) (credbroker.Credentials, Outcome, error) {
+// RetrieveServed is RetrieveMin, also saying how the call was served:
+// from the cache, or after waiting for a refresh it started or joined.
+func (c *Cache) RetrieveServed(ctx context.Context, minRemaining time.Duration) (credbroker.Credentials, Served, error) {
 	if e := c.cur.Load(); e != nil && c.classify(e, minRemaining, c.opts.Now()) == stateFresh {
 		return e.creds, Hit, nil
 	}

@@ -644,7 +644,8 @@ func (o *olderFirst) Retrieve(ctx context.Context) (credbroker.Credentials, erro
 
 // A refresh tells its provider what its first caller needs; a caller that
 // joined it needing more, and finds its answer too short, asks again in a
-// refresh of its own instead of failing. Outcomes say who waited for what.
+// refresh of its own instead of failing; RetrieveServed says who waited
+// for what.
 func TestNeedAndJoinersNeedingMore(t *testing.T) {
 	clk := newClock()
 	p := &olderFirst{clk: clk, gate: make(chan struct{})}
@@ -652,19 +653,19 @@ func TestNeedAndJoinersNeedingMore(t *testing.T) {
 	ctx := context.Background()
 	type answer struct {
 		cr      credbroker.Credentials
-		outcome Outcome
+		outcome Served
 		err     error
 	}
 	first, second := make(chan answer, 1), make(chan answer, 1)
 	go func() {
-		cr, o, err := c.RetrieveOutcome(ctx, 10*time.Minute)
+		cr, o, err := c.RetrieveServed(ctx, 10*time.Minute)
 		first <- answer{cr, o, err}
 	}()
 	for !running(c) {
 		runtime.Gosched()
 	}
 	go func() {
-		cr, o, err := c.RetrieveOutcome(ctx, 30*time.Minute)
+		cr, o, err := c.RetrieveServed(ctx, 30*time.Minute)
 		second <- answer{cr, o, err}
 	}()
 	for waiting(c) < 2 {
@@ -684,13 +685,13 @@ func TestNeedAndJoinersNeedingMore(t *testing.T) {
 	if len(needs) != 2 || needs[0] != 10*time.Minute || needs[1] != 30*time.Minute {
 		t.Fatalf("the provider was told needs %v, want [10m 30m]", needs)
 	}
-	if _, o, err := c.RetrieveOutcome(ctx, 0); err != nil || o != Hit {
+	if _, o, err := c.RetrieveServed(ctx, 0); err != nil || o != Hit {
 		t.Fatalf("cached: %v %v", o, err)
 	}
 	// In the advisory window: served at once while a refresh runs, which
 	// needs nothing more than a fresh session.
 	clk.Add(53 * time.Minute)
-	if _, o, err := c.RetrieveOutcome(ctx, 0); err != nil || o != HitRefreshing {
+	if _, o, err := c.RetrieveServed(ctx, 0); err != nil || o != HitRefreshing {
 		t.Fatalf("advisory window: %v %v", o, err)
 	}
 	settle(c)
@@ -703,15 +704,15 @@ func TestNeedAndJoinersNeedingMore(t *testing.T) {
 }
 
 // A caller that joins a refresh it did not start is Coalesced.
-func TestOutcomeCoalesced(t *testing.T) {
+func TestServedCoalesced(t *testing.T) {
 	clk := newClock()
 	f := &stsFake{clk: clk, life: time.Hour, gate: make(chan struct{})}
 	c := New(f, Options{Now: clk.Now})
 	ctx := context.Background()
-	outcomes := make(chan Outcome, 2)
+	outcomes := make(chan Served, 2)
 	for range 2 {
 		go func() {
-			_, o, err := c.RetrieveOutcome(ctx, 0)
+			_, o, err := c.RetrieveServed(ctx, 0)
 			if err != nil {
 				t.Error(err)
 			}
@@ -722,7 +723,7 @@ func TestOutcomeCoalesced(t *testing.T) {
 		runtime.Gosched()
 	}
 	close(f.gate)
-	got := map[Outcome]int{}
+	got := map[Served]int{}
 	got[<-outcomes]++
 	got[<-outcomes]++
 	if got[Miss] != 1 || got[Coalesced] != 1 || f.calls.Load() != 1 {
