@@ -59,7 +59,12 @@ func newFleetSite(t *testing.T) *fleetSite {
 	budget := []string{"--sts-rate", strconv.Itoa(fleetRate), "--sts-burst", strconv.Itoa(fleetBurst)}
 	for i := range 3 {
 		dir := dataDir(w, fmt.Sprint("broker-", i))
-		f.brokers = append(f.brokers, w.startBroker(dir, append(store, budget...)...))
+		b := w.startBroker(dir, append(store, budget...)...)
+		// The start line says that the broker runs in a fleet (README).
+		if !strings.Contains(b.log.String(), "fleet=true") {
+			t.Fatalf("broker %d on PostgreSQL does not say fleet=true in its start line:\n%s", i, b.log.String())
+		}
+		f.brokers = append(f.brokers, b)
 		if i == 0 {
 			f.admin = w.adminToken(dir, store...)
 		}
@@ -144,12 +149,10 @@ type holdGate struct {
 	held    chan struct{} // closed at the first call held
 }
 
-func newHoldGate(t *testing.T, target string) *holdGate {
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &holdGate{}
+// hostKeepingProxy is a reverse proxy to u that passes the Host header
+// on as the client sent it: the client signed its request for the
+// proxy's address.
+func hostKeepingProxy(u *url.URL) *httputil.ReverseProxy {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	direct := rp.Director
 	rp.Director = func(r *http.Request) {
@@ -157,6 +160,16 @@ func newHoldGate(t *testing.T, target string) *holdGate {
 		direct(r)
 		r.Host = host
 	}
+	return rp
+}
+
+func newHoldGate(t *testing.T, target string) *holdGate {
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &holdGate{}
+	rp := hostKeepingProxy(u)
 	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
 	g.URL = serveProxy(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
