@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"sync"
@@ -14,8 +13,6 @@ import (
 	"github.com/credbroker/credbroker/internal/testpeers"
 	"github.com/credbroker/credbroker/postgres"
 	"github.com/credbroker/credbroker/seal"
-
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, to reach the database behind the stores
 )
 
 // fleetSTS stands in for STS behind brokers of a fleet: every Issue takes
@@ -155,7 +152,7 @@ type testFleet struct {
 	b    []*fleetBroker
 	sts  *fleetSTS
 	clk  *clock
-	raw  *sql.DB
+	dsn  string // the database, for psql behind the stores
 	ring *seal.Ring
 }
 
@@ -216,11 +213,7 @@ func newTestFleet(t *testing.T, n int, mods ...func(*Options)) *testFleet {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	f.raw, err = sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.raw.Close() })
+	f.dsn = dsn
 	return f
 }
 
@@ -362,13 +355,10 @@ func TestFleetSharedSessionReuseRules(t *testing.T) {
 		t.Fatalf("%d STS calls, want 3 (build 8 twice, build 9 once)", n)
 	}
 	// Expired by the database's clock, shared sessions go at the sweep.
-	if _, err := f.raw.Exec(`UPDATE shared_sessions SET expires_us = 1`); err != nil {
-		t.Fatal(err)
-	}
+	testpeers.PSQL(t, f.dsn, `UPDATE shared_sessions SET expires_us = 1`)
 	f.b[0].svc.sweepFleet()
-	var rows int
-	if err := f.raw.QueryRow(`SELECT count(*) FROM shared_sessions`).Scan(&rows); err != nil || rows != 0 {
-		t.Fatalf("%d shared sessions after the sweep (%v)", rows, err)
+	if rows := testpeers.PSQL(t, f.dsn, `SELECT count(*) FROM shared_sessions`); rows != "0" {
+		t.Fatalf("%s shared sessions after the sweep", rows)
 	}
 }
 
@@ -385,12 +375,10 @@ func TestFleetTamperedSessionNotServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The two rows swap their sealed sessions.
-	res, err := f.raw.Exec(`UPDATE shared_sessions SET blob = (SELECT s.blob FROM shared_sessions s WHERE s.key <> shared_sessions.key)`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, _ := res.RowsAffected(); n != 2 {
-		t.Fatalf("swapped %d rows, want 2", n)
+	swapped := testpeers.PSQL(t, f.dsn, `WITH u AS (UPDATE shared_sessions SET blob = (SELECT s.blob FROM shared_sessions s WHERE s.key <> shared_sessions.key) RETURNING 1)
+		SELECT count(*) FROM u`)
+	if swapped != "2" {
+		t.Fatalf("swapped %s rows, want 2", swapped)
 	}
 	f.clk.Add(time.Second)
 	b, err := f.vend(1, "10", 0)
