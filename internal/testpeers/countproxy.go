@@ -31,10 +31,11 @@ type CountingProxy struct {
 }
 
 // proxiedCall is one call the proxy forwarded: when it arrived, by the
-// proxy's clock, and how long the upstream took to answer.
+// proxy's clock, how long the upstream took to answer, and its form.
 type proxiedCall struct {
 	at   time.Time
 	took time.Duration
+	form url.Values
 }
 
 // StartCountingProxy listens on a free loopback port and forwards every
@@ -71,7 +72,8 @@ func (p *CountingProxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	action := r.URL.Query().Get("Action")
-	if form, err := url.ParseQuery(string(body)); err == nil && form.Get("Action") != "" {
+	form, err := url.ParseQuery(string(body))
+	if err == nil && form.Get("Action") != "" {
 		action = form.Get("Action")
 	}
 	out, err := http.NewRequestWithContext(r.Context(), r.Method, p.target.Scheme+"://"+p.target.Host+r.URL.RequestURI(), bytes.NewReader(body))
@@ -97,7 +99,7 @@ func (p *CountingProxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if action != "" {
 		p.mu.Lock()
-		p.calls[action] = append(p.calls[action], proxiedCall{arrived, took})
+		p.calls[action] = append(p.calls[action], proxiedCall{arrived, took, form})
 		p.mu.Unlock()
 	}
 	for k, v := range resp.Header {
@@ -136,6 +138,19 @@ func (p *CountingProxy) Arrivals(action string) []time.Time {
 	out := make([]time.Time, len(p.calls[action]))
 	for i, c := range p.calls[action] {
 		out[i] = c.at
+	}
+	return out
+}
+
+// Forms returns the form of each request with action the proxy
+// forwarded, in order: what credbroker asked of STS (RoleSessionName,
+// SourceIdentity, Tags.member.N.Key, ...).
+func (p *CountingProxy) Forms(action string) []url.Values {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]url.Values, len(p.calls[action]))
+	for i, c := range p.calls[action] {
+		out[i] = c.form
 	}
 	return out
 }
