@@ -346,6 +346,9 @@ func TestFleetOfThreeBrokers(t *testing.T) {
 			builds[i] = fmt.Sprint("budget-", i)
 		}
 		granted, refused := 0, 0
+		// No vend of the burst, and so no turn in the budget, comes
+		// before started.
+		started := time.Now()
 		for _, r := range f.burst(client, builds) {
 			switch {
 			case r.err != nil:
@@ -365,19 +368,35 @@ func TestFleetOfThreeBrokers(t *testing.T) {
 			t.Fatalf("%d granted, %d refused, %d AssumeRole calls; want one call per grant, at least the burst of %d, and refusals",
 				granted, refused, len(arrivals), fleetBurst)
 		}
-		// A token bucket lets through at most burst + rate × W calls in
-		// any window of W. The proxy stamps a call when it arrives, after
-		// the broker's wait for its turn and the trip to the proxy: calls
-		// whose turns were 100 ms apart may arrive closer together when
-		// the first is delayed more than the second. On a shared 2-core
-		// machine a broker can be off the CPU for a few hundred ms (runs
-		// at 17, the old tolerance of 2, were seen with a load average
-		// of 8), so the tolerance of 5 calls covers 500 ms of such jitter
-		// at 10 per second. It still tells one budget from several: a
-		// second budget of its own (one more broker not sharing) adds
-		// 15 calls in a second, and three budgets let 3 × (5 + 10) = 45
-		// through.
-		const tolerance = 5
+		// The fleet's budget, counted from the start of the burst: a call
+		// arrives after its turn, and the bucket (holding at most burst
+		// turns when the burst starts) grants its k-th turn of the burst
+		// no earlier than (k - burst) / rate after the start, so k calls
+		// cannot have arrived sooner, however late any of them was. No
+		// tolerance: lateness only makes arrivals later. (The proxy runs
+		// in this process, and PostgreSQL, whose clock books the turns, on
+		// this host.) The +1 is a turn due at the very moment of an
+		// arrival. A second budget of its own (a broker not sharing)
+		// breaks this within the first second.
+		for k, at := range arrivals {
+			if due := fleetBurst + int(math.Floor(fleetRate*at.Sub(started).Seconds())) + 1; k+1 > due {
+				t.Errorf("%d AssumeRole calls had arrived %s after the burst began; the fleet's budget allows %d by then",
+					k+1, at.Sub(started).Round(time.Millisecond), due)
+				break
+			}
+		}
+		// What STS sees in any one second. The bucket books at most
+		// burst + rate turns in a second, but calls booked 100 ms apart
+		// arrive closer together when the first is delayed more than the
+		// second, and the start of the burst is the busiest moment on
+		// this shared 2-core machine (300 vends authenticated, their
+		// bookings serialised on one row, the race detector on): the
+		// first calls were seen arriving up to 0.7 s late, and up to 22
+		// calls in a second against the bucket's 15 (while the count
+		// above held). The tolerance lets one second's allowance arrive
+		// late into the next: 2 × (5 + 10) = 30, below the 45 of three
+		// budgets.
+		const tolerance = fleetBurst + fleetRate
 		maxInSecond := 0
 		for i := range arrivals {
 			j := i
@@ -386,16 +405,10 @@ func TestFleetOfThreeBrokers(t *testing.T) {
 			}
 			maxInSecond = max(maxInSecond, j-i)
 		}
-		// Over the whole burst: the calls whose turns came within the span,
-		// the first and the last included.
 		span := arrivals[len(arrivals)-1].Sub(arrivals[0])
-		allowed := fleetBurst + int(math.Ceil(fleetRate*span.Seconds())) + 1 + tolerance
 		t.Logf("%d calls over %s, at most %d in a second; %d vends refused", len(arrivals), span.Round(time.Millisecond), maxInSecond, refused)
 		if maxInSecond > fleetBurst+fleetRate+tolerance {
 			t.Errorf("%d AssumeRole calls arrived within one second; the fleet's budget allows %d (+%d)", maxInSecond, fleetBurst+fleetRate, tolerance)
-		}
-		if len(arrivals) > allowed {
-			t.Errorf("%d AssumeRole calls over %s; the fleet's budget allows %d", len(arrivals), span.Round(time.Millisecond), allowed)
 		}
 	})
 }
