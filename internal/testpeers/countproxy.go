@@ -120,37 +120,31 @@ func (p *CountingProxy) Calls(action string) int {
 // Durations returns how long the upstream took to answer each request
 // with action, in the order they were answered.
 func (p *CountingProxy) Durations(action string) []time.Duration {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]time.Duration, len(p.calls[action]))
-	for i, c := range p.calls[action] {
-		out[i] = c.took
-	}
-	return out
+	return callsOf(p, action, func(c proxiedCall) time.Duration { return c.took })
 }
 
 // Arrivals returns when each request with action reached the proxy, by
 // the proxy's clock, in the order they were answered (not necessarily the
 // order they arrived in).
 func (p *CountingProxy) Arrivals(action string) []time.Time {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]time.Time, len(p.calls[action]))
-	for i, c := range p.calls[action] {
-		out[i] = c.at
-	}
-	return out
+	return callsOf(p, action, func(c proxiedCall) time.Time { return c.at })
 }
 
 // Forms returns the form of each request with action the proxy
 // forwarded, in order: what credbroker asked of STS (RoleSessionName,
 // SourceIdentity, Tags.member.N.Key, ...).
 func (p *CountingProxy) Forms(action string) []url.Values {
+	return callsOf(p, action, func(c proxiedCall) url.Values { return c.form })
+}
+
+// callsOf returns field of each call with action that p forwarded, in the
+// order they were answered.
+func callsOf[T any](p *CountingProxy, action string, field func(proxiedCall) T) []T {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]url.Values, len(p.calls[action]))
+	out := make([]T, len(p.calls[action]))
 	for i, c := range p.calls[action] {
-		out[i] = c.form
+		out[i] = field(c)
 	}
 	return out
 }
