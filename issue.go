@@ -37,4 +37,10 @@ type IssueRequest struct {
 	// with that error and nothing is sent. The broker keeps its calls
 	// within a rate budget with it.
 	BeforeAttempt func(ctx context.Context) error
+	// AfterCall, when set, is told of each STS call at one endpoint, its
+	// retries included, once it ended: the operation, the endpoint, the
+	// error it ended with (nil on success; a *Error with its code
+	// otherwise) and how long it took. The broker counts its STS calls
+	// with it.
+	AfterCall func(operation, endpoint string, err error, d time.Duration)
 }

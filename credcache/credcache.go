@@ -213,9 +213,48 @@ func (c *Cache) classify(e *entry, minRemaining time.Duration, now time.Time) st
 // background, unless one is running or a failed one is backing off.
 // Concurrent callers that must wait share one call to the provider.
 func (c *Cache) RetrieveMin(ctx context.Context, minRemaining time.Duration) (credbroker.Credentials, error) {
-	if e := c.cur.Load(); e != nil && c.classify(e, minRemaining, c.opts.Now()) == stateFresh {
-		return e.creds, nil
+	cr, _, err := c.RetrieveServed(ctx, minRemaining)
+	return cr, err
+}
+
+// Served says how a call of RetrieveServed was answered, for metrics.
+type Served uint8
+
+// How a call was served.
+const (
+	// Hit: the cached credentials, fresh.
+	Hit Served = iota
+	// HitRefreshing: the cached credentials, in the advisory window (a
+	// background refresh runs or is backing off).
+	HitRefreshing
+	// Miss: the caller started a refresh and waited for it.
+	Miss
+	// Coalesced: the caller waited for a refresh another caller started.
+	Coalesced
+)
+
+// String names s: hit, hit_refreshing, miss or coalesced.
+func (s Served) String() string {
+	switch s {
+	case Hit:
+		return "hit"
+	case HitRefreshing:
+		return "hit_refreshing"
+	case Miss:
+		return "miss"
+	case Coalesced:
+		return "coalesced"
 	}
+	return "unknown"
+}
+
+// RetrieveServed is RetrieveMin, also saying how the call was served:
+// from the cache, or after waiting for a refresh it started or joined.
+func (c *Cache) RetrieveServed(ctx context.Context, minRemaining time.Duration) (credbroker.Credentials, Served, error) {
+	if e := c.cur.Load(); e != nil && c.classify(e, minRemaining, c.opts.Now()) == stateFresh {
+		return e.creds, Hit, nil
+	}
+	served := Miss
 	// At most twice: a caller that must wait and joined an advisory
 	// refresh that failed asks again in a refresh of its own, since the
 	// provider may have given up early on the advisory one.
@@ -226,17 +265,19 @@ func (c *Cache) RetrieveMin(ctx context.Context, minRemaining time.Duration) (cr
 		switch c.classify(e, minRemaining, now) {
 		case stateFresh:
 			c.mu.Unlock()
-			return e.creds, nil
+			return e.creds, Hit, nil
 		case stateAdvisory:
 			if c.flight == nil && !now.Before(c.retryAt) {
 				c.start(ctx, true)
 			}
 			c.mu.Unlock()
-			return e.creds, nil
+			return e.creds, HitRefreshing, nil
 		}
 		f := c.flight
 		if f == nil {
 			f = c.start(ctx, false)
+		} else if try == 0 {
+			served = Coalesced
 		}
 		f.waiters++
 		c.mu.Unlock()
@@ -244,19 +285,19 @@ func (c *Cache) RetrieveMin(ctx context.Context, minRemaining time.Duration) (cr
 		select {
 		case <-f.done:
 		case <-ctx.Done():
-			return credbroker.Credentials{}, ctx.Err()
+			return credbroker.Credentials{}, served, ctx.Err()
 		}
 		if f.err != nil {
 			if f.advisory && try == 0 {
 				continue
 			}
-			return credbroker.Credentials{}, f.err
+			return credbroker.Credentials{}, served, f.err
 		}
 		now = c.opts.Now()
 		if c.classify(f.got, minRemaining, now) == stateMust {
-			return credbroker.Credentials{}, shortLived(f.got.creds, minRemaining, now)
+			return credbroker.Credentials{}, served, shortLived(f.got.creds, minRemaining, now)
 		}
-		return f.got.creds, nil
+		return f.got.creds, served, nil
 	}
 }
 
