@@ -486,7 +486,7 @@ func TestAuditFailureRefusesVend(t *testing.T) {
 	var fail atomic.Bool
 	var real AuditWriter
 	e := newEnv(t, func(o *Options) {
-		real = storeAudit{o.Store}
+		real = storeAudit{s: o.Store}
 		o.Audit = auditFunc(func(ctx context.Context, recs ...*credbroker.AuditRecord) error {
 			if fail.Load() {
 				return failingAudit{}.Append(ctx, recs...)

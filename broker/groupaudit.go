@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/credbroker/credbroker"
 )
@@ -17,6 +18,8 @@ import (
 type GroupAudit struct {
 	store    credbroker.AuditStore
 	maxBatch int
+	obs      Observer
+	now      func() time.Time
 
 	queue chan *auditReq
 	stop  chan struct{}
@@ -36,12 +39,38 @@ const DefaultAuditBatch = 512
 // NewGroupAudit starts a group-committing writer in front of store.
 // maxBatch <= 0 takes DefaultAuditBatch. Close stops it.
 func NewGroupAudit(store credbroker.AuditStore, maxBatch int) *GroupAudit {
+	return NewGroupAuditWith(store, GroupAuditOptions{MaxBatch: maxBatch})
+}
+
+// GroupAuditOptions configure a GroupAudit. Zero values take the defaults.
+type GroupAuditOptions struct {
+	// MaxBatch is the most records one transaction takes;
+	// DefaultAuditBatch when <= 0.
+	MaxBatch int
+	// Observer is told of each commit: its size, time and error.
+	Observer Observer
+	// Now is the clock that times commits; time.Now when nil.
+	Now func() time.Time
+}
+
+// NewGroupAuditWith starts a group-committing writer in front of store
+// with opts. Close stops it.
+func NewGroupAuditWith(store credbroker.AuditStore, opts GroupAuditOptions) *GroupAudit {
+	maxBatch := opts.MaxBatch
 	if maxBatch <= 0 {
 		maxBatch = DefaultAuditBatch
+	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	g := &GroupAudit{
 		store:    store,
 		maxBatch: maxBatch,
+		obs:      opts.Observer,
+		now:      opts.Now,
 		queue:    make(chan *auditReq, maxBatch),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -80,14 +109,25 @@ func (g *GroupAudit) loop() {
 	defer close(g.done)
 	batch := make([]*auditReq, 0, g.maxBatch)
 	var recs []*credbroker.AuditRecord
+	stopping := false
 	for {
 		batch, recs = batch[:0], recs[:0]
-		select {
-		case r := <-g.queue:
-			batch = append(batch, r)
-		case <-g.stop:
-			g.drain()
-			return
+		if stopping {
+			// Closing: commit what is queued, then end.
+			select {
+			case r := <-g.queue:
+				batch = append(batch, r)
+			default:
+				return
+			}
+		} else {
+			select {
+			case r := <-g.queue:
+				batch = append(batch, r)
+			case <-g.stop:
+				stopping = true
+				continue
+			}
 		}
 		n := len(batch[0].recs)
 	fill:
@@ -115,27 +155,17 @@ func (g *GroupAudit) loop() {
 			continue
 		}
 		// The commit is not cancelled by one caller's context.
+		began := g.now()
 		err := g.store.AppendAudit(context.WithoutCancel(live[0].ctx), recs...)
+		observeCommit(g.obs, len(recs), g.now().Sub(began), err)
 		for _, r := range live {
 			r.done <- err
 		}
 	}
 }
 
-// drain fails whatever is still queued at shutdown.
-func (g *GroupAudit) drain() {
-	for {
-		select {
-		case r := <-g.queue:
-			r.done <- errAuditClosed
-		default:
-			return
-		}
-	}
-}
-
-// Close stops the writer after the transaction in progress; records still
-// queued are refused.
+// Close stops the writer: records queued before it are committed (their
+// callers get that commit's result), later ones are refused.
 func (g *GroupAudit) Close() error {
 	g.once.Do(func() { close(g.stop) })
 	<-g.done

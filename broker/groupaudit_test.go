@@ -116,7 +116,7 @@ func BenchmarkGroupAudit(b *testing.B) {
 	defer st.Close()
 	for _, mode := range []string{"direct", "group"} {
 		b.Run(mode, func(b *testing.B) {
-			var w AuditWriter = storeAudit{st}
+			var w AuditWriter = storeAudit{s: st}
 			if mode == "group" {
 				g := NewGroupAudit(st, 0)
 				defer g.Close()

@@ -87,6 +87,9 @@ type Options struct {
 	// AuditTimeout bounds the append of an audit record, which its caller
 	// cannot cancel; DefaultAuditTimeout when zero.
 	AuditTimeout time.Duration
+	// Observer is told what the broker does, for metrics; nil observes
+	// nothing.
+	Observer Observer
 }
 
 // Defaults of Options.
@@ -101,16 +104,27 @@ type AuditWriter interface {
 	Append(ctx context.Context, recs ...*credbroker.AuditRecord) error
 }
 
-type storeAudit struct{ s credbroker.Store }
+type storeAudit struct {
+	s   credbroker.Store
+	obs Observer
+	now func() time.Time
+}
 
 func (a storeAudit) Append(ctx context.Context, recs ...*credbroker.AuditRecord) error {
-	return a.s.AppendAudit(ctx, recs...)
+	if a.obs == nil {
+		return a.s.AppendAudit(ctx, recs...)
+	}
+	began := a.now()
+	err := a.s.AppendAudit(ctx, recs...)
+	observeCommit(a.obs, len(recs), a.now().Sub(began), err)
+	return err
 }
 
 // Service is the broker. It is safe for concurrent use.
 type Service struct {
 	opts Options
 	log  *slog.Logger
+	obs  Observer
 
 	tokMu  sync.RWMutex
 	tokens map[string]tokenEntry
@@ -131,6 +145,59 @@ type Service struct {
 
 	stop chan struct{}
 	done chan struct{}
+
+	// inflight counts the vends at work, those whose caller hung up
+	// included; idle is closed when it drops to zero while Drain waits.
+	inflightMu sync.Mutex
+	inflight   int
+	idle       chan struct{}
+}
+
+// busy counts a vend in flight until the function it returns is called.
+func (s *Service) busy() func() {
+	s.inflightMu.Lock()
+	s.inflight++
+	s.inflightMu.Unlock()
+	return func() {
+		s.inflightMu.Lock()
+		s.inflight--
+		if s.inflight == 0 && s.idle != nil {
+			close(s.idle)
+			s.idle = nil
+		}
+		s.inflightMu.Unlock()
+	}
+}
+
+// InFlight returns how many vends and console sign-ins are at work, those
+// whose caller hung up included.
+func (s *Service) InFlight() int {
+	s.inflightMu.Lock()
+	defer s.inflightMu.Unlock()
+	return s.inflight
+}
+
+// Drain waits until no vend or console sign-in is at work (their callers
+// may have hung up: the broker still finishes and audits them), or until
+// ctx ends, with its error. The HTTP server stops taking requests first;
+// Close and the audit writer's Close then write the last records.
+func (s *Service) Drain(ctx context.Context) error {
+	s.inflightMu.Lock()
+	if s.inflight == 0 {
+		s.inflightMu.Unlock()
+		return nil
+	}
+	if s.idle == nil {
+		s.idle = make(chan struct{})
+	}
+	idle := s.idle
+	s.inflightMu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // New returns a Service and starts its cache sweeper; Close stops it.
@@ -144,9 +211,7 @@ func New(opts Options) (*Service, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.Audit == nil {
-		opts.Audit = storeAudit{opts.Store}
-	}
+
 	if opts.TokenTTL <= 0 {
 		opts.TokenTTL = 2 * time.Second
 	}
@@ -165,13 +230,20 @@ func New(opts Options) (*Service, error) {
 	if opts.Partition == nil {
 		opts.Partition = func(string) (string, error) { return "aws", nil }
 	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
+	}
+	if opts.Audit == nil {
+		opts.Audit = storeAudit{opts.Store, opts.Observer, opts.Now}
+	}
 	s := &Service{
 		opts:     opts,
 		log:      opts.Logger,
+		obs:      opts.Observer,
 		tokens:   map[string]tokenEntry{},
 		conns:    map[string]*connEntry{},
 		vends:    map[string]*vendEntry{},
-		budget:   newSTSBudgets(opts.STSBudget, opts.Now, opts.Sleep),
+		budget:   newSTSBudgets(opts.STSBudget, opts.Now, observedSleep(opts.Sleep, opts.Observer)),
 		refusals: newRefusalWindows(opts.RefusalBurst, opts.RefusalWindow),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -196,6 +268,9 @@ func (s *Service) Close() error {
 // Ready reports whether the store answers.
 func (s *Service) Ready(ctx context.Context) error {
 	_, _, err := s.opts.Store.AuditHead(ctx)
+	if err != nil {
+		s.obs.StoreError(StoreOpReady)
+	}
 	return err
 }
 
