@@ -12,6 +12,7 @@ import (
 	"github.com/credbroker/credbroker/awscreds"
 	"github.com/credbroker/credbroker/broker"
 	"github.com/credbroker/credbroker/httpapi"
+	"github.com/credbroker/credbroker/metrics"
 )
 
 func (a *app) serveCommand() *cobra.Command {
@@ -20,6 +21,7 @@ func (a *app) serveCommand() *cobra.Command {
 	var lim serverLimits
 	var stsf stsFlags
 	var cf consoleFlags
+	var of opsFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the broker: connectors, tokens, variables, vend API and audit",
@@ -62,6 +64,9 @@ Make the first admin token on the broker host with
 			if err := cf.check(); err != nil {
 				return err
 			}
+			if err := of.check(); err != nil {
+				return err
+			}
 			if sf.sync == "" {
 				sf.sync = a.env("CREDBROKER_STORE_SYNC")
 			}
@@ -78,11 +83,15 @@ Make the first admin token on the broker host with
 				LookupEnv: os.LookupEnv,
 				Logger:    log,
 			})}
+			var svc *broker.Service
+			met := metrics.New(metrics.Options{MaxConnectors: of.maxConnectors, CachedSessions: func() int { return svc.CachedSessions() }})
 			// Concurrent vends' audit records share a transaction; each vend
-			// still waits for its own record to be committed.
-			audit := broker.NewGroupAudit(st, 0)
+			// still waits for its own record to be committed. Closed last of
+			// all, it commits the records still queued.
+			audit := broker.NewGroupAuditWith(st, broker.GroupAuditOptions{Observer: met})
 			defer audit.Close()
-			svc, err := broker.New(broker.Options{
+			svc, err = broker.New(broker.Options{
+				Observer: met,
 				Audit:  audit,
 				Store:  st,
 				Keys:   ring,
@@ -117,7 +126,16 @@ Make the first admin token on the broker host with
 				return credbroker.Errorf(credbroker.CodeUnavailable, "--listen", "cannot listen on %s: %s", listen, err).
 					WithFix("choose a free address with --listen")
 			}
-			srv := httpapi.NewServer(svc, lim.options(httpapi.ServerOptions{Logger: log, CertFile: certFile, KeyFile: keyFile}))
+			mln, err := of.listenMetrics()
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			if mln != nil {
+				go serveMetrics(ctx, mln, met.Handler(), log)
+			}
+			srv := httpapi.NewServer(svc, lim.options(httpapi.ServerOptions{Logger: log, CertFile: certFile, KeyFile: keyFile,
+				Observer: met, Metrics: met.Handler(), ShutdownTimeout: of.drainTimeout}))
 			scheme := "http"
 			if certFile != "" {
 				scheme = "https"
@@ -129,7 +147,7 @@ Make the first admin token on the broker host with
 			if toks, err := st.ListTokens(ctx); err == nil && len(toks) == 0 {
 				log.Info("no tokens yet: create the first admin token with `credbroker token create --local --role admin --name NAME` (same --data-dir or --database-url)")
 			}
-			return srv.Serve(ctx, ln)
+			return of.serveAndDrain(ctx, srv, svc, ln, log)
 		},
 	}
 	sf.register(cmd)
@@ -142,6 +160,7 @@ Make the first admin token on the broker host with
 	lim.register(cmd)
 	stsf.register(cmd)
 	cf.register(cmd)
+	of.register(cmd)
 	return cmd
 }
 
