@@ -48,6 +48,9 @@ Make the first admin token on the broker host with
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if err := a.applySettings(cmd); err != nil {
+				return err
+			}
 			log, err := a.logger(a.io.Stderr)
 			if err != nil {
 				return err
@@ -153,6 +156,7 @@ Make the first admin token on the broker host with
 	sf.register(cmd)
 	sf.registerSync(cmd)
 	f := cmd.Flags()
+	f.String(configFlag, "", "settings file (YAML): `flag-name: value` for any flag of serve, without the dashes; flags, then $CREDBROKER_FLAG_NAME variables, take precedence over it (default $CREDBROKER_CONFIG)")
 	f.StringVar(&listen, "listen", "127.0.0.1:8420", "address to listen on")
 	f.StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM) to serve HTTPS")
 	f.StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")

@@ -98,7 +98,7 @@ func (o *opsFlags) serveAndDrain(ctx context.Context, srv *httpapi.Server, svc *
 	var began atomic.Int64
 	stop := context.AfterFunc(ctx, func() {
 		began.Store(time.Now().UnixNano())
-		log.Info("draining: no new connections; finishing the requests in flight", "drain_timeout", o.drainTimeout)
+		log.Info("draining: no new connections; finishing the requests in flight", "drain_timeout", o.drainTimeout.String())
 	})
 	defer stop()
 	if err := srv.Serve(ctx, ln); err != nil {
@@ -111,7 +111,7 @@ func (o *opsFlags) serveAndDrain(ctx context.Context, srv *httpapi.Server, svc *
 	dctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), start.Add(o.drainTimeout))
 	defer cancel()
 	if err := svc.Drain(dctx); err != nil {
-		log.Warn("drain timed out: vends still running are cut off", "running", svc.InFlight(), "drain_timeout", o.drainTimeout)
+		log.Warn("drain timed out: vends still running are cut off", "running", svc.InFlight(), "drain_timeout", o.drainTimeout.String())
 		return nil
 	}
 	log.Info("drained: no vend in flight; writing the last audit records", "took", time.Since(start).Round(time.Millisecond))
