@@ -95,10 +95,10 @@ Make the first admin token on the broker host with
 			defer audit.Close()
 			svc, err = broker.New(broker.Options{
 				Observer: met,
-				Audit:  audit,
-				Store:  st,
-				Keys:   ring,
-				Issuer: issuer,
+				Audit:    audit,
+				Store:    st,
+				Keys:     ring,
+				Issuer:   issuer,
 				Partition: func(region string) (string, error) {
 					p, err := awscreds.LookupRegion(region)
 					return p.ID, err
