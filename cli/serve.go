@@ -94,11 +94,10 @@ Make the first admin token on the broker host with
 			audit := broker.NewGroupAuditWith(st, broker.GroupAuditOptions{Observer: met})
 			defer audit.Close()
 			svc, err = broker.New(broker.Options{
-				Observer: met,
-				Audit:    audit,
-				Store:    st,
-				Keys:     ring,
-				Issuer:   issuer,
+				Audit:  audit,
+				Store:  st,
+				Keys:   ring,
+				Issuer: issuer,
 				Partition: func(region string) (string, error) {
 					p, err := awscreds.LookupRegion(region)
 					return p.ID, err
@@ -114,6 +113,7 @@ Make the first admin token on the broker host with
 					})
 				},
 				Logger:    log,
+				Observer:  met,
 				STSBudget: stsf.budget(),
 				// A vend goes on when its client hangs up, so that it is
 				// audited; it never needs longer than an answer may take.
@@ -156,7 +156,7 @@ Make the first admin token on the broker host with
 	sf.register(cmd)
 	sf.registerSync(cmd)
 	f := cmd.Flags()
-	f.String(configFlag, "", "settings file (YAML): `flag-name: value` for any flag of serve, without the dashes; flags, then $CREDBROKER_FLAG_NAME variables, take precedence over it (default $CREDBROKER_CONFIG)")
+	f.String(configFlag, "", "settings file (YAML): flag-name: value for any flag of serve, without the dashes; flags, then $CREDBROKER_FLAG_NAME variables, take precedence over it (default $CREDBROKER_CONFIG)")
 	f.StringVar(&listen, "listen", "127.0.0.1:8420", "address to listen on")
 	f.StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM) to serve HTTPS")
 	f.StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
