@@ -44,6 +44,10 @@ func (f *fakeIssuer) Issue(ctx context.Context, req credbroker.IssueRequest) (cr
 	f.mu.Lock()
 	f.reqs = append(f.reqs, req)
 	f.mu.Unlock()
+	if req.AfterCall != nil && req.Principal != credbroker.PrincipalProvided {
+		// As awscreds does: one call at one endpoint.
+		defer req.AfterCall("AssumeRole", "https://sts.fake.example", f.fail, 0)
+	}
 	if f.fail != nil {
 		return credbroker.Credentials{}, f.fail
 	}

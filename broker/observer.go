@@ -55,6 +55,7 @@ const (
 	StoreOpToken       = "token_read"
 	StoreOpConnector   = "connector_read"
 	StoreOpReady       = "ready"
+	StoreOpProbe       = "write_probe"
 )
 
 // nopObserver observes nothing.

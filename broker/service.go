@@ -146,6 +146,19 @@ type Service struct {
 	stop chan struct{}
 	done chan struct{}
 
+	// writeOK is when (the broker clock's UnixNano) a write to the store
+	// last succeeded, writeFailing whether one failed since, and
+	// writeFailures how many failed in all. The readiness check probes
+	// with a write of its own unless the last write succeeded lately; it
+	// keeps a probe's answer for probeEvery unless a write failed since.
+	writeOK       atomic.Int64
+	writeFailing  atomic.Bool
+	writeFailures atomic.Int64
+	probeMu       sync.Mutex
+	probeAt       time.Time
+	probeErr      error
+	probeFailures int64
+
 	// inflight counts the vends at work, those whose caller hung up
 	// included; idle is closed when it drops to zero while Drain waits.
 	inflightMu sync.Mutex
@@ -265,13 +278,70 @@ func (s *Service) Close() error {
 	return nil
 }
 
-// Ready reports whether the store answers.
+// WriteProber is a store that can prove it takes writes (the SQL stores'
+// ProbeWrite commits a change to one row).
+type WriteProber interface {
+	ProbeWrite(ctx context.Context, now time.Time) error
+}
+
+// Readiness bounds: a committed audit record younger than writeFresh
+// proves the store takes writes; otherwise a probe write does, at most
+// one per probeEvery (/readyz is not authenticated: asking it often
+// cannot make the broker write often).
+const (
+	writeFresh = 5 * time.Second
+	probeEvery = time.Second
+)
+
+// Ready reports whether the broker can serve vends: the store answers
+// reads and takes writes (a vend whose audit record cannot be written is
+// refused, so a broker on a full disk, a read-only file system or a
+// database that refuses writes is not ready).
 func (s *Service) Ready(ctx context.Context) error {
-	_, _, err := s.opts.Store.AuditHead(ctx)
-	if err != nil {
+	if _, _, err := s.opts.Store.AuditHead(ctx); err != nil {
 		s.obs.StoreError(StoreOpReady)
+		return err
+	}
+	return s.writable(ctx)
+}
+
+// writable reports whether the store took a write lately, or takes a
+// probe write now.
+func (s *Service) writable(ctx context.Context) error {
+	p, ok := s.opts.Store.(WriteProber)
+	if !ok {
+		return nil
+	}
+	now := s.now()
+	if !s.writeFailing.Load() && now.UnixNano()-s.writeOK.Load() < int64(writeFresh) {
+		return nil
+	}
+	s.probeMu.Lock()
+	defer s.probeMu.Unlock()
+	failures := s.writeFailures.Load()
+	if !s.probeAt.IsZero() && now.Sub(s.probeAt) < probeEvery && failures == s.probeFailures {
+		return s.probeErr
+	}
+	err := p.ProbeWrite(ctx, now)
+	s.noteWrite(err)
+	s.probeAt, s.probeErr, s.probeFailures = now, err, s.writeFailures.Load()
+	if err != nil {
+		s.obs.StoreError(StoreOpProbe)
 	}
 	return err
+}
+
+// noteWrite records the outcome of a write to the store: a success, or a
+// failure of the store (not of a rule).
+func (s *Service) noteWrite(err error) {
+	switch {
+	case err == nil:
+		s.writeOK.Store(s.now().UnixNano())
+		s.writeFailing.Store(false)
+	case credbroker.ErrorCode(err) == credbroker.CodeUnavailable:
+		s.writeFailing.Store(true)
+		s.writeFailures.Add(1)
+	}
 }
 
 func (s *Service) now() time.Time { return s.opts.Now() }

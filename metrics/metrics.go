@@ -91,7 +91,7 @@ var latencyBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.
 var (
 	cacheResults = []string{"hit", "hit_refreshing", "miss", "coalesced"}
 	authKinds    = []string{"missing", "not_bearer", "malformed", "unknown", "wrong_secret", "revoked", "expired", "throttled"}
-	storeOps     = []string{"audit_append", "token_read", "connector_read", "ready"}
+	storeOps     = []string{"audit_append", "token_read", "connector_read", "ready", "write_probe"}
 	errorCodes   = []string{"invalid", "unauthorized", "forbidden", "not_found", "conflict", "unprocessable", "throttled", "upstream", "unavailable", "internal"}
 	stsOps       = []string{"AssumeRole", "GetFederationToken", "GetSessionToken"}
 	jwksResults  = []string{"ok", "error"}
