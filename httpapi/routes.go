@@ -56,6 +56,7 @@ func (s *Server) routes() {
 		{http.MethodGet, "/v1/audit", s.auth(s.listAudit)},
 		{http.MethodGet, "/v1/audit/verify", s.auth(s.verifyAudit)},
 		{http.MethodGet, "/healthz", s.healthz},
+		{http.MethodGet, "/livez", s.healthz},
 		{http.MethodGet, "/readyz", s.readyz},
 	}
 	if s.opts.Metrics != nil {
@@ -485,7 +486,9 @@ func (s *Server) metrics(ex *exchange, r *http.Request, tok *credbroker.Token) e
 	return nil
 }
 
-// healthz answers 200 "ok" while the process serves at all.
+// healthz answers 200 "ok" while the process serves at all; /livez is the
+// same check under the name Kubernetes probes use. Neither looks at the
+// store: a broker that cannot write is unready, not dead.
 func (s *Server) healthz(ex *exchange, _ *http.Request) {
 	writeOK(ex)
 }
