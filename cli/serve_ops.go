@@ -96,12 +96,17 @@ func serveMetrics(ctx context.Context, ln net.Listener, h http.Handler, log *slo
 // run, before the process exits 0.
 func (o *opsFlags) serveAndDrain(ctx context.Context, srv *httpapi.Server, svc *broker.Service, ln net.Listener, log *slog.Logger) error {
 	var began atomic.Int64
+	logged := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		began.Store(time.Now().UnixNano())
 		log.Info("draining: no new connections; finishing the requests in flight", "drain_timeout", o.drainTimeout.String())
+		close(logged)
 	})
-	defer stop()
-	if err := srv.Serve(ctx, ln); err != nil {
+	err := srv.Serve(ctx, ln)
+	if !stop() {
+		<-logged // the drain's first line comes before the lines that follow it
+	}
+	if err != nil {
 		return err
 	}
 	start := time.Unix(0, began.Load())
