@@ -167,3 +167,36 @@ func TestEverySettingHasAnEnvironmentVariable(t *testing.T) {
 		t.Fatal(envForFlag("sts-rate"))
 	}
 }
+
+// TestProductionConfig: deploy/credbroker.yaml, the production settings
+// file the README shows, is one serve accepts whole, and the README shows
+// it as it is.
+func TestProductionConfig(t *testing.T) {
+	const path = "../deploy/credbroker.yaml"
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := serveWith(t, nil, "--config", path)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	for name, want := range map[string]string{
+		"listen":         "0.0.0.0:8420",
+		"metrics-listen": "0.0.0.0:9420",
+		"key-file":       "/etc/credbroker/master.key",
+		"drain-timeout":  (25 * time.Second).String(),
+		"sts-rate":       "100",
+	} {
+		if got := flagValue(t, cmd, name); got != want {
+			t.Errorf("--%s = %q, want %q", name, got, want)
+		}
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "```yaml\n"+string(raw)+"```\n") {
+		t.Error("README.md does not show deploy/credbroker.yaml as it is, in a yaml block")
+	}
+}
