@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -26,7 +27,11 @@ type stsGate struct {
 	URL     string
 	arrived chan struct{}
 	release chan struct{}
+	once    sync.Once
 }
+
+// open lets every held call and every later one through.
+func (g *stsGate) open() { g.once.Do(func() { close(g.release) }) }
 
 func newSTSGate(t *testing.T, target string) *stsGate {
 	t.Helper()
@@ -46,6 +51,7 @@ func newSTSGate(t *testing.T, target string) *stsGate {
 		rp.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
+	t.Cleanup(g.open) // before srv.Close, which waits for the held calls
 	g.URL = srv.URL
 	return g
 }
@@ -99,6 +105,34 @@ func (b *brokerProc) refusesConnections(t *testing.T) {
 	}
 }
 
+// vendAnswer is how a raw vend ended: its status, or the transport's
+// error (the broker hung up, or the client did).
+type vendAnswer struct {
+	st  int
+	err error
+}
+
+// rawVend asks for a vend of the "slow" connector straight at the broker
+// with ctx, and may be called off the test's goroutine (it never fails the
+// test).
+func (s *site) rawVend(ctx context.Context, build string) vendAnswer {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.b.direct+"/v1/credentials",
+		strings.NewReader(`{"connector":"slow","plan":"OPS-DRAIN","build":"`+build+`"}`))
+	if err != nil {
+		return vendAnswer{err: err}
+	}
+	req.Header.Set("Authorization", "Bearer "+s.agent)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return vendAnswer{err: err}
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	s.w.record("raw vend "+build, body)
+	return vendAnswer{st: resp.StatusCode}
+}
+
 // TestSIGTERMDrains: SIGTERM while vends wait for STS, one of them with
 // its client gone: the broker stops accepting at once, finishes every
 // vend (the answered ones get their credentials), writes every audit
@@ -125,33 +159,27 @@ func TestSIGTERMDrains(t *testing.T) {
 		}()
 	}
 	// One more whose client hangs up while it waits for STS.
-	hungUp := make(chan error, 1)
+	hungUp := make(chan vendAnswer, 1)
 	ctx, hangUp := context.WithCancel(context.Background())
-	go func() {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.b.direct+"/v1/credentials",
-			strings.NewReader(`{"connector":"slow","plan":"OPS-DRAIN","build":"gone"}`))
-		req.Header.Set("Authorization", "Bearer "+s.agent)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-		}
-		hungUp <- err
-	}()
+	go func() { hungUp <- s.rawVend(ctx, "gone") }()
 	for range answered + 1 {
 		<-gate.arrived
 	}
 	hangUp()
-	if err := <-hungUp; err == nil {
-		t.Fatal("the hung-up request was answered")
+	if a := <-hungUp; a.err == nil {
+		t.Fatalf("the hung-up request was answered: %d\n%s", a.st, s.b.log.String())
 	}
 
 	if err := s.b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	s.b.refusesConnections(t)
-	close(gate.release)
+	gate.open()
 	wg.Wait()
 	close(results)
+	if len(results) != answered {
+		t.Fatalf("%d of the %d vends in flight at SIGTERM came back", len(results), answered)
+	}
 	for r := range results {
 		if r.st != http.StatusOK || r.res == nil || r.res.AccessKeyID == "" {
 			t.Fatalf("a vend in flight at SIGTERM: %d", r.st)
@@ -198,11 +226,8 @@ func TestSIGTERMDrainIsBounded(t *testing.T) {
 	s := newSiteWith(t, []string{"--drain-timeout", "1s"})
 	gate := newSTSGate(t, s.proxy.URL)
 	s.slowConnector(t, gate)
-	status := make(chan int, 1)
-	go func() {
-		st, _, _ := s.b.vend(s.agent, credbroker.VendRequest{Connector: "slow", Plan: "OPS-DRAIN", Build: "stuck"})
-		status <- st
-	}()
+	status := make(chan vendAnswer, 1)
+	go func() { status <- s.rawVend(context.Background(), "stuck") }()
 	<-gate.arrived
 	if err := s.b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -215,8 +240,8 @@ func TestSIGTERMDrainIsBounded(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the broker exited with %v, want 0\n%s", err, s.b.log.String())
 	}
-	close(gate.release)
-	if st := <-status; st == http.StatusOK {
+	gate.open()
+	if a := <-status; a.err == nil && a.st == http.StatusOK {
 		t.Fatal("a vend cut off by the drain timeout was answered with credentials")
 	}
 	if !strings.Contains(s.b.log.String(), "drain timed out") && !strings.Contains(s.b.log.String(), "shutdown timed out") {
