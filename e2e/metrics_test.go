@@ -158,6 +158,13 @@ func TestMetricsCountKnownTraffic(t *testing.T) {
 	w.expectOK(r, "metrics token")
 	mtok := strings.TrimSpace(r.stdout)
 	w.secret(mtok)
+	// A metrics token reads the metrics and nothing else.
+	if st, _, _ := s.b.vend(mtok, credbroker.VendRequest{Connector: "deploy", Plan: "OPS-DEPLOY", Build: "7"}); st != 403 {
+		t.Errorf("a vend with a metrics token: %d, want 403", st)
+	}
+	if st := s.b.api(http.MethodGet, "/v1/tokens", mtok, nil, nil); st != 403 {
+		t.Errorf("listing tokens with a metrics token: %d, want 403", st)
+	}
 	api, err := url.JoinPath(s.b.URL, "metrics")
 	if err != nil {
 		t.Fatal(err)
