@@ -164,6 +164,9 @@ const (
 	RoleAdmin TokenRole = "admin"
 	// RoleAgent vends credentials and reads variables, for its plans only.
 	RoleAgent TokenRole = "agent"
+	// RoleMetrics reads the broker's /metrics and nothing else: the token
+	// a Prometheus server scrapes with.
+	RoleMetrics TokenRole = "metrics"
 )
 
 // Token is an API token as stored: its secret part only as a hash.

@@ -42,4 +42,10 @@ type IssueRequest struct {
 	// from GetCallerIdentity at the endpoint that issued them; an STS
 	// that cannot say makes the issue fail. An account guard needs it.
 	NeedAccount bool
+	// AfterCall, when set, is told of each STS call at one endpoint, its
+	// retries included, once it ended: the operation, the endpoint, the
+	// error it ended with (nil on success; a *Error with its code
+	// otherwise) and how long it took. The broker counts its STS calls
+	// with it.
+	AfterCall func(operation, endpoint string, err error, d time.Duration)
 }

@@ -195,6 +195,53 @@ func TestBeforeAttemptRunsBeforeEveryAttempt(t *testing.T) {
 	}
 }
 
+// TestAfterCallSeesEachEndpoint: the hook is told of the call at the
+// closed endpoint (unreachable, then skipped) and of the one that
+// succeeded, with the operation, the endpoint and the error's code.
+func TestAfterCallSeesEachEndpoint(t *testing.T) {
+	is := &Issuer{Options: testOptions()}
+	fake := newFakeSTS(t)
+	var calls atomic.Int32
+	fake.setRespond(throttleThenSucceed(1, &calls))
+	closed := closedURL(t)
+	req := roleRequest(closed, fake.URL)
+	req.Retry = credbroker.RetrySpec{MaxAttempts: 3, MaxBackoff: time.Millisecond}
+	type seen struct {
+		op, ep string
+		code   credbroker.Code
+	}
+	var got []seen
+	req.AfterCall = func(op, ep string, err error, d time.Duration) {
+		if d < 0 {
+			t.Errorf("negative duration %s", d)
+		}
+		got = append(got, seen{op, ep, credbroker.ErrorCode(err)})
+	}
+	if _, err := is.Issue(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	want := []seen{{"AssumeRole", closed, credbroker.CodeUpstream}, {"AssumeRole", fake.URL, ""}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("AfterCall saw %+v, want %+v", got, want)
+	}
+
+	// A call that STS refuses ends with the refusal's code.
+	got = nil
+	fake.setRespond(func(url.Values) (int, string) { return 403, stsError("AccessDenied", "no") })
+	if _, err := is.Issue(context.Background(), roleRequestWith(req, fake.URL)); err == nil {
+		t.Fatal("a refused call succeeded")
+	}
+	if len(got) != 1 || got[0].code != credbroker.CodeForbidden {
+		t.Fatalf("refused call: AfterCall saw %+v", got)
+	}
+}
+
+// roleRequestWith is req at the endpoints eps.
+func roleRequestWith(req credbroker.IssueRequest, eps ...string) credbroker.IssueRequest {
+	req.STSEndpoints = eps
+	return req
+}
+
 func TestUnreachableSTSFailsWithinBounds(t *testing.T) {
 	hole, holeAccepts := testpeers.BlackHole(t)
 	reset, resetAccepts := resetter(t)

@@ -225,7 +225,11 @@ func (is *Issuer) Issue(ctx context.Context, req credbroker.IssueRequest) (credb
 			BeforeAttempt: req.BeforeAttempt,
 			Attempts:      attempts,
 		})
+		began := is.now()
 		c, op, err := is.call(ctx, client, req, p)
+		if req.AfterCall != nil {
+			req.AfterCall(op, ep, translate(err, origin{field: "sts", endpoint: ep, op: op, region: p.region, partition: p.partition.ID}), is.now().Sub(began))
+		}
 		if err == nil {
 			return is.withAccount(ctx, c, req, p.region, ep)
 		}

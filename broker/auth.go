@@ -84,17 +84,30 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*credbroker.
 	}
 	id, secret, ok := strings.Cut(strings.TrimSpace(bearer), ".")
 	if !ok || !validTokenID(id) || len(secret) != 43 {
+		s.obs.AuthFailure("malformed")
 		return nil, unauthorized("malformed token")
 	}
 	now := s.now()
 	e, err := s.tokenEntry(ctx, id, now)
 	if err != nil {
+		if credbroker.ErrorCode(err) == credbroker.CodeUnauthorized {
+			s.obs.AuthFailure("unknown")
+		}
 		return nil, err
 	}
 	if h := tokenHash(id, secret); subtle.ConstantTimeCompare(h[:], e.tok.Hash) != 1 {
+		s.obs.AuthFailure("wrong_secret")
 		return nil, unauthorized("unknown or wrong token")
 	}
-	return activeToken(e, id, now)
+	t, err := activeToken(e, id, now)
+	if err != nil {
+		kind := "expired"
+		if !e.tok.RevokedAt.IsZero() {
+			kind = "revoked"
+		}
+		s.obs.AuthFailure(kind)
+	}
+	return t, err
 }
 
 // tokenEntry returns the token id as the store held it at most TokenTTL
@@ -111,6 +124,7 @@ func (s *Service) tokenEntry(ctx context.Context, id string, now time.Time) (tok
 		if credbroker.ErrorCode(err) == credbroker.CodeNotFound {
 			return tokenEntry{}, unauthorized("unknown or wrong token")
 		}
+		s.obs.StoreError(StoreOpToken)
 		return tokenEntry{}, err
 	}
 	e = tokenEntry{tok: t, fetched: now}
@@ -162,6 +176,16 @@ func requireAdmin(tok *credbroker.Token) error {
 	if tok == nil || tok.Role != credbroker.RoleAdmin {
 		return credbroker.Errorf(credbroker.CodeForbidden, "token", "this needs an admin token").
 			WithFix("use a token created with --role admin")
+	}
+	return nil
+}
+
+// AuthorizeMetrics lets metrics and admin tokens read the broker's
+// metrics (httpapi.MetricsAuthorizer).
+func (s *Service) AuthorizeMetrics(tok *credbroker.Token) error {
+	if tok == nil || (tok.Role != credbroker.RoleMetrics && tok.Role != credbroker.RoleAdmin) {
+		return credbroker.Errorf(credbroker.CodeForbidden, "token", "this needs a metrics or admin token").
+			WithFix("scrape with a token created with --role metrics")
 	}
 	return nil
 }
@@ -231,6 +255,11 @@ func (s *Service) createToken(ctx context.Context, actor string, spec credbroker
 			return nil, credbroker.Errorf(credbroker.CodeInvalid, "plans", "admin tokens are not bound to plans").
 				WithFix("drop --plans, or use --role agent")
 		}
+	case credbroker.RoleMetrics:
+		if spec.Plans != "" {
+			return nil, credbroker.Errorf(credbroker.CodeInvalid, "plans", "metrics tokens are not bound to plans").
+				WithFix("drop --plans, or use --role agent")
+		}
 	case credbroker.RoleAgent:
 		if spec.Plans == "" {
 			return nil, credbroker.Errorf(credbroker.CodeInvalid, "plans", "an agent token must be bound to a project or plan pattern").
@@ -243,7 +272,7 @@ func (s *Service) createToken(ctx context.Context, actor string, spec credbroker
 			}
 		}
 	default:
-		return nil, credbroker.Errorf(credbroker.CodeInvalid, "role", "unknown role %q", spec.Role).WithFix("use admin or agent")
+		return nil, credbroker.Errorf(credbroker.CodeInvalid, "role", "unknown role %q", spec.Role).WithFix("use admin, agent or metrics")
 	}
 	const maxTokenLife = 10 * 366 * 24 * 3600 // ten years, in seconds
 	if spec.ExpiresInSeconds < 0 || spec.ExpiresInSeconds > maxTokenLife {

@@ -47,6 +47,10 @@ func (f *fakeIssuer) Issue(ctx context.Context, req credbroker.IssueRequest) (cr
 	f.mu.Lock()
 	f.reqs = append(f.reqs, req)
 	f.mu.Unlock()
+	if req.AfterCall != nil && req.Principal != credbroker.PrincipalProvided {
+		// As awscreds does: one call at one endpoint.
+		defer req.AfterCall("AssumeRole", "https://sts.fake.example", f.fail, 0)
+	}
 	if f.fail != nil {
 		return credbroker.Credentials{}, f.fail
 	}
@@ -490,7 +494,7 @@ func TestAuditFailureRefusesVend(t *testing.T) {
 	var fail atomic.Bool
 	var real AuditWriter
 	e := newEnv(t, func(o *Options) {
-		real = storeAudit{o.Store}
+		real = storeAudit{s: o.Store}
 		o.Audit = auditFunc(func(ctx context.Context, recs ...*credbroker.AuditRecord) error {
 			if fail.Load() {
 				return failingAudit{}.Append(ctx, recs...)

@@ -105,6 +105,7 @@ func (s *Service) connector(ctx context.Context, ref string) (*credbroker.Connec
 			s.forgetRef(ref, e)
 			return nil, noConnector(ref)
 		case err != nil:
+			s.obs.StoreError(StoreOpConnector)
 			return nil, err
 		}
 		// Another ID or revision: read it in full below.
@@ -115,6 +116,7 @@ func (s *Service) connector(ctx context.Context, ref string) (*credbroker.Connec
 		if credbroker.ErrorCode(err) == credbroker.CodeNotFound {
 			return nil, noConnector(ref)
 		}
+		s.obs.StoreError(StoreOpConnector)
 		return nil, err
 	}
 	if !c.Secret.Empty() {

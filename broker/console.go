@@ -34,6 +34,7 @@ func (s *Service) Console(ctx context.Context, tok *credbroker.Token, req credbr
 	if id := identityOf(tok); req.Plan == "" && id != nil {
 		req.Plan = id.Plan
 	}
+	defer s.busy()()
 	rec := s.requestRecord(credbroker.ActionConsole, tok, req.Plan, req.Build, "", "console")
 	res, vended, err := s.console(ctx, tok, req, rec)
 	if err != nil {

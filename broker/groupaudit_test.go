@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 	"errors"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -116,7 +118,7 @@ func BenchmarkGroupAudit(b *testing.B) {
 	defer st.Close()
 	for _, mode := range []string{"direct", "group"} {
 		b.Run(mode, func(b *testing.B) {
-			var w AuditWriter = storeAudit{st}
+			var w AuditWriter = storeAudit{s: st}
 			if mode == "group" {
 				g := NewGroupAudit(st, 0)
 				defer g.Close()
@@ -132,4 +134,122 @@ func BenchmarkGroupAudit(b *testing.B) {
 			})
 		})
 	}
+}
+
+// gatedAudit holds each transaction until released, telling when one
+// starts.
+type gatedAudit struct {
+	credbroker.AuditStore
+	started chan int
+	release chan struct{}
+}
+
+func (g *gatedAudit) AppendAudit(ctx context.Context, recs ...*credbroker.AuditRecord) error {
+	g.started <- len(recs)
+	<-g.release
+	return g.AuditStore.AppendAudit(ctx, recs...)
+}
+
+// TestGroupAuditCloseCommitsWhatIsQueued: the records queued behind a
+// transaction in progress when Close is called are committed, in one more
+// transaction, before Close returns; an append after Close is refused.
+func TestGroupAuditCloseCommitsWhatIsQueued(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir()+"/a.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ga := &gatedAudit{AuditStore: st, started: make(chan int, 10), release: make(chan struct{})}
+	g := NewGroupAudit(ga, 0)
+	rec := func(b string) *credbroker.AuditRecord {
+		return &credbroker.AuditRecord{Time: time.Now(), Action: credbroker.ActionVend, Outcome: credbroker.OutcomeGranted, Build: b}
+	}
+	errs := make(chan error, 10)
+	go func() { errs <- g.Append(ctx, rec("leader")) }()
+	if n := <-ga.started; n != 1 {
+		t.Fatalf("the first transaction holds %d records", n)
+	}
+	const queued = 5
+	for i := range queued {
+		go func() { errs <- g.Append(ctx, rec(string(rune('a'+i)))) }()
+	}
+	// Every queued append is waiting behind the leader before Close.
+	for {
+		g.mu.Lock()
+		n := len(g.pending)
+		g.mu.Unlock()
+		if n == queued {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan struct{})
+	go func() { g.Close(); close(closed) }()
+	for {
+		g.mu.Lock()
+		c := g.closed
+		g.mu.Unlock()
+		if c {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := g.Append(ctx, rec("late")); !errors.Is(err, errAuditClosed) {
+		t.Fatalf("append after Close: %v", err)
+	}
+	ga.release <- struct{}{} // the leader's transaction
+	if n := <-ga.started; n != queued {
+		t.Fatalf("the transaction after the leader's holds %d records, want %d", n, queued)
+	}
+	select {
+	case <-closed:
+		t.Fatal("Close returned before the queued records were committed")
+	default:
+	}
+	ga.release <- struct{}{}
+	<-closed
+	for range queued + 1 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, err := st.ListAudit(ctx, credbroker.AuditFilter{})
+	if err != nil || len(recs) != queued+1 {
+		t.Fatalf("%d records stored, want %d: %v", len(recs), queued+1, err)
+	}
+}
+
+// TestGroupAuditLoneCallerCommitsItself: with no transaction in
+// progress the caller commits on its own goroutine, without a hand-off
+// to another one and back.
+func TestGroupAuditLoneCallerCommitsItself(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir()+"/a.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var stack atomic.Value
+	g := NewGroupAudit(auditStoreFunc{st, func(context.Context) {
+		buf := make([]byte, 64<<10)
+		stack.Store(string(buf[:runtime.Stack(buf, false)]))
+	}}, 0)
+	defer g.Close()
+	if err := g.Append(ctx, &credbroker.AuditRecord{Time: time.Now(), Action: "vend", Outcome: "granted"}); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := stack.Load().(string); !strings.Contains(s, "TestGroupAuditLoneCallerCommitsItself") {
+		t.Fatalf("the transaction did not run on the caller's goroutine:\n%s", s)
+	}
+}
+
+type auditStoreFunc struct {
+	credbroker.AuditStore
+	before func(ctx context.Context)
+}
+
+func (a auditStoreFunc) AppendAudit(ctx context.Context, recs ...*credbroker.AuditRecord) error {
+	a.before(ctx)
+	return a.AuditStore.AppendAudit(ctx, recs...)
 }

@@ -47,7 +47,9 @@ func (s *Service) requestRecord(action string, tok *credbroker.Token, plan, buil
 func (s *Service) appendAudit(ctx context.Context, recs ...*credbroker.AuditRecord) error {
 	actx, cancel := detach(ctx, s.opts.AuditTimeout)
 	defer cancel()
-	return s.opts.Audit.Append(actx, recs...)
+	err := s.opts.Audit.Append(actx, recs...)
+	s.noteWrite(err)
+	return err
 }
 
 // auditRefusal records a refused request: its real reason (refusalOutcome),

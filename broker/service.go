@@ -109,6 +109,9 @@ type Options struct {
 	// FleetObserver is told how sessions were found in the fleet and
 	// budget turns taken, for metrics; nil tells no one.
 	FleetObserver FleetObserver
+	// Observer is told what the broker does, for metrics; nil observes
+	// nothing.
+	Observer Observer
 }
 
 // Defaults of Options.
@@ -123,16 +126,27 @@ type AuditWriter interface {
 	Append(ctx context.Context, recs ...*credbroker.AuditRecord) error
 }
 
-type storeAudit struct{ s credbroker.Store }
+type storeAudit struct {
+	s   credbroker.Store
+	obs Observer
+	now func() time.Time
+}
 
 func (a storeAudit) Append(ctx context.Context, recs ...*credbroker.AuditRecord) error {
-	return a.s.AppendAudit(ctx, recs...)
+	if a.obs == nil {
+		return a.s.AppendAudit(ctx, recs...)
+	}
+	began := a.now()
+	err := a.s.AppendAudit(ctx, recs...)
+	observeCommit(a.obs, len(recs), a.now().Sub(began), err)
+	return err
 }
 
 // Service is the broker. It is safe for concurrent use.
 type Service struct {
 	opts Options
 	log  *slog.Logger
+	obs  Observer
 
 	tokMu  sync.RWMutex
 	tokens map[string]tokenEntry
@@ -155,6 +169,72 @@ type Service struct {
 
 	stop chan struct{}
 	done chan struct{}
+
+	// writeOK is when (the broker clock's UnixNano) a write to the store
+	// last succeeded, writeFailing whether one failed since, and
+	// writeFailures how many failed in all. The readiness check probes
+	// with a write of its own unless the last write succeeded lately; it
+	// keeps a probe's answer for probeEvery unless a write failed since.
+	writeOK       atomic.Int64
+	writeFailing  atomic.Bool
+	writeFailures atomic.Int64
+	probeMu       sync.Mutex
+	probeAt       time.Time
+	probeErr      error
+	probeFailures int64
+
+	// inflight counts the vends at work, those whose caller hung up
+	// included; idle is closed when it drops to zero while Drain waits.
+	inflightMu sync.Mutex
+	inflight   int
+	idle       chan struct{}
+}
+
+// busy counts a vend in flight until the function it returns is called.
+func (s *Service) busy() func() {
+	s.inflightMu.Lock()
+	s.inflight++
+	s.inflightMu.Unlock()
+	return func() {
+		s.inflightMu.Lock()
+		s.inflight--
+		if s.inflight == 0 && s.idle != nil {
+			close(s.idle)
+			s.idle = nil
+		}
+		s.inflightMu.Unlock()
+	}
+}
+
+// InFlight returns how many vends and console sign-ins are at work, those
+// whose caller hung up included.
+func (s *Service) InFlight() int {
+	s.inflightMu.Lock()
+	defer s.inflightMu.Unlock()
+	return s.inflight
+}
+
+// Drain waits until no vend or console sign-in is at work (their callers
+// may have hung up: the broker still finishes and audits them), or until
+// ctx ends, with its error. The HTTP server stops taking requests first;
+// Close and the audit writer's Close then write the last records.
+func (s *Service) Drain(ctx context.Context) error {
+	s.inflightMu.Lock()
+	if s.inflight == 0 {
+		s.inflightMu.Unlock()
+		return nil
+	}
+	if s.idle == nil {
+		s.idle = make(chan struct{})
+	}
+	idle := s.idle
+	s.inflightMu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // New returns a Service and starts its cache sweeper; Close stops it.
@@ -168,9 +248,7 @@ func New(opts Options) (*Service, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.Audit == nil {
-		opts.Audit = storeAudit{opts.Store}
-	}
+
 	if opts.TokenTTL <= 0 {
 		opts.TokenTTL = 2 * time.Second
 	}
@@ -198,14 +276,21 @@ func New(opts Options) (*Service, error) {
 	if opts.FleetObserver == nil {
 		opts.FleetObserver = noFleetObserver{}
 	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
+	}
+	if opts.Audit == nil {
+		opts.Audit = storeAudit{opts.Store, opts.Observer, opts.Now}
+	}
 	s := &Service{
 		opts:     opts,
 		log:      opts.Logger,
+		obs:      opts.Observer,
 		tokens:   map[string]tokenEntry{},
 		conns:    map[string]*connEntry{},
 		vends:    map[string]*vendEntry{},
 		ids:      idTokens{seed: maphash.MakeSeed(), cache: map[uint64]verifiedEntry{}, seen: map[string]time.Time{}},
-		budget:   newSTSBudgets(opts.STSBudget, opts.Now, opts.Sleep),
+		budget:   newSTSBudgets(opts.STSBudget, opts.Now, observedSleep(opts.Sleep, opts.Observer)),
 		refusals: newRefusalWindows(opts.RefusalBurst, opts.RefusalWindow),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -228,10 +313,70 @@ func (s *Service) Close() error {
 	return nil
 }
 
-// Ready reports whether the store answers.
+// WriteProber is a store that can prove it takes writes (the SQL stores'
+// ProbeWrite commits a change to one row).
+type WriteProber interface {
+	ProbeWrite(ctx context.Context, now time.Time) error
+}
+
+// Readiness bounds: a committed audit record younger than writeFresh
+// proves the store takes writes; otherwise a probe write does, at most
+// one per probeEvery (/readyz is not authenticated: asking it often
+// cannot make the broker write often).
+const (
+	writeFresh = 5 * time.Second
+	probeEvery = time.Second
+)
+
+// Ready reports whether the broker can serve vends: the store answers
+// reads and takes writes (a vend whose audit record cannot be written is
+// refused, so a broker on a full disk, a read-only file system or a
+// database that refuses writes is not ready).
 func (s *Service) Ready(ctx context.Context) error {
-	_, _, err := s.opts.Store.AuditHead(ctx)
+	if _, _, err := s.opts.Store.AuditHead(ctx); err != nil {
+		s.obs.StoreError(StoreOpReady)
+		return err
+	}
+	return s.writable(ctx)
+}
+
+// writable reports whether the store took a write lately, or takes a
+// probe write now.
+func (s *Service) writable(ctx context.Context) error {
+	p, ok := s.opts.Store.(WriteProber)
+	if !ok {
+		return nil
+	}
+	now := s.now()
+	if !s.writeFailing.Load() && now.UnixNano()-s.writeOK.Load() < int64(writeFresh) {
+		return nil
+	}
+	s.probeMu.Lock()
+	defer s.probeMu.Unlock()
+	failures := s.writeFailures.Load()
+	if !s.probeAt.IsZero() && now.Sub(s.probeAt) < probeEvery && failures == s.probeFailures {
+		return s.probeErr
+	}
+	err := p.ProbeWrite(ctx, now)
+	s.noteWrite(err)
+	s.probeAt, s.probeErr, s.probeFailures = now, err, s.writeFailures.Load()
+	if err != nil {
+		s.obs.StoreError(StoreOpProbe)
+	}
 	return err
+}
+
+// noteWrite records the outcome of a write to the store: a success, or a
+// failure of the store (not of a rule).
+func (s *Service) noteWrite(err error) {
+	switch {
+	case err == nil:
+		s.writeOK.Store(s.now().UnixNano())
+		s.writeFailing.Store(false)
+	case credbroker.ErrorCode(err) == credbroker.CodeUnavailable:
+		s.writeFailing.Store(true)
+		s.writeFailures.Add(1)
+	}
 }
 
 func (s *Service) now() time.Time { return s.opts.Now() }

@@ -313,10 +313,13 @@ func identityOf(tok *credbroker.Token) *credbroker.WorkloadIdentity {
 func (s *Service) Vend(ctx context.Context, tok *credbroker.Token, req credbroker.VendRequest) (*credbroker.VendResult, error) {
 	ctx, cancel := detach(ctx, s.opts.VendTimeout)
 	defer cancel()
+	defer s.busy()()
+	start := s.now()
 	rec := s.requestRecord(credbroker.ActionVend, tok, req.Plan, req.Build, req.Job, req.Task)
-	res, detail, err := s.vend(ctx, tok, &req, rec)
+	res, detail, served, err := s.vend(ctx, tok, &req, rec)
 	if err != nil {
 		s.auditRefusal(ctx, rec, err)
+		s.observeVend(rec, served, err, start)
 		return nil, err
 	}
 	rec.Outcome, rec.Detail = credbroker.OutcomeGranted, detail
@@ -327,15 +330,21 @@ func (s *Service) Vend(ctx context.Context, tok *credbroker.Token, req credbroke
 		if e := credbroker.AsError(err); e != nil && e.Code == credbroker.CodeUnavailable {
 			reason = " (" + e.Message + ")"
 		}
-		return nil, credbroker.Errorf(credbroker.CodeUnavailable, "audit", "the audit record could not be written%s, so no credentials were handed out", reason).
+		err = credbroker.Errorf(credbroker.CodeUnavailable, "audit", "the audit record could not be written%s, so no credentials were handed out", reason).
 			WithFix("an administrator should check the store (disk space, permissions); retry later")
+		s.observeVend(rec, served, err, start)
+		return nil, err
 	}
+	s.observeVend(rec, served, nil, start)
 	return res, nil
 }
 
-func (s *Service) vend(ctx context.Context, tok *credbroker.Token, req *credbroker.VendRequest, rec *credbroker.AuditRecord) (*credbroker.VendResult, string, error) {
+// vend decides a vend and returns its result, the detail of its audit
+// record and how the session cache served it.
+func (s *Service) vend(ctx context.Context, tok *credbroker.Token, req *credbroker.VendRequest, rec *credbroker.AuditRecord) (*credbroker.VendResult, string, credcache.Served, error) {
+	var served credcache.Served
 	if err := checkVendRequest(req); err != nil {
-		return nil, "", err
+		return nil, "", served, err
 	}
 	id := identityOf(tok)
 	if req.Plan == "" && id != nil && id.Plan != "" {
@@ -344,22 +353,22 @@ func (s *Service) vend(ctx context.Context, tok *credbroker.Token, req *credbrok
 		rec.Plan = id.Plan
 	}
 	if err := requireAgentFor(tok, req.Plan); err != nil {
-		return nil, "", err
+		return nil, "", served, err
 	}
 	c, err := s.connector(ctx, req.Connector)
 	if credbroker.ErrorCode(err) == credbroker.CodeNotFound {
-		return nil, "", connectorUnavailable(req.Plan, nil)
+		return nil, "", served, connectorUnavailable(req.Plan, nil)
 	}
 	if err != nil {
-		return nil, "", err
+		return nil, "", served, err
 	}
 	rec.Connector, rec.RoleARN = c.Name, c.RoleARN
 	if err := checkScope(c, req.Plan); err != nil {
-		return nil, "", connectorUnavailable(req.Plan, err)
+		return nil, "", served, connectorUnavailable(req.Plan, err)
 	}
 	params, err := narrow(c, req)
 	if err != nil {
-		return nil, "", err
+		return nil, "", served, err
 	}
 	b := credbroker.Build{Plan: req.Plan, Number: req.Build, Job: req.Job}
 	if c.SessionMode == credbroker.SessionPerPlan {
@@ -372,31 +381,32 @@ func (s *Service) vend(ctx context.Context, tok *credbroker.Token, req *credbrok
 		params.sessionName, params.sourceIdentity = id.SessionName, id.SourceIdentity
 	}
 	if params.tags, err = buildTags(c, b, claimTags, req.Tags); err != nil {
-		return nil, "", err
+		return nil, "", served, err
 	}
 	minRemaining := s.opts.DefaultMinRemaining
 	if req.MinRemainingSeconds > 0 {
 		minRemaining = seconds(req.MinRemainingSeconds)
 	}
 	if c.Principal != credbroker.PrincipalProvided && minRemaining >= params.duration {
-		return nil, "", credbroker.Errorf(credbroker.CodeInvalid, "min_remaining_seconds",
+		return nil, "", served, credbroker.Errorf(credbroker.CodeInvalid, "min_remaining_seconds",
 			"the minimum remaining lifetime %s is not shorter than the session duration %s", minRemaining, params.duration).
 			WithFix("ask for a shorter minimum or a longer duration")
 	}
 
 	e, _, err := s.entry(ctx, c, b, params, 0)
 	if err != nil {
-		return nil, "", err
+		return nil, "", served, err
 	}
 	// The cache decides: a fresh session is served; in the advisory window
 	// the session is served while one refresh runs in the background; in
 	// the mandatory window (or below minRemaining) the vend waits for it.
-	cr, err := e.cache.RetrieveMin(ctx, minRemaining)
+	cr, served, err := e.cache.RetrieveServed(ctx, minRemaining)
+	s.obs.Cache(served.String())
 	if err != nil {
-		return nil, "", err
+		return nil, "", served, err
 	}
 	if err := checkAccount(c, cr); err != nil {
-		return nil, "", err
+		return nil, "", served, err
 	}
 	part, _ := s.opts.Partition(c.Region)
 	res := &credbroker.VendResult{
@@ -405,7 +415,7 @@ func (s *Service) vend(ctx context.Context, tok *credbroker.Token, req *credbrok
 		RoleARN: c.RoleARN, AccountID: cr.AccountID, Warnings: e.warnings,
 	}
 	rec.Tags = params.tags
-	return res, e.handout(cr.AccessKeyID), nil
+	return res, e.handout(cr.AccessKeyID), served, nil
 }
 
 // entry finds or makes the cache entry of a session. The second result
@@ -439,7 +449,7 @@ func (s *Service) entry(ctx context.Context, c *credbroker.Connector, b credbrok
 	prov := credbroker.ProviderFunc(func(ctx context.Context) (credbroker.Credentials, error) {
 		r := req
 		r.Base = base
-		r.BeforeAttempt = gate
+		r.BeforeAttempt, r.AfterCall = s.stsObserved(gate)
 		if c.Base == credbroker.BaseDefault && !r.BaseIsRoleSession {
 			// The host's own credentials: a session token means a role
 			// session (an instance profile), so AssumeRole is chaining.

@@ -12,6 +12,7 @@ import (
 	"github.com/credbroker/credbroker/awscreds"
 	"github.com/credbroker/credbroker/broker"
 	"github.com/credbroker/credbroker/httpapi"
+	"github.com/credbroker/credbroker/metrics"
 	"github.com/credbroker/credbroker/oidc"
 )
 
@@ -21,6 +22,7 @@ func (a *app) serveCommand() *cobra.Command {
 	var lim serverLimits
 	var stsf stsFlags
 	var cf consoleFlags
+	var of opsFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the broker: connectors, tokens, variables, vend API and audit",
@@ -50,6 +52,9 @@ Make the first admin token on the broker host with
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if err := a.applySettings(cmd); err != nil {
+				return err
+			}
 			log, err := a.logger(a.io.Stderr)
 			if err != nil {
 				return err
@@ -64,6 +69,9 @@ Make the first admin token on the broker host with
 				return err
 			}
 			if err := cf.check(); err != nil {
+				return err
+			}
+			if err := of.check(); err != nil {
 				return err
 			}
 			if sf.sync == "" {
@@ -88,11 +96,14 @@ Make the first admin token on the broker host with
 			if fs, ok := st.(credbroker.FleetStore); ok {
 				fleet = fs.Fleet()
 			}
+			var svc *broker.Service
+			met := metrics.New(metrics.Options{MaxConnectors: of.maxConnectors, CachedSessions: func() int { return svc.CachedSessions() }})
 			// Concurrent vends' audit records share a transaction; each vend
-			// still waits for its own record to be committed.
-			audit := broker.NewGroupAudit(st, 0)
+			// still waits for its own record to be committed. Closed last of
+			// all, it commits the records still queued.
+			audit := broker.NewGroupAuditWith(st, broker.GroupAuditOptions{Observer: met})
 			defer audit.Close()
-			svc, err := broker.New(broker.Options{
+			svc, err = broker.New(broker.Options{
 				Audit:  audit,
 				Store:  st,
 				Keys:   ring,
@@ -112,6 +123,7 @@ Make the first admin token on the broker host with
 					})
 				},
 				Logger:    log,
+				Observer:  met,
 				STSBudget: stsf.budget(),
 				// ID tokens of trusted issuers, verified with their keys.
 				Verifier: oidc.New(oidc.Options{Logger: log}),
@@ -133,7 +145,16 @@ Make the first admin token on the broker host with
 				return credbroker.Errorf(credbroker.CodeUnavailable, "--listen", "cannot listen on %s: %s", listen, err).
 					WithFix("choose a free address with --listen")
 			}
-			srv := httpapi.NewServer(svc, lim.options(httpapi.ServerOptions{Logger: log, CertFile: certFile, KeyFile: keyFile}))
+			mln, err := of.listenMetrics()
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			if mln != nil {
+				go serveMetrics(ctx, mln, met.Handler(), log)
+			}
+			srv := httpapi.NewServer(svc, lim.options(httpapi.ServerOptions{Logger: log, CertFile: certFile, KeyFile: keyFile,
+				Observer: met, Metrics: met.Handler(), ShutdownTimeout: of.drainTimeout}))
 			scheme := "http"
 			if certFile != "" {
 				scheme = "https"
@@ -146,12 +167,13 @@ Make the first admin token on the broker host with
 			if toks, err := st.ListTokens(ctx); err == nil && len(toks) == 0 {
 				log.Info("no tokens yet: create the first admin token with `credbroker token create --local --role admin --name NAME` (same --data-dir or --database-url)")
 			}
-			return srv.Serve(ctx, ln)
+			return of.serveAndDrain(ctx, srv, svc, ln, log)
 		},
 	}
 	sf.register(cmd)
 	sf.registerSync(cmd)
 	f := cmd.Flags()
+	f.String(configFlag, "", "settings file (YAML): flag-name: value for any flag of serve, without the dashes; flags, then $CREDBROKER_FLAG_NAME variables, take precedence over it (default $CREDBROKER_CONFIG)")
 	f.StringVar(&listen, "listen", "127.0.0.1:8420", "address to listen on")
 	f.StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM) to serve HTTPS")
 	f.StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
@@ -159,6 +181,7 @@ Make the first admin token on the broker host with
 	lim.register(cmd)
 	stsf.register(cmd)
 	cf.register(cmd)
+	of.register(cmd)
 	return cmd
 }
 

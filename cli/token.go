@@ -37,13 +37,14 @@ func (a *app) tokenCreate(bf *brokerFlags) *cobra.Command {
 	var expires time.Duration
 	var local bool
 	cmd := &cobra.Command{
-		Use:   "create --name NAME --role admin|agent [--plans PATTERN]",
+		Use:   "create --name NAME --role admin|agent|metrics [--plans PATTERN]",
 		Short: "Create a token and print it once",
 		Example: `  # The first admin token of a new broker, on the broker host
   credbroker token create --local --role admin --name alice
 
   # An agent token for the OPS project's builds, valid 90 days
-  credbroker token create --role agent --name bamboo-ops --plans 'OPS-*' --expires 2160h`,
+  credbroker token create --role agent --name bamboo-ops --plans 'OPS-*' --expires 2160h
+  credbroker token create --role metrics --name prometheus > prometheus.token`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec.Role = credbroker.TokenRole(role)
@@ -92,7 +93,7 @@ func (a *app) tokenCreate(bf *brokerFlags) *cobra.Command {
 	sf.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&spec.Name, "name", "", "who or what uses the token")
-	f.StringVar(&role, "role", "agent", "admin or agent")
+	f.StringVar(&role, "role", "agent", "admin, agent or metrics (reads /metrics only)")
 	f.StringVar(&spec.Plans, "plans", "", "agent: plan keys it may act for, a glob (or comma-separated globs)")
 	f.DurationVar(&expires, "expires", 0, "lifetime, e.g. 720h (default: no expiry)")
 	f.BoolVar(&local, "local", false, "create it directly in the store (on the broker host, with --data-dir or --database-url), for the first admin token")

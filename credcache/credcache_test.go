@@ -733,3 +733,74 @@ func TestServedCoalesced(t *testing.T) {
 		t.Fatal("outcome names")
 	}
 }
+
+// TestServedSaysHowACallWasAnswered: one miss for the caller that starts
+// the refresh, coalesced for those that wait for it, then hits, and a hit
+// while refreshing in the advisory window.
+func TestServedSaysHowACallWasAnswered(t *testing.T) {
+	clk := newClock()
+	f := &stsFake{clk: clk, life: time.Hour, gate: make(chan struct{})}
+	c := New(f, Options{Now: clk.Now})
+	first := make(chan Served, 1)
+	go func() {
+		_, how, err := c.RetrieveServed(context.Background(), 0)
+		if err != nil {
+			t.Error(err)
+		}
+		first <- how
+	}()
+	for f.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	const joiners = 20
+	var wg sync.WaitGroup
+	var coalesced atomic.Int64
+	for range joiners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, how, err := c.RetrieveServed(context.Background(), 0)
+			if err != nil {
+				t.Error(err)
+			}
+			if how == Coalesced {
+				coalesced.Add(1)
+			} else {
+				t.Errorf("a caller joining the running refresh was served %s, want coalesced", how)
+			}
+		}()
+	}
+	// Every joiner is counted as a waiter of the flight before it is let go.
+	for {
+		c.mu.Lock()
+		n := 0
+		if c.flight != nil {
+			n = c.flight.waiters
+		}
+		c.mu.Unlock()
+		if n == joiners+1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(f.gate)
+	wg.Wait()
+	if how := <-first; how != Miss {
+		t.Fatalf("the caller that started the refresh was served %s, want miss", how)
+	}
+	if coalesced.Load() != joiners {
+		t.Fatalf("%d coalesced, want %d", coalesced.Load(), joiners)
+	}
+	if _, how, err := c.RetrieveServed(context.Background(), 0); err != nil || how != Hit {
+		t.Fatalf("fresh cache: %v, %s, want hit", err, how)
+	}
+	clk.Add(54 * time.Minute) // in the advisory window of an hour's credentials
+	if _, how, err := c.RetrieveServed(context.Background(), 0); err != nil || how != HitRefreshing {
+		t.Fatalf("advisory window: %v, %s, want hit_refreshing", err, how)
+	}
+	for _, s := range []Served{Hit, HitRefreshing, Miss, Coalesced} {
+		if s.String() == "unknown" {
+			t.Errorf("Served %d has no name", s)
+		}
+	}
+}

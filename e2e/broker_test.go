@@ -31,10 +31,15 @@ type site struct {
 }
 
 func newSite(t *testing.T, connectorExtra ...string) *site {
+	return newSiteWith(t, nil, connectorExtra...)
+}
+
+// newSiteWith is newSite with extra flags of serve.
+func newSiteWith(t *testing.T, serveExtra []string, connectorExtra ...string) *site {
 	w := newWorld(t, false)
 	s := &site{w: w}
 	dd := dataDir(w, "broker")
-	s.b = w.startBroker(dd)
+	s.b = w.startBroker(dd, serveExtra...)
 	s.admin = w.adminToken(dd)
 	proxy, err := testpeers.StartCountingProxy(w.minio.Endpoint)
 	if err != nil {

@@ -263,6 +263,7 @@ func TestStoreDiskFull(t *testing.T) {
 	expectUnavailable(t, "admin change on a full disk", st, body)
 	st, body = e.vend()
 	expectUnavailable(t, "another vend on a full disk", st, body)
+	waitReadyz(t, e.b, http.StatusServiceUnavailable, "on a full disk")
 	// Reads still work.
 	if st, body := e.call(http.MethodGet, "/v1/connectors/deploy", e.admin, nil, nil); st != http.StatusOK {
 		t.Fatalf("reading a connector on a full disk: %d %s", st, body)
@@ -272,10 +273,41 @@ func TestStoreDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitVend(t, e)
+	waitReadyz(t, e.b, http.StatusOK, "once space is freed")
 	if st, body := e.adminChanges(); !is2xx(st) {
 		t.Fatalf("admin changes after space returned: %d %s", st, body)
 	}
 	e.checkStoreWhole(t)
+}
+
+// waitReadyz asks /readyz until it answers want, for at most a minute
+// (the broker keeps a probe's answer for a moment), and checks that /livez
+// stays 200 whatever the store does.
+func waitReadyz(t *testing.T, b *brokerProc, want int, when string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		got := 0
+		if resp, err := b.readyz(); err == nil {
+			got = resp.StatusCode
+			resp.Body.Close()
+		}
+		if got == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz %s: %d, want %d\n%s", when, got, want, b.log.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	resp, err := http.Get(b.URL + "/livez")
+	if err != nil {
+		t.Fatalf("/livez %s: %v", when, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/livez %s: %d, want 200", when, resp.StatusCode)
+	}
 }
 
 // waitVend vends until one is granted, for at most a minute: the broker
@@ -346,6 +378,7 @@ func TestStoreReadOnly(t *testing.T) {
 	expectUnavailable(t, "vend on a read-only store", st, body)
 	st, body = e.adminChanges()
 	expectUnavailable(t, "admin change on a read-only store", st, body)
+	waitReadyz(t, e.b, http.StatusServiceUnavailable, "on a read-only store")
 	if st, body := e.call(http.MethodGet, "/v1/connectors/deploy", e.admin, nil, nil); st != http.StatusOK {
 		t.Fatalf("reading a connector on a read-only store: %d %s", st, body)
 	}
@@ -375,6 +408,7 @@ func TestStoreReadOnly(t *testing.T) {
 		t.Fatalf("the broker does not start on the repaired store: %v", err)
 	}
 	waitVend(t, e)
+	waitReadyz(t, e.b, http.StatusOK, "after the repair")
 	if st, body := e.adminChanges(); !is2xx(st) {
 		t.Fatalf("admin changes after the repair: %d %s", st, body)
 	}

@@ -31,6 +31,7 @@
 //	DELETE /v1/variables/{name}?plan=  delete a variable (204)
 //	GET    /v1/audit?since=&until=&plan=&connector=&outcome=&action=&after=&limit=
 //	GET    /v1/audit/verify            verify the audit chain
-//	GET    /healthz                    liveness, no authentication
+//	GET    /healthz, /livez            liveness, no authentication
 //	GET    /readyz                     readiness (Service.Ready), no authentication
+//	GET    /metrics                    Prometheus metrics (metrics or admin token), when enabled
 package httpapi

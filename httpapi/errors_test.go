@@ -136,7 +136,7 @@ func TestRawTextNeverLeaks(t *testing.T) {
 func TestReadyz(t *testing.T) {
 	e := newTestEnv(t, httpapi.ServerOptions{})
 	h := e.srv.Handler()
-	for _, path := range []string{"/healthz", "/readyz"} {
+	for _, path := range []string{"/healthz", "/livez", "/readyz"} {
 		w := serve(t, h, request{method: "GET", path: path})
 		if w.Code != 200 || w.Body.String() != "ok" {
 			t.Errorf("GET %s = %d %q, want 200 ok", path, w.Code, w.Body)
@@ -148,8 +148,10 @@ func TestReadyz(t *testing.T) {
 	if strings.Contains(w.Body.String(), "10.0.0.5") {
 		t.Errorf("readyz leaks the cause: %q", w.Body)
 	}
-	if w := serve(t, h, request{method: "GET", path: "/healthz"}); w.Code != 200 {
-		t.Errorf("healthz while unready = %d, want 200", w.Code)
+	for _, path := range []string{"/healthz", "/livez"} {
+		if w := serve(t, h, request{method: "GET", path: path}); w.Code != 200 {
+			t.Errorf("%s while unready = %d, want 200", path, w.Code)
+		}
 	}
 }
 

@@ -66,7 +66,14 @@ func (s *Server) routes() {
 		{http.MethodGet, "/v1/audit", s.auth(s.listAudit)},
 		{http.MethodGet, "/v1/audit/verify", s.auth(s.verifyAudit)},
 		{http.MethodGet, "/healthz", s.healthz},
+		{http.MethodGet, "/livez", s.healthz},
 		{http.MethodGet, "/readyz", s.readyz},
+	}
+	if s.opts.Metrics != nil {
+		table = append(table, struct {
+			method, path string
+			h            handlerFunc
+		}{http.MethodGet, "/metrics", s.auth(s.metrics)})
 	}
 	allow := make(map[string][]string)
 	var paths []string
@@ -117,6 +124,7 @@ func (s *Server) auth(h apiFunc) handlerFunc {
 			wait, blocked = s.limiter.blocked(key, s.now())
 		}
 		throttled := func() {
+			s.observeAuthFailure("throttled")
 			ex.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
 			s.writeError(ex, credbroker.Errorf(credbroker.CodeThrottled, "",
 				"too many failed authentications from this address").WithFix("retry later with a valid token"))
@@ -143,7 +151,8 @@ func (s *Server) auth(h apiFunc) handlerFunc {
 
 		header := r.Header.Get("Authorization")
 		if header == "" {
-			// Not a guess, so not counted as a failure.
+			// Not a guess, so not counted as a failure by the limiter.
+			s.observeAuthFailure("missing")
 			ex.Header().Set("WWW-Authenticate", challengeMissing)
 			s.writeError(ex, credbroker.Errorf(credbroker.CodeUnauthorized, "Authorization",
 				"no token given").WithFix("send the header Authorization: Bearer <token>"))
@@ -151,6 +160,9 @@ func (s *Server) auth(h apiFunc) handlerFunc {
 		}
 		bearer, ok := parseBearer(header)
 		if !ok {
+			if !blocked {
+				s.observeAuthFailure("not_bearer")
+			}
 			failed(credbroker.Errorf(credbroker.CodeUnauthorized, "Authorization",
 				"the header is not a Bearer token").WithFix("send the header Authorization: Bearer <token>"),
 				challengeInvalidRequest)
@@ -465,7 +477,31 @@ func (s *Server) verifyAudit(ex *exchange, r *http.Request, tok *credbroker.Toke
 	return s.writeJSON(ex, http.StatusOK, rep)
 }
 
-// healthz answers 200 "ok" while the process serves at all.
+// observeAuthFailure tells the observer of a refused authentication.
+func (s *Server) observeAuthFailure(kind string) {
+	if s.opts.Observer != nil {
+		s.opts.Observer.AuthFailure(kind)
+	}
+}
+
+// metrics serves the Prometheus exposition to a token the service lets
+// read it.
+func (s *Server) metrics(ex *exchange, r *http.Request, tok *credbroker.Token) error {
+	a, ok := s.svc.(MetricsAuthorizer)
+	if !ok {
+		return credbroker.Errorf(credbroker.CodeForbidden, "token", "this broker lets no token read its metrics")
+	}
+	if err := a.AuthorizeMetrics(tok); err != nil {
+		return err
+	}
+	ex.Header()["Cache-Control"] = noStore
+	s.opts.Metrics.ServeHTTP(ex, r)
+	return nil
+}
+
+// healthz answers 200 "ok" while the process serves at all; /livez is the
+// same check under the name Kubernetes probes use. Neither looks at the
+// store: a broker that cannot write is unready, not dead.
 func (s *Server) healthz(ex *exchange, _ *http.Request) {
 	writeOK(ex)
 }

@@ -69,6 +69,34 @@ type ServerOptions struct {
 	// entry of X-Forwarded-For, and accept a well-formed X-Request-Id.
 	// Set it only behind a reverse proxy that sets these headers.
 	TrustProxy bool
+
+	// Observer is told of every request and of the authentication
+	// failures the server sees itself, for metrics; nil observes nothing.
+	Observer Observer
+	// Metrics, when set, is served at GET /metrics to tokens the service
+	// lets read metrics (MetricsAuthorizer): the Prometheus exposition.
+	Metrics http.Handler
+}
+
+// Observer is told what the HTTP server does, for metrics (package
+// metrics implements it). Its methods must be quick and safe for
+// concurrent use.
+type Observer interface {
+	// Request is called once per request when it is answered: the route
+	// pattern that served it (a fixed set, never the request's path), its
+	// status and how long it took.
+	Request(route string, status int, d time.Duration)
+	// AuthFailure is called for a request refused before the service saw
+	// its token: missing (no Authorization header), not_bearer (another
+	// scheme), throttled (its address used up its failed
+	// authentications).
+	AuthFailure(kind string)
+}
+
+// MetricsAuthorizer is implemented by a Service that decides which tokens
+// may read /metrics. A Service that does not implement it lets none.
+type MetricsAuthorizer interface {
+	AuthorizeMetrics(tok *credbroker.Token) error
 }
 
 // Server serves the broker's HTTP API in front of a Service.
@@ -249,6 +277,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		s.logRequest(r, ex, id, start)
+		s.observeRequest(ex, start)
 		*ex = exchange{}
 		exchangePool.Put(ex)
 	}()
@@ -335,6 +364,18 @@ func (s *Server) logRequest(r *http.Request, ex *exchange, id string, start time
 		attrs = append(attrs, errorAttrs(ex.err)...)
 	}
 	s.log.LogAttrs(ctx, level, "request", attrs...)
+}
+
+// observeRequest tells the observer of an answered request.
+func (s *Server) observeRequest(ex *exchange, start time.Time) {
+	if s.opts.Observer == nil {
+		return
+	}
+	status := ex.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	s.opts.Observer.Request(ex.route, status, s.now().Sub(start))
 }
 
 // errorCode is the code a client was shown for err.

@@ -15,6 +15,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"strings"
@@ -53,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) credbroker.Store) {
 		{"Issuers", testIssuers},
 		{"Bindings", testBindings},
 		{"AuditIdentity", testAuditIdentity},
+		{"WriteProbe", testWriteProbe},
 		{"Closed", testClosed},
 	}
 	for _, tt := range tests {
@@ -150,3 +152,26 @@ func rec(action string) *credbroker.AuditRecord {
 }
 
 var errBoom = errors.New("boom")
+
+// testWriteProbe: the store proves it takes writes
+// (ProbeWrite, for the readiness check) does so on a writable store, any
+// number of times, and fails with CodeUnavailable once closed.
+func testWriteProbe(t *testing.T, s credbroker.Store) {
+	p, ok := s.(interface {
+		ProbeWrite(ctx context.Context, now time.Time) error
+	})
+	if !ok {
+		t.Fatal("the store has no ProbeWrite: the readiness check could not tell whether it takes writes")
+	}
+	ctx := context.Background()
+	for i := range 3 {
+		if err := p.ProbeWrite(ctx, t0.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatalf("probe %d: %v", i, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err := p.ProbeWrite(ctx, t0)
+	wantCode(t, err, credbroker.CodeUnavailable)
+}

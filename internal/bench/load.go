@@ -32,6 +32,9 @@ type Load struct {
 	// status; an error counts the response as failed. Its message is
 	// reported, so it must not quote the body.
 	Check func(body []byte) error
+	// During, when set, runs beside the load for as long as it lasts; its
+	// context ends when the load does.
+	During func(ctx context.Context)
 }
 
 // Sample is what one run measured.
@@ -127,6 +130,12 @@ func Run(ctx context.Context, l Load) (*Sample, error) {
 	var pacer vegeta.Pacer = vegeta.ConstantPacer{}
 	if l.Hits > 0 {
 		pacer = hitsPacer(l.Hits)
+	}
+	if l.During != nil {
+		dctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); l.During(dctx) }()
+		defer func() { cancel(); <-done }()
 	}
 	results := atk.Attack(vegeta.NewStaticTargeter(l.Targets...), pacer, l.Duration, "")
 	stop := context.AfterFunc(ctx, func() { atk.Stop() })

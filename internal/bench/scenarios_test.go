@@ -4,6 +4,7 @@ package bench
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -119,7 +120,7 @@ func rateLat(r Summary) string {
 // vendComparison loads credbroker st and the baseline with the same
 // settings and reports them. With cmp (the -compare build's broker), that
 // one is loaded too, the three alternating run by run.
-func (s *suite) vendComparison(t *testing.T, key, title, store string, st, cmp *site, conns int, goal string, pass func(cb, base Summary) bool) {
+func (s *suite) vendComparison(t *testing.T, key, title, store string, st, cmp *site, conns int, goal string, pass func(cb, base Summary) bool, extra ...vendExtra) {
 	cb := &side{name: "credbroker (" + store + ")", load: Load{
 		Targets: []vegeta.Target{vendTarget(st.url, st.tokens.Agent, "deploy", "42")}, Conns: conns, Duration: s.dur, Check: s.vendOK,
 	}}
@@ -127,6 +128,13 @@ func (s *suite) vendComparison(t *testing.T, key, title, store string, st, cmp *
 		Targets: []vegeta.Target{s.baselineTarget()}, Conns: conns, Duration: s.dur, Check: s.vendOK,
 	}}
 	sides := []*side{cb, base}
+	var durable *side
+	if slices.Contains(extra, withDurabilityLimit) {
+		durable = &side{name: "bare net/http + fdatasync of an append (the durability limit)", load: Load{
+			Targets: []vegeta.Target{s.durableTarget()}, Conns: conns, Duration: s.dur, Check: s.vendOK,
+		}}
+		sides = append(sides, durable)
+	}
 	var alt *side
 	if cmp != nil {
 		alt = &side{name: "compare build (" + store + ")", load: Load{
@@ -140,7 +148,25 @@ func (s *suite) vendComparison(t *testing.T, key, title, store string, st, cmp *
 		Scenario: title, Credbroker: rateLat(c), Baseline: rateLat(b),
 		Ratio: fmt.Sprintf("%.2f×", c.Throughput/b.Throughput), Goal: goal, Verdict: Judge(pass(c, b)),
 	})
+	if durable != nil {
+		d := durable.median()
+		s.row(Row{
+			Scenario: title + ", against the durability limit", Credbroker: rateLat(c),
+			Baseline: "bare handler + one fdatasync of an append on the store's disk: " + rateLat(d),
+			Ratio:    fmt.Sprintf("%.2f×", c.Throughput/d.Throughput), Goal: "≥ 0.8× the limit", Verdict: Judge(c.Throughput >= 0.8*d.Throughput),
+		})
+	}
+	if slices.Contains(extra, withP99Multiple) {
+		s.row(Row{
+			Scenario: title + ", p99 against the bare handler's", Credbroker: "p99 " + FormatDuration(c.P99),
+			Baseline: "p99 " + FormatDuration(b.P99), Ratio: fmt.Sprintf("%.2f×", float64(c.P99)/float64(b.P99)),
+			Goal: "≤ 2× the bare handler's p99", Verdict: Judge(c.P99 <= 2*b.P99),
+		})
+	}
 	series := []Series{{Name: cb.name, Latencies: cb.lat}, {Name: base.name, Latencies: base.lat, Dashed: true}}
+	if durable != nil {
+		series = append(series, Series{Name: durable.name, Latencies: durable.lat, Dashed: true})
+	}
 	if alt != nil {
 		a := alt.median()
 		s.row(Row{
@@ -153,13 +179,26 @@ func (s *suite) vendComparison(t *testing.T, key, title, store string, st, cmp *
 	s.section(title, runsTable("vends/s", sides...)+"\n"+fig)
 }
 
+// vendExtra asks vendComparison for more than the two sides.
+type vendExtra int
+
+const (
+	// withDurabilityLimit adds DurableJSON as a third side, and a row of
+	// credbroker's throughput against it.
+	withDurabilityLimit vendExtra = iota + 1
+	// withP99Multiple adds a row of credbroker's p99 as a multiple of the
+	// bare handler's.
+	withP99Multiple
+)
+
 // vendOneConn: cached vend, one keep-alive connection, against the bare
-// handler.
+// handler and against the durability limit (the bare handler plus one
+// fdatasync of an append on the store's disk).
 func (s *suite) vendOneConn(t *testing.T) {
 	s.vendComparison(t, "vend-1conn", "cached vend, 1 connection, keep-alive (SQLite, audit on)", "SQLite", s.sqlite, s.cmpSite, 1,
 		"≥ 0.8× baseline; p99 ≤ 1 ms", func(c, b Summary) bool {
 			return c.Throughput >= 0.8*b.Throughput && c.P99 <= time.Millisecond
-		})
+		}, withDurabilityLimit)
 }
 
 // vendOneConnSyncNormal: the same on a broker started with
@@ -179,7 +218,7 @@ func (s *suite) vend64SQLite(t *testing.T) {
 	s.vendComparison(t, "vend-64-sqlite", "cached vend, 64 connections, audit on, SQLite", "SQLite", s.sqlite, s.cmpSite, 64,
 		"≥ 5,000 vends/s; p99 ≤ 5 ms", func(c, _ Summary) bool {
 			return c.Throughput >= 5000 && c.P99 <= 5*time.Millisecond
-		})
+		}, withP99Multiple)
 }
 
 // vend64Postgres: the same on PostgreSQL.
@@ -189,7 +228,7 @@ func (s *suite) vend64Postgres(t *testing.T) {
 	s.vendComparison(t, "vend-64-postgres", "cached vend, 64 connections, audit on, PostgreSQL", "PostgreSQL", st, nil, 64,
 		"≥ 2,000 vends/s; p99 ≤ 20 ms", func(c, _ Summary) bool {
 			return c.Throughput >= 2000 && c.P99 <= 20*time.Millisecond
-		})
+		}, withP99Multiple)
 }
 
 // fakeCreds are credentials of realistic sizes for the metadata mock.
@@ -784,18 +823,31 @@ func (s *suite) profiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "credbroker serve (credbroker's own main under runtime/pprof) with the 64-connection cached vend load for %s; "+
-		"`go tool pprof -top` of each profile. The profiles are kept in `.cache/bench/` for `go tool pprof -http`.\n\n", *flagProfile)
-	for _, kind := range []string{"sqlite", "postgres"} {
+	fmt.Fprintf(&b, "credbroker serve (credbroker's own main under runtime/pprof) with the cached vend load for %s, at 1 connection (SQLite) and at 64 (SQLite, PostgreSQL); "+
+		"`go tool pprof -top` of each profile, and where a vend's time goes by the broker's own metrics (means over the run, scraped at its end). "+
+		"The profiles are kept in `.cache/bench/` for `go tool pprof -http`.\n\n", *flagProfile)
+	for _, kind := range []string{"sqlite-1conn", "sqlite", "postgres"} {
 		dsn := ""
 		if kind == "postgres" {
 			dsn = testpeers.Postgres(t)
 		}
+		conns := 64
+		if kind == "sqlite-1conn" {
+			conns = 1
+		}
 		prof := filepath.Join(keep, "cpu-"+kind+".pprof")
 		st := s.startSite(t, "profiled-"+kind, dsn, 1, self, helperVar+"="+helperProfiled, "CREDBROKER_BENCH_CPUPROFILE="+prof)
 		vendOnce(t, st, "deploy", "42")
+		before, err := scrape(s.ctx, st.metrics)
+		if err != nil {
+			t.Fatal(err)
+		}
 		smp, err := Run(s.ctx, Load{Targets: []vegeta.Target{vendTarget(st.url, st.tokens.Agent, "deploy", "42")},
-			Conns: 64, Duration: *flagProfile, Check: s.vendOK})
+			Conns: conns, Duration: *flagProfile, Check: s.vendOK})
+		if err != nil {
+			t.Fatal(err)
+		}
+		after, err := scrape(s.ctx, st.metrics)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -803,16 +855,20 @@ func (s *suite) profiles(t *testing.T) {
 		if err := st.proc.Err(); err != nil {
 			t.Fatalf("profiled broker: %v\n%s", err, st.proc.Tail(20))
 		}
+		breakdown := vendBreakdown(smp, before, after)
+		mutex := goTool(t, s.root, "pprof", "-top", "-cum", "-nodecount=20", prof+".mutex")
 		flat := goTool(t, s.root, "pprof", "-top", "-nodecount=25", prof)
 		cum := goTool(t, s.root, "pprof", "-top", "-cum", "-nodecount=50", prof)
 		block := goTool(t, s.root, "pprof", "-top", "-cum", "-nodecount=30", prof+".block")
-		storeFrames := map[string]string{"sqlite": "AppendAudit|modernc|database/sql", "postgres": "AppendAudit|pgx|pgconn|puddle"}[kind]
+		storeFrames := map[string]string{"sqlite-1conn": "AppendAudit|modernc|database/sql", "sqlite": "AppendAudit|modernc|database/sql", "postgres": "AppendAudit|pgx|pgconn|puddle"}[kind]
 		rest := goTool(t, s.root, "pprof", "-top", "-cum", "-nodecount=45", "-focus=httpapi", "-ignore="+storeFrames, prof)
-		fmt.Fprintf(&b, "#### %s (%s during the profile)\n\nCPU, flat (where the CPU is spent):\n\n```\n%s\n```\n\n"+
+		fmt.Fprintf(&b, "#### %s (%s during the profile)\n\n%s\n\nCPU, flat (where the CPU is spent):\n\n```\n%s\n```\n\n"+
 			"CPU, cumulative (which calls it is spent under):\n\n```\n%s\n```\n\n"+
 			"Blocking, cumulative (where goroutines wait: locks, channels, the database pool; network waits are not in it):\n\n```\n%s\n```\n\n"+
+			"Mutex contention, cumulative:\n\n```\n%s\n```\n\n"+
 			"CPU of the request path outside the store (`-focus=httpapi -ignore='%s'`): token check, decoding, the vend rules, the cache, encoding, the log line:\n\n```\n%s\n```\n\n",
-			map[string]string{"sqlite": "SQLite", "postgres": "PostgreSQL"}[kind], rateLat(Summarize(smp)), flat, cum, block, storeFrames, rest)
+			map[string]string{"sqlite-1conn": "SQLite, 1 connection", "sqlite": "SQLite, 64 connections", "postgres": "PostgreSQL, 64 connections"}[kind],
+			rateLat(Summarize(smp)), breakdown, flat, cum, block, mutex, storeFrames, rest)
 	}
 	s.section("Where the time goes: CPU profiles", b.String())
 }
@@ -891,4 +947,113 @@ func (s *suite) micro(t *testing.T) {
 	s.section("Micro-benchmarks (go test -bench, benchstat)", fmt.Sprintf("`go test -run '^$' -bench '%s' -benchmem -count %d -benchtime %s %s`, "+
 		"written to `%s` and compared with `%s` by benchstat.\n\n%s```\n%s\n```",
 		microPattern, *flagMicroCount, *flagMicroTime, strings.Join(microPackages, " "), rel(latest), rel(baseline), note, strings.TrimRight(string(cmpOut), "\n")))
+}
+
+// metricsOverhead: the 64-connection cached vend on SQLite with and
+// without a scraper reading /metrics ten times a second (Prometheus
+// scrapes every 15 s or so: this is 150 times that), alternating on the
+// same broker.
+func (s *suite) metricsOverhead(t *testing.T) {
+	st := s.sqlite
+	scrapes := 0
+	scraper := func(ctx context.Context) {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if _, err := scrape(ctx, st.metrics); err == nil {
+					scrapes++
+				}
+			}
+		}
+	}
+	load := Load{Targets: []vegeta.Target{vendTarget(st.url, st.tokens.Agent, "deploy", "42")}, Conns: 64, Duration: s.dur, Check: s.vendOK}
+	without := &side{name: "credbroker (SQLite), no scraping", load: load}
+	load.During = scraper
+	with := &side{name: "credbroker (SQLite), /metrics scraped every 100 ms", load: load}
+	s.measure(t, with, without)
+	w, wo := with.median(), without.median()
+	s.row(Row{
+		Scenario: "metrics overhead: cached vend, 64 connections, SQLite, scraped every 100 ms", Credbroker: rateLat(w),
+		Baseline: "not scraped: " + rateLat(wo), Ratio: fmt.Sprintf("%.2f×", w.Throughput/wo.Throughput),
+		Goal: "(info: the cost of collecting and scraping)", Verdict: Info,
+	})
+	s.section("metrics overhead: cached vend, 64 connections, SQLite", fmt.Sprintf(
+		"The same broker, with and without a scraper reading `/metrics` (on `--metrics-listen`) every 100 ms, alternating; %d scrapes answered in all. "+
+			"The metrics are collected either way: what scraping adds is the encoding of the exposition and its share of the cores.\n\n%s",
+		scrapes, runsTable("vends/s", with, without)))
+}
+
+// scrape reads the Prometheus exposition at url.
+func scrape(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("scrape %s: %s", url, resp.Status)
+	}
+	return string(b), err
+}
+
+// metricValue is the value of the sample name{labels} in an exposition
+// (labels as written, "" for none), and whether there is one.
+func metricValue(text, name, labels string) (float64, bool) {
+	prefix := name
+	if labels != "" {
+		prefix += "{" + labels + "}"
+	}
+	for _, l := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(l, prefix+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f, err == nil
+		}
+	}
+	return 0, false
+}
+
+// vendBreakdown says where a vend's time went during a load run, from the
+// broker's metrics before and after it: the client's mean round trip, the
+// server's mean time for the request, the broker's for the vend (audit
+// included) and the audit commit's, with the commits' mean batch size.
+func vendBreakdown(smp *Sample, before, after string) string {
+	delta := func(name, labels string) (time.Duration, float64) {
+		s0, _ := metricValue(before, name+"_sum", labels)
+		n0, _ := metricValue(before, name+"_count", labels)
+		s1, _ := metricValue(after, name+"_sum", labels)
+		n1, _ := metricValue(after, name+"_count", labels)
+		if n1-n0 <= 0 {
+			return 0, 0
+		}
+		return time.Duration((s1 - s0) / (n1 - n0) * float64(time.Second)), n1 - n0
+	}
+	var client time.Duration
+	for _, l := range smp.Latencies {
+		client += l
+	}
+	if len(smp.Latencies) > 0 {
+		client /= time.Duration(len(smp.Latencies))
+	}
+	req, _ := delta("credbroker_http_request_duration_seconds", `route="POST /v1/credentials"`)
+	vend, _ := delta("credbroker_vend_duration_seconds", `source="cache"`)
+	commit, commits := delta("credbroker_audit_commit_duration_seconds", "")
+	recs0, _ := metricValue(before, "credbroker_audit_commit_records_sum", "")
+	recs1, _ := metricValue(after, "credbroker_audit_commit_records_sum", "")
+	batch := 0.0
+	if commits > 0 {
+		batch = (recs1 - recs0) / commits
+	}
+	return fmt.Sprintf("| mean over the run | time |\n|---|---|\n"+
+		"| client round trip | %s |\n| server, request read to answer written | %s |\n| broker, the vend with its audit record | %s |\n"+
+		"| audit commit (%.0f commits, %.1f records each) | %s |\n",
+		FormatDuration(client), FormatDuration(req), FormatDuration(vend), commits, batch, FormatDuration(commit))
 }

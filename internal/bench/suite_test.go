@@ -55,13 +55,14 @@ const (
 	helperVar      = "CREDBROKER_BENCH_HELPER"
 	helperBaseline = "baseline"            // FixedJSON on $CREDBROKER_BENCH_LISTEN, body from $CREDBROKER_BENCH_BODY
 	helperProfiled = "credbroker-profiled" // credbroker's own main, under a CPU profile written to $CREDBROKER_BENCH_CPUPROFILE
+	helperDurable  = "durable"             // DurableJSON: the baseline plus an fdatasync'd append to $CREDBROKER_BENCH_SYNCFILE
 )
 
 func TestMain(m *testing.M) {
 	switch role := os.Getenv(helperVar); role {
 	case "":
 		os.Exit(m.Run())
-	case helperBaseline:
+	case helperBaseline, helperDurable:
 		os.Exit(runBaseline())
 	case helperProfiled:
 		os.Exit(runProfiled())
@@ -85,7 +86,17 @@ func runBaseline() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv := &http.Server{Handler: FixedJSON(body), ReadHeaderTimeout: 5 * time.Second}
+	h := FixedJSON(body)
+	if path := os.Getenv("CREDBROKER_BENCH_SYNCFILE"); os.Getenv(helperVar) == helperDurable {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "baseline:", err)
+			return 1
+		}
+		defer f.Close()
+		h = DurableJSON(body, auditLine, f)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -99,12 +110,22 @@ func runBaseline() int {
 	return 0
 }
 
+// auditLine is what the durable baseline appends per request: a JSON line
+// the size of a vend's audit record with its hashes.
+var auditLine = []byte(`{"seq":123456,"time":"2026-12-01T00:00:00.000000Z","action":"vend","token_id":"tok_0123456789abcdef",` +
+	`"plan":"OPS-DEPLOY","build":"42","job":"OPS-DEPLOY-JOB1","task":"upload","connector":"deploy",` +
+	`"role_arn":"arn:aws:iam::123456789012:role/deploy","access_key_id":"ASIA0123456789ABCDEF","expiration":"2026-12-01T01:00:00Z",` +
+	`"outcome":"granted","detail":"cached session","tags":"credbroker:plan=OPS-DEPLOY,credbroker:build=42,credbroker:job=OPS-DEPLOY-JOB1",` +
+	`"prev_hash":"0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0",` +
+	`"hash":"a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978879"}` + "\n")
+
 // runProfiled runs credbroker's command line, as cmd/credbroker does,
 // under a CPU profile that is written when the command returns, with the
 // block profile (where goroutines wait) written beside it.
 func runProfiled() int {
 	path := os.Getenv("CREDBROKER_BENCH_CPUPROFILE")
 	runtime.SetBlockProfileRate(int(10 * time.Microsecond))
+	runtime.SetMutexProfileFraction(10)
 	f, err := os.Create(path)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
@@ -121,6 +142,9 @@ func runProfiled() int {
 	err = f.Close()
 	if err == nil {
 		err = writeProfile("block", path+".block")
+	}
+	if err == nil {
+		err = writeProfile("mutex", path+".mutex")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
@@ -161,6 +185,8 @@ type suite struct {
 	sqlite   *site              // the broker on SQLite the vend scenarios share
 	baseline *testpeers.Process // FixedJSON with a real vend's body
 	baseURL  string
+	durable  *testpeers.Process // DurableJSON, appending beside the SQLite site's store
+	durURL   string
 
 	report Report
 	vendOK func([]byte) error
@@ -212,7 +238,7 @@ func TestSuite(t *testing.T) {
 	loadStart := LoadAverage()
 	started = time.Now()
 	s.report.Started = started
-	needSTS := s.want("vend-1conn", "vend-1conn-normal", "vend-64-sqlite", "vend-64-postgres", "cold-1000", "cold-1000-3brokers", "growth", "profile")
+	needSTS := s.want("vend-1conn", "vend-1conn-normal", "vend-64-sqlite", "vend-64-postgres", "metrics-overhead", "cold-1000", "cold-1000-3brokers", "growth", "profile")
 	if needSTS {
 		s.minio = testpeers.MinIO(t)
 		p, err := testpeers.StartCountingProxy(s.minio.Endpoint)
@@ -222,7 +248,7 @@ func TestSuite(t *testing.T) {
 		t.Cleanup(func() { p.Close() })
 		s.proxy = p
 	}
-	if s.want("vend-1conn", "vend-1conn-normal", "vend-64-sqlite", "vend-64-postgres", "cold-1000") {
+	if s.want("vend-1conn", "vend-1conn-normal", "vend-64-sqlite", "vend-64-postgres", "metrics-overhead", "cold-1000") {
 		s.sqlite = s.startSite(t, "broker-sqlite", "", 1, s.cb)
 		if s.cmp != "" {
 			s.cmpSite = s.startSite(t, "broker-sqlite-compare", "", 1, s.cmp)
@@ -234,6 +260,7 @@ func TestSuite(t *testing.T) {
 	s.scenario("vend-1conn-normal", s.vendOneConnSyncNormal)
 	s.scenario("vend-64-sqlite", s.vend64SQLite)
 	s.scenario("vend-64-postgres", s.vend64Postgres)
+	s.scenario("metrics-overhead", s.metricsOverhead)
 	s.scenario("endpoint-16", s.endpoint16)
 	s.scenario("cold-1000", s.cold1000)
 	s.scenario("cold-1000-3brokers", s.cold1000Fleet)
@@ -386,6 +413,7 @@ func rssKiB(pid int) (int64, error) {
 // site is a `credbroker serve` with its store provisioned.
 type site struct {
 	url     string
+	metrics string // its --metrics-listen URL of /metrics
 	tokens  Tokens
 	dataDir string
 	dbPath  string // the SQLite file, "" on PostgreSQL
@@ -440,6 +468,9 @@ func (st *site) serve(t *testing.T, name, binary, keyFile, dsn string, env ...st
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", testpeers.FreePort(t))
 	st.url = "http://" + addr
+	maddr := fmt.Sprintf("127.0.0.1:%d", testpeers.FreePort(t))
+	st.metrics = "http://" + maddr + "/metrics"
+	env = append(env, "CREDBROKER_METRICS_LISTEN="+maddr)
 	args := []string{"serve", "--listen", addr, "--data-dir", st.dataDir, "--key-file", keyFile}
 	if dsn != "" {
 		args = append(args, "--database-url", dsn)
@@ -533,6 +564,20 @@ func (s *suite) startBaseline(t *testing.T) {
 	s.baseline = testpeers.StartProcess(t, "baseline", cmd)
 	s.baseURL = "http://" + addr
 	waitHTTP(t, s.baseline, s.baseURL+"/")
+
+	// The durability limit appends on the disk of the SQLite site's store.
+	addr = fmt.Sprintf("127.0.0.1:%d", testpeers.FreePort(t))
+	cmd = exec.Command(self)
+	cmd.Env = testpeers.Env(helperVar+"="+helperDurable, "CREDBROKER_BENCH_LISTEN="+addr, "CREDBROKER_BENCH_BODY="+path,
+		"CREDBROKER_BENCH_SYNCFILE="+filepath.Join(s.sqlite.dataDir, "durable-baseline.log"))
+	s.durable = testpeers.StartProcess(t, "durable-baseline", cmd)
+	s.durURL = "http://" + addr
+	waitHTTP(t, s.durable, s.durURL+"/")
+}
+
+// durableTarget is a request to the durable baseline shaped like a vend.
+func (s *suite) durableTarget() vegeta.Target {
+	return vendTarget(s.durURL, s.sqlite.tokens.Agent, "deploy", "42")
 }
 
 // baselineTarget is a request to the baseline shaped like a vend.

@@ -45,7 +45,7 @@ var rules = []rule{
 	{name: "cobra", modules: []string{"github.com/spf13/cobra", "github.com/spf13/pflag"},
 		owners: []string{"cli"}},
 	{name: "the YAML parser", modules: []string{"go.yaml.in/yaml", "gopkg.in/yaml.v3", "gopkg.in/yaml.v2"},
-		owners: []string{"jobfile"}},
+		owners: []string{"jobfile"}, testers: []string{"deploy"}},
 	{name: "go-oidc and go-jose", modules: []string{"github.com/coreos/go-oidc", "github.com/go-jose/go-jose"},
 		owners: []string{"oidc", "internal/testpeers"}},
 	{name: "prometheus", modules: []string{"github.com/prometheus"},
