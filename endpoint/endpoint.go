@@ -1,16 +1,27 @@
-// Package endpoint serves a task's credentials the way Amazon ECS does: a
-// container-credentials endpoint on the loopback interface, which the AWS
-// SDKs and the AWS CLI find through AWS_CONTAINER_CREDENTIALS_FULL_URI and
+// Package endpoint serves a task's credentials on the task's own host, as
+// the AWS SDKs ask for them, in two ways.
+//
+// The container-credentials endpoint (Server) serves one set the way
+// Amazon ECS does: HTTP on the loopback interface, which the AWS SDKs and
+// the AWS CLI find through AWS_CONTAINER_CREDENTIALS_FULL_URI and
 // AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE. Unlike environment variables, it
 // refreshes: a task that outlives one session keeps working, because each
 // request asks the provider (a credcache.Cache) for credentials that still
-// have life in them.
+// have life in them. Defences: it listens on 127.0.0.1 only and refuses
+// peers that are not loopback; it checks the Host header against the
+// address it serves, so a page in a browser on the agent cannot reach it
+// through DNS rebinding; it requires a random 256-bit token, written to a
+// file of mode 0600 and compared in constant time.
 //
-// Defences: it listens on 127.0.0.1 only and refuses peers that are not
-// loopback; it checks the Host header against the address it serves, so a
-// page in a browser on the agent cannot reach it through DNS rebinding; it
-// requires a random 256-bit token, written to a file of mode 0600 and
-// compared in constant time.
+// The profile channel (Channel) serves several named sets to one task: an
+// AWS config file (AWS_CONFIG_FILE) whose profiles each run
+// `credbroker credential-process --channel DIR --profile NAME`, which asks
+// the running credbroker for that profile over a unix socket in a private
+// directory. Each profile refreshes on its own. Defences: the directory
+// has mode 0700 and is removed when the task ends, or by the next run when
+// this one was killed (CleanStale); the server refuses peers of another
+// user (SO_PEERCRED) and requests without its random token, which is read
+// from a file, never passed on a command line.
 package endpoint
 
 import (
