@@ -63,6 +63,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -221,12 +222,6 @@ func pathErr(err error) string {
 	return err.Error()
 }
 
-var (
-	taskNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-	varNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
-	envNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-)
-
 // Parse parses a job file's bytes; name is used in messages and to resolve
 // relative paths. It returns Errors listing every problem found.
 func Parse(name string, data []byte) (*Job, error) {
@@ -263,16 +258,17 @@ type parser struct {
 	errs Errors
 }
 
-var yamlLineRE = regexp.MustCompile(`line (\d+)`)
+// yamlLineRE finds the line in a YAML error, compiled on first use.
+var yamlLineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`line (\d+)`) })
 
 func (p *parser) yamlError(err error) *credbroker.Error {
 	msg := err.Error()
 	line := 0
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+	if m := yamlLineRE().FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 	}
 	msg = strings.TrimPrefix(msg, "yaml: ")
-	msg = yamlLineRE.ReplaceAllString(msg, "")
+	msg = yamlLineRE().ReplaceAllString(msg, "")
 	msg = strings.TrimLeft(msg, ": ")
 	return fileError(p.file, line, "not valid YAML: "+msg, "")
 }
@@ -535,7 +531,7 @@ func (p *parser) variables(n *yaml.Node) []Variable {
 		k, v := n.Content[i], n.Content[i+1]
 		path := "variables." + k.Value
 		name := strings.TrimPrefix(k.Value, "bamboo.")
-		if !varNameRE.MatchString(name) {
+		if !validVarName(name) {
 			p.errorf(k, path, "use letters, digits, '_', '.' and '-', starting with a letter or '_'", "invalid variable name")
 			continue
 		}
@@ -572,7 +568,7 @@ func (p *parser) task(n *yaml.Node, path, dir string) Task {
 	switch {
 	case !m.has("name"):
 		p.errorf(n, path+".name", "give the task a name", "missing")
-	case !taskNameRE.MatchString(t.Name):
+	case !validTaskName(t.Name):
 		p.errorf(m.vals["name"], path+".name", "use 1 to 64 letters, digits, '_', '.' or '-'", "invalid task name %q", t.Name)
 	}
 	if v := m.get("credentials"); v != nil {
@@ -591,7 +587,7 @@ func (p *parser) task(n *yaml.Node, path, dir string) Task {
 		} else {
 			for i := 0; i+1 < len(v.Content); i += 2 {
 				k, val := v.Content[i], v.Content[i+1]
-				if !envNameRE.MatchString(k.Value) {
+				if !validEnvName(k.Value) {
 					p.errorf(k, path+".env."+k.Value, "use letters, digits and '_'", "invalid environment variable name")
 					continue
 				}
@@ -627,7 +623,7 @@ func (p *parser) task(n *yaml.Node, path, dir string) Task {
 			sm.str("namespace", &t.SetVariables.Namespace)
 			sm.finish("namespace")
 		}
-		if !varNameRE.MatchString(t.SetVariables.Namespace) {
+		if !validVarName(t.SetVariables.Namespace) {
 			p.errorf(v, path+".set_variables.namespace", "use letters, digits, '_', '.' and '-'", "invalid namespace %q", t.SetVariables.Namespace)
 		}
 		if t.Credentials == nil {
