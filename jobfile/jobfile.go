@@ -51,6 +51,16 @@
 //	    timeout: 10m
 //	    set_variables:           # instead of command/run: resolve the credentials and set
 //	      namespace: aws         # runtime variables aws.accessKeyId, aws.secretAccessKey, ...
+//	  - name: copy               # several credentials in one task, as named AWS profiles
+//	    profiles:                # instead of credentials: NAME: a credentials block, each
+//	      source-account: {source: instance, region: eu-west-1, role: {arn: ...}}
+//	      target-account: {connector: deploy}
+//	    default_profile: target-account  # the [default] profile; default: the profile
+//	                                     # named default, else the first
+//	    run: aws s3 cp s3://a/x - --profile source-account | aws s3 cp - s3://b/x
+//
+// A task's profiles reach it as one AWS config file (AWS_CONFIG_FILE) whose
+// profiles each refresh on their own; such a task has no delivery:.
 package jobfile
 
 import (
@@ -114,6 +124,13 @@ type Task struct {
 	SetVariables *SetVariables
 	// Line is where the task starts in the file.
 	Line int
+	// Profiles are the task's named credentials, delivered together as
+	// one AWS config file (a task has Credentials or Profiles, not both).
+	Profiles []Profile
+	// DefaultProfile names the profile that is the config file's
+	// [default]: default_profile: as written, else the profile named
+	// default, else the first.
+	DefaultProfile string
 }
 
 // EnvVar is one entry of a task's env map, in file order.
@@ -556,7 +573,7 @@ func (p *parser) variables(n *yaml.Node) []Variable {
 	return out
 }
 
-var taskKeys = []string{"name", "credentials", "delivery", "env", "command", "run", "dir", "timeout", "set_variables"}
+var taskKeys = []string{"name", "credentials", "profiles", "default_profile", "delivery", "env", "command", "run", "dir", "timeout", "set_variables"}
 
 func (p *parser) task(n *yaml.Node, path, dir string) Task {
 	t := Task{Line: n.Line}
@@ -574,6 +591,7 @@ func (p *parser) task(n *yaml.Node, path, dir string) Task {
 	if v := m.get("credentials"); v != nil {
 		t.Credentials = p.credentials(v, path+".credentials")
 	}
+	p.taskProfiles(m, &t, path)
 	t.Delivery = "env"
 	m.str("delivery", &t.Delivery)
 	switch t.Delivery {
