@@ -13,6 +13,7 @@ import (
 
 func (a *app) checkCommand() *cobra.Command {
 	var sf sourceFlags
+	var pf profileFlags
 	var offline bool
 	var out *outputFlag
 	cmd := &cobra.Command{
@@ -68,6 +69,8 @@ message, fix} instead (--output table, the default, is also spelled text).`,
 				rep = preflight.Job(cmd.Context(), preflight.JobInput{
 					Path: args[0], Flags: sf.flagBuild(), Env: a.envBuild(), Vars: sf.varSources(a),
 				}, opts)
+			case pf.given():
+				rep = a.checkProfiles(cmd, &sf, &pf, opts)
 			default:
 				raw := sf.credentials()
 				if err := sf.check(raw); err != nil {
@@ -90,6 +93,7 @@ message, fix} instead (--output table, the default, is also spelled text).`,
 		},
 	}
 	sf.register(cmd)
+	pf.register(cmd)
 	cmd.Flags().BoolVar(&offline, "offline", false, "make no network call: only the offline checks")
 	out = addOutput(cmd, []string{"table", "json"}, map[string]string{"text": "table"}, "output format: table (one line per finding; also spelled text) or json")
 	return cmd

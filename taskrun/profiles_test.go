@@ -286,4 +286,3 @@ round 2
 		t.Error("the output holds MinIO's root secret")
 	}
 }
-
