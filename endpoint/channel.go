@@ -388,7 +388,8 @@ func (c *Channel) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProviderError(log, w, r, err)
 		return
 	}
-	writeJSON(w, p.body.Bytes(cr))
+	body, length := p.body.Answer(cr)
+	writeJSON(w, body, length)
 	if log.Enabled(r.Context(), slog.LevelDebug) {
 		log.Debug("channel served credentials", "profile", name, "credentials", cr)
 	}

@@ -257,11 +257,13 @@ func writeProviderError(log *slog.Logger, w http.ResponseWriter, r *http.Request
 	writeError(log, w, r, status, string(code), credbroker.PublicMessage(err))
 }
 
-// writeJSON answers 200 with body, which is JSON.
-func writeJSON(w http.ResponseWriter, body []byte) {
+// writeJSON answers 200 with body, which is JSON, of length (a
+// Content-Length value).
+func writeJSON(w http.ResponseWriter, body []byte, length []string) {
 	h := w.Header()
 	h["Content-Type"] = jsonType
 	h["Cache-Control"] = noStore
+	h["Content-Length"] = length
 	w.Write(body)
 }
 
@@ -319,7 +321,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// minutes keep the answer the same, and encoded once, per minute.
 		cr.Expires = s.opts.Now().Add(time.Hour).Truncate(time.Minute)
 	}
-	writeJSON(w, s.body.Bytes(cr))
+	body, length := s.body.Answer(cr)
+	writeJSON(w, body, length)
 	if s.opts.Logger.Enabled(r.Context(), slog.LevelDebug) {
 		s.opts.Logger.Debug("container endpoint served credentials", "remote", r.RemoteAddr, "credentials", cr)
 	}

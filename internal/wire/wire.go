@@ -8,6 +8,7 @@
 package wire
 
 import (
+	"strconv"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -123,8 +124,9 @@ type Cache struct {
 }
 
 type encoded struct {
-	cr   credbroker.Credentials
-	body []byte
+	cr     credbroker.Credentials
+	body   []byte
+	length []string // len(body), as a Content-Length header value
 }
 
 // NewCache returns a cache of encode's output (AppendContainer or
@@ -133,15 +135,17 @@ func NewCache(encode func(b []byte, cr credbroker.Credentials) []byte) *Cache {
 	return &Cache{encode: encode}
 }
 
-// Bytes returns the encoding of cr: the one made last time when cr is the
-// same set of credentials, else a new one, which it keeps.
-func (c *Cache) Bytes(cr credbroker.Credentials) []byte {
+// Answer returns the encoding of cr, with its length as a Content-Length
+// header value: the one made last time when cr is the same set of
+// credentials, else a new one, which it keeps.
+func (c *Cache) Answer(cr credbroker.Credentials) (body []byte, length []string) {
 	if e := c.last.Load(); e != nil && same(e.cr, cr) {
-		return e.body
+		return e.body, e.length
 	}
 	e := &encoded{cr: cr, body: c.encode(nil, cr)}
+	e.length = []string{strconv.Itoa(len(e.body))}
 	c.last.Store(e)
-	return e.body
+	return e.body, e.length
 }
 
 // same reports whether a and b encode alike. Credentials served from one

@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -99,14 +100,17 @@ func TestCacheEncodesEachSetOnce(t *testing.T) {
 	})
 	exp := time.Now().Add(time.Hour)
 	a := credbroker.Credentials{AccessKeyID: "ASIAONE", SecretAccessKey: "s1", SessionToken: "t1", Expires: exp}
-	first := c.Bytes(a)
-	if again := c.Bytes(a); &again[0] != &first[0] || calls != 1 {
+	first, length := c.Answer(a)
+	if length[0] != strconv.Itoa(len(first)) {
+		t.Fatalf("length %v of a %d-byte answer", length, len(first))
+	}
+	if again, _ := c.Answer(a); &again[0] != &first[0] || calls != 1 {
 		t.Fatalf("the same credentials were encoded %d times", calls)
 	}
 	// The same instant in another zone is the same answer.
 	a2 := a
 	a2.Expires = exp.In(time.FixedZone("y", -7200))
-	c.Bytes(a2)
+	c.Answer(a2)
 	if calls != 1 {
 		t.Fatalf("the same instant in another zone was encoded again")
 	}
@@ -119,10 +123,10 @@ func TestCacheEncodesEachSetOnce(t *testing.T) {
 		b := a
 		change(&b)
 		n := calls
-		if got := c.Bytes(b); !bytes.Equal(got, AppendProcess(nil, b)) || calls != n+1 {
+		if got, l := c.Answer(b); !bytes.Equal(got, AppendProcess(nil, b)) || l[0] != strconv.Itoa(len(got)) || calls != n+1 {
 			t.Fatalf("changed credentials %v: encoded %d more times, body %s", b, calls-n, got)
 		}
-		if got := c.Bytes(a); !bytes.Equal(got, first) {
+		if got, _ := c.Answer(a); !bytes.Equal(got, first) {
 			t.Fatalf("back to the first credentials: %s", got)
 		}
 	}
@@ -133,6 +137,6 @@ func BenchmarkCache(b *testing.B) {
 	c := NewCache(AppendContainer)
 	b.ReportAllocs()
 	for b.Loop() {
-		c.Bytes(cr)
+		c.Answer(cr)
 	}
 }
