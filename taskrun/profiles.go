@@ -42,6 +42,10 @@ func (r *Runner) deliverProfiles(ctx context.Context, c *Command, masks []*mask.
 		profiles[i] = endpoint.ChannelProfile{Name: name, Region: p.Creds.Region, Provider: &maskedProvider{
 			p: p.Creds.Provider, masks: masks,
 			onNew: func(cr credbroker.Credentials) {
+				if c.Name == "" {
+					log.Info("profile credentials", "profile", name, "credentials", cr)
+					return
+				}
 				log.Info("profile credentials", "task", c.Name, "profile", name, "credentials", cr)
 			},
 		}}
