@@ -340,14 +340,7 @@ func (s *suite) agentProfiles(t *testing.T) {
 	if *flagProfile <= 0 {
 		return
 	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keep := filepath.Join(s.root, ".cache", "bench")
-	if err := os.MkdirAll(keep, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	self, keep := s.profiling(t)
 	var b strings.Builder
 	fmt.Fprintf(&b, "credbroker exec (credbroker's own main under runtime/pprof, in this test binary) for %s under 16 connections: "+
 		"wrk against the endpoint, vegeta against the channel; `go tool pprof -top` of each, cumulative, credbroker's and net/http's frames. "+

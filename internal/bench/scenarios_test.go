@@ -637,14 +637,7 @@ func (s *suite) profiles(t *testing.T) {
 	if *flagProfile <= 0 {
 		return
 	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keep := filepath.Join(s.root, ".cache", "bench")
-	if err := os.MkdirAll(keep, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	self, keep := s.profiling(t)
 	var b strings.Builder
 	fmt.Fprintf(&b, "credbroker serve (credbroker's own main under runtime/pprof) with the 64-connection cached vend load for %s; "+
 		"`go tool pprof -top` of each profile. The profiles are kept in `.cache/bench/` for `go tool pprof -http`.\n\n", *flagProfile)
@@ -677,6 +670,21 @@ func (s *suite) profiles(t *testing.T) {
 			map[string]string{"sqlite": "SQLite", "postgres": "PostgreSQL"}[kind], rateLat(Summarize(smp)), flat, cum, block, storeFrames, rest)
 	}
 	s.section("Where the time goes: CPU profiles", b.String())
+}
+
+// profiling returns this test binary, which runs credbroker's own main
+// under a CPU profile (helperProfiled), and the directory the profiles are
+// kept in.
+func (s *suite) profiling(t *testing.T) (self, keep string) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep = filepath.Join(s.root, ".cache", "bench")
+	if err := os.MkdirAll(keep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return self, keep
 }
 
 // goTool runs `go tool args...` in dir and returns its output, without the
