@@ -709,8 +709,8 @@ func goTool(t *testing.T, dir string, args ...string) string {
 
 // Micro-benchmarks: the hot functions, compared with a stored baseline.
 var (
-	microPackages = []string{"./mask", "./vars", "./seal", "./credcache", "./policy", "./httpapi", "./sqlite", "./broker", "./endpoint"}
-	microPattern  = "^Benchmark(Mask|New|Expand|Seal|Open|CachedRetrieve|Narrow|VendHandler|VendRoundTrip|AppendAudit|ReadConnector|Vend|Authenticate|ServeHTTP)$"
+	microPackages = []string{"./mask", "./vars", "./seal", "./credcache", "./policy", "./httpapi", "./sqlite", "./broker", "./endpoint", "./cli"}
+	microPattern  = "^Benchmark(Mask|New|Expand|Seal|Open|CachedRetrieve|Narrow|VendHandler|VendRoundTrip|AppendAudit|ReadConnector|Vend|Authenticate|ServeHTTP|Exec)$"
 )
 
 // micro runs the Go micro-benchmarks and compares them with benchstat.
