@@ -89,7 +89,7 @@ type Channel struct {
 	CredentialsFile string
 
 	opts     ChannelOptions
-	dir      *privateDir
+	dir      *PrivateDir
 	token    []byte
 	uid      int
 	profiles map[string]*channelProfile
@@ -152,30 +152,30 @@ func StartChannel(opts ChannelOptions) (*Channel, error) {
 	if c.token, err = newToken(); err != nil {
 		return nil, fmt.Errorf("channel token: %w", err)
 	}
-	if c.dir, err = makePrivateDir(opts.TempDir); err != nil {
+	if c.dir, err = MakePrivateDir(opts.TempDir); err != nil {
 		return nil, fmt.Errorf("channel directory: %w", err)
 	}
 	fail := func(what string, err error) (*Channel, error) {
-		c.dir.remove()
+		c.dir.Remove()
 		return nil, fmt.Errorf("channel %s: %w", what, err)
 	}
-	socket := filepath.Join(c.dir.path, channelSocket)
+	socket := filepath.Join(c.dir.Path(), channelSocket)
 	if len(socket) > maxSocketPath {
-		c.dir.remove()
+		c.dir.Remove()
 		return nil, credbroker.Errorf(credbroker.CodeInvalid, "TMPDIR", "the channel's socket path %s is longer than the %d bytes a unix socket allows", socket, maxSocketPath).
 			WithFix("set TMPDIR to a shorter directory, such as /tmp")
 	}
 	config, err := c.config()
 	if err != nil {
-		c.dir.remove()
+		c.dir.Remove()
 		return nil, err
 	}
-	c.ConfigFile = filepath.Join(c.dir.path, channelConfig)
-	c.CredentialsFile = filepath.Join(c.dir.path, channelCredentials)
+	c.ConfigFile = filepath.Join(c.dir.Path(), channelConfig)
+	c.CredentialsFile = filepath.Join(c.dir.Path(), channelCredentials)
 	for _, f := range []struct {
 		path string
 		data []byte
-	}{{filepath.Join(c.dir.path, channelToken), c.token}, {c.CredentialsFile, nil}, {c.ConfigFile, config}} {
+	}{{filepath.Join(c.dir.Path(), channelToken), c.token}, {c.CredentialsFile, nil}, {c.ConfigFile, config}} {
 		if err := writePrivate(f.path, f.data); err != nil {
 			return fail("file", err)
 		}
@@ -256,7 +256,7 @@ func checkChannelOptions(o *ChannelOptions) error {
 // then one [profile NAME] for each other profile.
 func (c *Channel) config() ([]byte, error) {
 	var cmd []string
-	words := append(append([]string(nil), c.opts.Command...), "--channel", c.dir.path)
+	words := append(append([]string(nil), c.opts.Command...), "--channel", c.dir.Path())
 	for _, a := range words {
 		q, err := configWord(a)
 		if err != nil {
@@ -322,7 +322,7 @@ func (c *Channel) Env() []string {
 }
 
 // Dir returns the channel's private directory.
-func (c *Channel) Dir() string { return c.dir.path }
+func (c *Channel) Dir() string { return c.dir.Path() }
 
 // Token returns the channel's token, so that callers can mask it.
 func (c *Channel) Token() string { return string(c.token) }
@@ -335,7 +335,7 @@ func (c *Channel) Close() error {
 		defer cancel()
 		err = c.srv.Shutdown(ctx)
 		<-c.done
-		if rerr := c.dir.remove(); err == nil {
+		if rerr := c.dir.Remove(); err == nil {
 			err = rerr
 		}
 	})

@@ -19,19 +19,21 @@ const privatePrefix = "credbroker-profiles-"
 // owner may have made it and not yet locked it.
 const youngEmpty = time.Minute
 
-// privateDir is a directory of mode 0700 that its process holds an
+// PrivateDir is a directory of mode 0700 that its process holds an
 // exclusive flock(2) on while it lives. The kernel drops the lock when the
 // process ends, however it ends, so a later run can tell a directory whose
 // owner was killed (lock free) from one in use (lock held), whatever the
-// process IDs have become since.
-type privateDir struct {
+// process IDs have become since, and remove it (CleanStale). A channel
+// keeps its files in one; so does the single-profile delivery of package
+// taskrun, whose credentials file holds secrets.
+type PrivateDir struct {
 	path string
 	lock *os.File // the directory itself, opened and locked
 }
 
-// makePrivateDir makes and locks a new private directory in parent
+// MakePrivateDir makes and locks a new private directory in parent
 // (os.TempDir() when empty).
-func makePrivateDir(parent string) (*privateDir, error) {
+func MakePrivateDir(parent string) (*PrivateDir, error) {
 	if parent == "" {
 		parent = os.TempDir()
 	}
@@ -52,18 +54,21 @@ func makePrivateDir(parent string) (*privateDir, error) {
 		os.RemoveAll(path)
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
-	return &privateDir{path: path, lock: f}, nil
+	return &PrivateDir{path: path, lock: f}, nil
 }
 
-// remove deletes the directory and everything in it, then drops the lock.
-func (d *privateDir) remove() error {
+// Path returns the directory's path.
+func (d *PrivateDir) Path() string { return d.path }
+
+// Remove deletes the directory and everything in it, then drops the lock.
+func (d *PrivateDir) Remove() error {
 	err := os.RemoveAll(d.path)
 	d.lock.Close()
 	return err
 }
 
-// CleanStale removes the private directories that channels of runs which
-// were killed (kill -9, a crash, a lost machine) left in parent
+// CleanStale removes the private directories that runs which were killed
+// (kill -9, a crash, a lost machine) left in parent
 // (os.TempDir() when empty), and returns how many it removed. It only
 // touches directories of this user that no live process holds: never a
 // symbolic link, another user's directory, or one in use. Problems are

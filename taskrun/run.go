@@ -239,11 +239,11 @@ func (r *Runner) Run(ctx context.Context, c *Command) (int, error) {
 			if err != nil {
 				return ExitOwnFailure, err
 			}
-			dir, entries, err := writeProfile(cr, c.Creds.Region)
+			dir, entries, err := r.writeProfile(cr, c.Creds.Region)
 			if err != nil {
 				return ExitOwnFailure, err
 			}
-			cleanup = append(cleanup, func() { os.RemoveAll(dir) })
+			cleanup = append(cleanup, func() { dir.Remove() })
 			env = append(env, entries...)
 		case DeliverEnv, "":
 			cr, err := prov.Retrieve(ctx)
@@ -308,12 +308,16 @@ outer:
 
 // writeProfile writes a private directory with a shared-credentials file
 // and a config file, and returns the directory and the environment
-// entries that select them.
-func writeProfile(cr credbroker.Credentials, region string) (string, []string, error) {
-	dir, err := os.MkdirTemp("", "credbroker-profile-")
+// entries that select them. The directory is one that the next run
+// removes if this one is killed (endpoint.CleanStale): its credentials
+// file holds the secret key.
+func (r *Runner) writeProfile(cr credbroker.Credentials, region string) (*endpoint.PrivateDir, []string, error) {
+	endpoint.CleanStale(r.TempDir, r.Now, r.logger())
+	pd, err := endpoint.MakePrivateDir(r.TempDir)
 	if err != nil {
-		return "", nil, fmt.Errorf("profile directory: %w", err)
+		return nil, nil, fmt.Errorf("profile directory: %w", err)
 	}
+	dir := pd.Path()
 	var creds strings.Builder
 	creds.WriteString("[credbroker]\n")
 	creds.WriteString("aws_access_key_id = " + cr.AccessKeyID + "\n")
@@ -329,11 +333,11 @@ func writeProfile(cr credbroker.Credentials, region string) (string, []string, e
 	confFile := filepath.Join(dir, "config")
 	for _, f := range []struct{ path, body string }{{credFile, creds.String()}, {confFile, conf}} {
 		if err := os.WriteFile(f.path, []byte(f.body), 0o600); err != nil {
-			os.RemoveAll(dir)
-			return "", nil, fmt.Errorf("profile file: %w", err)
+			pd.Remove()
+			return nil, nil, fmt.Errorf("profile file: %w", err)
 		}
 	}
-	return dir, []string{
+	return pd, []string{
 		"AWS_SHARED_CREDENTIALS_FILE=" + credFile,
 		"AWS_CONFIG_FILE=" + confFile,
 		"AWS_PROFILE=credbroker",
