@@ -113,8 +113,9 @@ type Runner struct {
 	// binary and its credential-process command. Tasks with profiles
 	// need it.
 	CredentialProcess []string
-	// TempDir is where the private directories of tasks' profiles are
-	// made, and those of killed runs removed; os.TempDir() when empty.
+	// TempDir is where the private directories of the profile delivery
+	// and of tasks' profiles are made, and those that killed runs left
+	// removed; os.TempDir() when empty.
 	TempDir string
 }
 
