@@ -49,8 +49,11 @@ type AuditRecord struct {
 	Outcome     string    `json:"outcome"`
 	ErrorCode   string    `json:"error_code,omitempty"`
 	Detail      string    `json:"detail,omitempty"`
-	PrevHash    string    `json:"prev_hash"`
-	Hash        string    `json:"hash"`
+	// Tags are the session tags a vended session was issued with (the
+	// build's credbroker:* tags, the connector's and the request's).
+	Tags     []Tag  `json:"tags,omitempty"`
+	PrevHash string `json:"prev_hash"`
+	Hash     string `json:"hash"`
 }
 
 // AuditGenesis is the PrevHash of the first record.
@@ -70,7 +73,10 @@ func (r *AuditRecord) Chain(prevSeq int64, prevHash string) {
 	r.Hash = r.ComputeHash()
 }
 
-// ComputeHash returns the hash r should carry given its fields and PrevHash.
+// ComputeHash returns the hash r should carry given its fields and PrevHash:
+// SHA-256 over a label and every field, each written as its length (a
+// uvarint) and its bytes. Tags, when there are any, follow as the word
+// "tags", their number, and each key and value.
 func (r *AuditRecord) ComputeHash() string {
 	h := sha256.New()
 	var buf [binary.MaxVarintLen64]byte
@@ -96,6 +102,16 @@ func (r *AuditRecord) ComputeHash() string {
 	field(r.Outcome)
 	field(r.ErrorCode)
 	field(r.Detail)
+	// Fields added later are written only when set, so that a record
+	// written before they existed keeps its hash.
+	if len(r.Tags) > 0 {
+		field("tags")
+		field(strconv.Itoa(len(r.Tags)))
+		for _, t := range r.Tags {
+			field(t.Key)
+			field(t.Value)
+		}
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 

@@ -24,6 +24,8 @@ func auditChain(n int) []credbroker.AuditRecord {
 		}
 		if i%3 == 2 {
 			r.Outcome, r.ErrorCode, r.AccessKeyID, r.Expiration = credbroker.OutcomeRefused, "forbidden", "", time.Time{}
+		} else if i%2 == 0 {
+			r.Tags = []credbroker.Tag{{Key: credbroker.TagKeyPlan, Value: r.Plan}, {Key: credbroker.TagKeyBuild, Value: r.Build}}
 		}
 		r.Chain(prevSeq, prevHash)
 		prevSeq, prevHash = r.Seq, r.Hash
@@ -36,7 +38,7 @@ func auditChain(n int) []credbroker.AuditRecord {
 func setField(r *credbroker.AuditRecord, i int, v string) bool {
 	fields := []*string{&r.Action, &r.TokenID, &r.Plan, &r.Build, &r.Job, &r.Task, &r.Connector,
 		&r.RoleARN, &r.AccessKeyID, &r.Outcome, &r.ErrorCode, &r.Detail, &r.PrevHash, &r.Hash}
-	switch n := i % (len(fields) + 3); {
+	switch n := i % (len(fields) + 5); {
 	case n < len(fields):
 		if *fields[n] == v {
 			return false
@@ -54,12 +56,27 @@ func setField(r *credbroker.AuditRecord, i int, v string) bool {
 			return false
 		}
 		r.Expiration = r.Expiration.Add(time.Duration(d) * time.Microsecond)
-	default:
+	case n == len(fields)+2:
 		s, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || s == r.Seq {
 			return false
 		}
 		r.Seq = s
+	case n == len(fields)+3: // the session tags: a value changed, or a tag added
+		tags := append([]credbroker.Tag(nil), r.Tags...)
+		if len(tags) == 0 {
+			tags = append(tags, credbroker.Tag{Key: credbroker.TagKeyJob, Value: v})
+		} else if k := len(v) % len(tags); tags[k].Value != v {
+			tags[k].Value = v
+		} else {
+			return false
+		}
+		r.Tags = tags
+	default: // the session tags dropped
+		if len(r.Tags) == 0 {
+			return false
+		}
+		r.Tags = nil
 	}
 	return true
 }
@@ -77,7 +94,7 @@ func FuzzVerifyAudit(f *testing.F) {
 	}{
 		{5, 0, 2, 2, "OPS-INNOCENT"}, {5, 0, 4, 11, ""}, {3, 0, 0, 13, "0000"}, {6, 0, 1, 14, "1"},
 		{6, 0, 3, 15, "-5"}, {4, 0, 2, 16, "7"}, {5, 1, 2, 0, ""}, {5, 1, 4, 0, ""}, {5, 2, 1, 0, ""},
-		{5, 3, 2, 8, "ASIAOTHERKEY"}, {5, 3, 4, 2, "OPS-X"},
+		{5, 3, 2, 8, "ASIAOTHERKEY"}, {5, 3, 4, 2, "OPS-X"}, {6, 0, 0, 17, "OPS-FORGED"}, {6, 0, 2, 18, ""}, {6, 0, 1, 17, "job"},
 	} {
 		f.Add(s.n, s.op, s.idx, s.field, s.val)
 	}

@@ -15,6 +15,30 @@ const (
 	TagKeyJob   = "credbroker:job"
 )
 
+// TagKeyPrefix starts every session tag key credbroker sets itself. A
+// request, a job or a task may not use it, in any case: a role's policies
+// trust aws:PrincipalTag/credbroker:* to name the build.
+const TagKeyPrefix = "credbroker:"
+
+// ReservedTagKey reports whether key starts with TagKeyPrefix, ignoring
+// case the way case-insensitive comparisons elsewhere may (Unicode simple
+// folding, and the upper- and lower-case mappings, so that a Kelvin sign
+// U+212A for the k does not slip past).
+func ReservedTagKey(key string) bool {
+	p := TagKeyPrefix
+	for _, r := range key {
+		if p == "" {
+			return true
+		}
+		c, n := utf8.DecodeRuneInString(p)
+		if r != c && !strings.EqualFold(string(r), string(c)) && unicode.ToLower(unicode.ToUpper(r)) != c {
+			return false
+		}
+		p = p[n:]
+	}
+	return p == ""
+}
+
 // MaxTagValue is STS's limit on a session tag value's length.
 const MaxTagValue = 256
 

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	"github.com/credbroker/credbroker"
@@ -80,7 +81,19 @@ func (s *Service) TestConnector(ctx context.Context, tok *credbroker.Token, req 
 	if err := requireAdmin(tok); err != nil {
 		return nil, err
 	}
-	return s.Vend(ctx, asAgent(tok, req.Plan), req)
+	res, err := s.Vend(ctx, asAgent(tok, req.Plan), req)
+	return res, adminReason(err)
+}
+
+// adminReason is the real reason of a refusal that an agent is told less
+// of (a connector its plan may not use reads as one that does not exist):
+// an administrator may learn it, as the audit records it.
+func adminReason(err error) error {
+	var ar *auditReason
+	if errors.As(err, &ar) {
+		return ar.err
+	}
+	return err
 }
 
 // AdminConsole is Console for an administrator: a vend as TestConnector
@@ -89,5 +102,6 @@ func (s *Service) AdminConsole(ctx context.Context, tok *credbroker.Token, req c
 	if err := requireAdmin(tok); err != nil {
 		return nil, err
 	}
-	return s.Console(ctx, asAgent(tok, req.Plan), req)
+	res, err := s.Console(ctx, asAgent(tok, req.Plan), req)
+	return res, adminReason(err)
 }

@@ -32,6 +32,14 @@ func validTokenID(id string) bool {
 	return true
 }
 
+// TokenID returns the token ID that ref names: ref itself when it is a
+// token ID, or the ID part of a whole token "ID.secret". It reports false
+// for anything else.
+func TokenID(ref string) (string, bool) {
+	id, _, _ := strings.Cut(strings.TrimSpace(ref), ".")
+	return id, validTokenID(id)
+}
+
 type tokenEntry struct {
 	tok     *credbroker.Token
 	fetched time.Time
@@ -116,6 +124,21 @@ func activeToken(e tokenEntry, id string, now time.Time) (*credbroker.Token, err
 	}
 	t := *e.tok
 	return &t, nil
+}
+
+// KnowsToken reports whether the token bearer names (by its ID) is one
+// this broker has looked up before and holds in memory; the secret is not
+// checked. The HTTP server serves such tokens from an address it limits
+// for failed authentications (httpapi.TokenKnower).
+func (s *Service) KnowsToken(bearer string) bool {
+	id, _, ok := strings.Cut(strings.TrimSpace(bearer), ".")
+	if !ok || !validTokenID(id) {
+		return false
+	}
+	s.tokMu.RLock()
+	_, known := s.tokens[id]
+	s.tokMu.RUnlock()
+	return known
 }
 
 func (s *Service) forgetToken(id string) {
@@ -241,10 +264,18 @@ func (s *Service) ListTokens(ctx context.Context, tok *credbroker.Token) ([]*cre
 }
 
 // RevokeToken revokes a token at once on this broker, and within TokenTTL
-// on the others.
-func (s *Service) RevokeToken(ctx context.Context, tok *credbroker.Token, id string) error {
+// on the others. ref is the token's ID, or the whole token (ID.secret),
+// which is revoked by its ID: pasting a token where its ID belongs is
+// common, and revoking it is what was meant (its secret is neither kept
+// nor repeated). Anything else is refused without being repeated.
+func (s *Service) RevokeToken(ctx context.Context, tok *credbroker.Token, ref string) error {
 	if err := requireAdmin(tok); err != nil {
 		return err
+	}
+	id, ok := TokenID(ref)
+	if !ok {
+		return credbroker.Errorf(credbroker.CodeInvalid, "id", "not a token ID").
+			WithFix("give the ID that `credbroker token list` shows: tok_ and 16 hexadecimal digits")
 	}
 	rec := s.adminRecord(tok.ID, credbroker.ActionTokenRevoke, "token "+id)
 	if err := s.opts.Store.RevokeToken(ctx, id, s.now().UTC(), rec); err != nil {

@@ -315,8 +315,19 @@ func TestScopeRules(t *testing.T) {
 		if c.ok && err != nil {
 			t.Errorf("%s for %q: %v", c.conn, c.plan, err)
 		}
-		if !c.ok && (code(err) != credbroker.CodeForbidden || !strings.Contains(err.Error(), c.rule)) {
-			t.Errorf("%s for %q: got %v, want 403 naming %q", c.conn, c.plan, err, c.rule)
+		if c.ok {
+			continue
+		}
+		// The agent is told only that no such connector is available
+		// to its plan (see TestAgentLearnsNothingOfOtherConnectors);
+		// the audit names the rule, as forbidden.
+		if code(err) != credbroker.CodeNotFound || strings.Contains(err.Error(), c.rule) {
+			t.Errorf("%s for %q: got %v, want 404 not naming the rule", c.conn, c.plan, err)
+		}
+		recs, _ := e.st.ListAudit(ctx, credbroker.AuditFilter{Outcome: credbroker.OutcomeRefused})
+		last := recs[len(recs)-1]
+		if last.ErrorCode != string(credbroker.CodeForbidden) || last.Connector != c.conn || !strings.Contains(last.Detail, c.rule) {
+			t.Errorf("%s for %q: audit record %+v, want forbidden naming %q", c.conn, c.plan, last, c.rule)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/credcache"
 )
 
 // gatedIssuer stands in for STS behind the broker's budget: each Issue
@@ -25,6 +26,8 @@ type gatedIssuer struct {
 	sent  []time.Time
 	waits map[*int]time.Duration
 	n     atomic.Int64
+	// outcomes, when set, gets the error (or nil) of every Issue.
+	outcomes chan error
 }
 
 // waitKey carries, through the context, where the fake sleep writes the
@@ -34,6 +37,25 @@ type waitKey struct{}
 func (f *gatedIssuer) Check(credbroker.IssueRequest) ([]string, error) { return nil, nil }
 
 func (f *gatedIssuer) Issue(ctx context.Context, req credbroker.IssueRequest) (credbroker.Credentials, error) {
+	cr, err := f.issue(ctx, req)
+	f.mu.Lock()
+	out := f.outcomes
+	f.mu.Unlock()
+	if out != nil {
+		out <- err
+	}
+	return cr, err
+}
+
+// watch makes every later Issue report its outcome on the returned channel.
+func (f *gatedIssuer) watch() <-chan error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.outcomes = make(chan error, 100)
+	return f.outcomes
+}
+
+func (f *gatedIssuer) issue(ctx context.Context, req credbroker.IssueRequest) (credbroker.Credentials, error) {
 	if _, err := req.Base.Retrieve(ctx); err != nil {
 		return credbroker.Credentials{}, err
 	}
@@ -101,6 +123,7 @@ func newBudgetEnv(t *testing.T, budget STSBudget, attempts int) *budgetEnv {
 		o.Issuer = be.gi
 		o.STSBudget = budget
 		o.Sleep = be.sleep.sleep
+		o.RefusalBurst = -1 // every throttled vend recorded one by one
 	})
 	be.gi.clk = be.clk
 	return be
@@ -240,14 +263,30 @@ func TestSTSBudgetSparesCachedSessions(t *testing.T) {
 	}
 
 	// In the advisory refresh window (7.5 min before expiry for a 1 h
-	// session), a refresh is tried without queueing; refused, the cached
-	// session is served.
+	// session), the cached session is served and a refresh is tried in the
+	// background without queueing: refused at once.
 	be.clk.Add(53 * time.Minute)
 	exhaust(100)
 	be.clk.Add(time.Second) // the next turn is now within the allowed wait
+	outcomes := be.gi.watch()
+	sleeps := be.sleep.calls()
 	r, err := vendCached()
 	if err != nil || r.AccessKeyID != first.AccessKeyID {
 		t.Fatalf("advisory window with the budget used up: %v", err)
+	}
+	if err := <-outcomes; credbroker.ErrorCode(err) != credbroker.CodeThrottled || be.sleep.calls() != sleeps {
+		t.Fatalf("the advisory refresh with the budget used up: %v, %d sleeps (want refused at once)", err, be.sleep.calls()-sleeps)
+	}
+	// It backs off: the next vends are served with no further try.
+	for range 5 {
+		if r, err := vendCached(); err != nil || r.AccessKeyID != first.AccessKeyID {
+			t.Fatalf("advisory window, backing off: %v", err)
+		}
+	}
+	select {
+	case err := <-outcomes:
+		t.Fatalf("an advisory refresh was tried again during its backoff: %v", err)
+	default:
 	}
 
 	// In the mandatory window (3.75 min before expiry) it must refresh:
@@ -342,9 +381,9 @@ func TestSTSBudgetGate(t *testing.T) {
 	if credbroker.ErrorCode(err) != credbroker.CodeThrottled || !strings.Contains(err.Error(), "the next turn is 2s away") {
 		t.Fatalf("deadline: %v", err)
 	}
-	// Marked as not waiting: refused at once.
-	if err := gate(withoutBudgetWait(ctx)); credbroker.ErrorCode(err) != credbroker.CodeThrottled {
-		t.Fatalf("no wait: %v", err)
+	// An advisory refresh of the session cache does not wait: refused at once.
+	if err := gate(advisoryContext(t)); credbroker.ErrorCode(err) != credbroker.CodeThrottled || sl.calls() != 1 {
+		t.Fatalf("advisory refresh: %v, %d sleeps", err, sl.calls())
 	}
 	// A sleep that gives up returns the turn.
 	b.sleep = func(context.Context, time.Duration) error { return context.Canceled }
@@ -367,4 +406,32 @@ func TestSTSBudgetGate(t *testing.T) {
 	if DefaultSTSRate+DefaultSTSBurst > 600 {
 		t.Fatal("the default budget is not well under STS's 600 calls per second")
 	}
+}
+
+// advisoryContext returns the context of an advisory refresh, as a
+// credcache.Cache gives it to its provider: a session of an hour, asked
+// for 55 minutes into its life.
+func advisoryContext(t *testing.T) context.Context {
+	t.Helper()
+	clk := &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	got := make(chan context.Context, 2)
+	c := credcache.New(credbroker.ProviderFunc(func(ctx context.Context) (credbroker.Credentials, error) {
+		got <- ctx
+		return credbroker.Credentials{AccessKeyID: "ASIAADVISORYEXAMPLE", SecretAccessKey: "s", Expires: clk.Now().Add(time.Hour)}, nil
+	}), credcache.Options{Now: clk.Now})
+	if _, err := c.Retrieve(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if credcache.Advisory(<-got) {
+		t.Fatal("the first fill of a cache is marked advisory")
+	}
+	clk.Add(55 * time.Minute)
+	if _, err := c.Retrieve(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := <-got
+	if !credcache.Advisory(ctx) {
+		t.Fatal("the refresh in the advisory window is not marked advisory")
+	}
+	return ctx
 }

@@ -86,7 +86,6 @@ func (l *lockedBuffer) take() string {
 
 func newFuzzBroker(f *testing.F) *fuzzBroker {
 	f.Helper()
-	ctx := context.Background()
 	dir := f.TempDir()
 	fb := &fuzzBroker{dbPath: filepath.Join(dir, "fuzz.db"), logs: &lockedBuffer{}}
 	st, ring := openStore(f, fb.dbPath)
@@ -105,19 +104,7 @@ func newFuzzBroker(f *testing.F) *fuzzBroker {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { svc.Close() })
-	admin, err := svc.CreateTokenLocal(ctx, credbroker.TokenSpec{Name: "admin", Role: credbroker.RoleAdmin})
-	if err != nil {
-		f.Fatal(err)
-	}
-	tok, err := svc.Authenticate(ctx, admin.Secret)
-	if err != nil {
-		f.Fatal(err)
-	}
-	agent, err := svc.CreateToken(ctx, tok, credbroker.TokenSpec{Name: "agents", Role: credbroker.RoleAgent, Plans: "*"})
-	if err != nil {
-		f.Fatal(err)
-	}
-	fb.admin, fb.agent = admin.Secret, agent.Secret
+	_, fb.admin, fb.agent = serviceTokens(f, svc, "*")
 	fb.h = httpapi.NewServer(svc, httpapi.ServerOptions{Logger: log, AuthFailureRate: -1}).Handler()
 	return fb
 }

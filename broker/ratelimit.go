@@ -11,6 +11,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/credcache"
 )
 
 // Defaults of the broker's outbound STS budget. STS allows about 600
@@ -93,19 +94,17 @@ func (b *stsBudgets) limiter(key string) *rate.Limiter {
 	return lim
 }
 
-// noWaitKey marks a context whose STS calls must not queue for the budget:
-// a refresh while the cached session can still be served.
-type noWaitKey struct{}
-
-// withoutBudgetWait returns ctx marked so that a call finding the budget
-// used up is refused at once instead of waiting.
-func withoutBudgetWait(ctx context.Context) context.Context {
-	return context.WithValue(ctx, noWaitKey{}, true)
-}
-
 // gate returns the IssueRequest.BeforeAttempt of calls by id in region:
 // it takes a turn in the budget, waiting at most MaxWait (and never past
 // the call's deadline), or refuses with CodeThrottled.
+//
+// An advisory refresh of the session cache (credcache.Advisory) does not
+// wait at all: it takes a turn only if one is free now. Nobody waits for
+// it, since the cached session is served meanwhile, and a turn reserved
+// ahead would push back the vends that cannot be served without a call;
+// refused, it fails like any other refresh and the cache backs off (with
+// jitter, so that sessions refreshed together spread out) until the
+// mandatory window, where vends wait their turn as usual.
 func (b *stsBudgets) gate(id budgetID, region string) func(ctx context.Context) error {
 	if b.off() {
 		return nil
@@ -123,7 +122,7 @@ func (b *stsBudgets) gate(id budgetID, region string) func(ctx context.Context) 
 			return nil
 		}
 		limit := b.spec.MaxWait
-		if ctx.Value(noWaitKey{}) != nil {
+		if credcache.Advisory(ctx) {
 			limit = 0
 		}
 		if dl, ok := ctx.Deadline(); ok {

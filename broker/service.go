@@ -72,7 +72,28 @@ type Options struct {
 	// Sleep waits d or until ctx ends, for a turn in the STS budget; nil
 	// waits on a real timer. Tests inject it along with Now.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// RefusalBurst is how many refused vends of one token are recorded
+	// one by one in each RefusalWindow; the others of the window are
+	// counted, and one record says how many there were and why.
+	// DefaultRefusalBurst and DefaultRefusalWindow when zero; a negative
+	// burst records every refusal.
+	RefusalBurst  int
+	RefusalWindow time.Duration
+	// VendTimeout bounds a vend's work, which goes on when its caller
+	// hangs up so that its outcome is audited; DefaultVendTimeout when
+	// zero. The STS deadline and the budget wait are shorter bounds
+	// within it.
+	VendTimeout time.Duration
+	// AuditTimeout bounds the append of an audit record, which its caller
+	// cannot cancel; DefaultAuditTimeout when zero.
+	AuditTimeout time.Duration
 }
+
+// Defaults of Options.
+const (
+	DefaultVendTimeout  = 30 * time.Second
+	DefaultAuditTimeout = 10 * time.Second
+)
 
 // AuditWriter appends audit records; Append returns only once the records
 // are durable.
@@ -102,7 +123,8 @@ type Service struct {
 	vendMu sync.Mutex
 	vends  map[string]*vendEntry
 
-	budget *stsBudgets
+	budget   *stsBudgets
+	refusals *refusalWindows
 
 	defaultMu    sync.Mutex
 	defaultChain credbroker.Provider
@@ -134,30 +156,39 @@ func New(opts Options) (*Service, error) {
 	if opts.DefaultMinRemaining <= 0 {
 		opts.DefaultMinRemaining = time.Minute
 	}
+	if opts.VendTimeout <= 0 {
+		opts.VendTimeout = DefaultVendTimeout
+	}
+	if opts.AuditTimeout <= 0 {
+		opts.AuditTimeout = DefaultAuditTimeout
+	}
 	if opts.Partition == nil {
 		opts.Partition = func(string) (string, error) { return "aws", nil }
 	}
 	s := &Service{
-		opts:   opts,
-		log:    opts.Logger,
-		tokens: map[string]tokenEntry{},
-		conns:  map[string]*connEntry{},
-		vends:  map[string]*vendEntry{},
-		budget: newSTSBudgets(opts.STSBudget, opts.Now, opts.Sleep),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		opts:     opts,
+		log:      opts.Logger,
+		tokens:   map[string]tokenEntry{},
+		conns:    map[string]*connEntry{},
+		vends:    map[string]*vendEntry{},
+		budget:   newSTSBudgets(opts.STSBudget, opts.Now, opts.Sleep),
+		refusals: newRefusalWindows(opts.RefusalBurst, opts.RefusalWindow),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 	go s.sweeper()
 	return s, nil
 }
 
-// Close stops the background sweeper.
+// Close stops the background sweeper and writes the records of refused
+// vends still being counted.
 func (s *Service) Close() error {
 	select {
 	case <-s.stop:
 	default:
 		close(s.stop)
 		<-s.done
+		s.flushRefusals(true)
 	}
 	return nil
 }

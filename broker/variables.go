@@ -86,6 +86,11 @@ func (s *Service) ListVariables(ctx context.Context, tok *credbroker.Token, plan
 // AgentVariables returns the global and plan variables an agent may
 // substitute, secret ones opened.
 func (s *Service) AgentVariables(ctx context.Context, tok *credbroker.Token, plan string) ([]credbroker.Variable, error) {
+	// A pattern is not a plan: "OPS-*" would match the token's own
+	// pattern and answer the globals.
+	if err := checkPlan("plan", plan); err != nil {
+		return nil, err
+	}
 	if err := requireAgentFor(tok, plan); err != nil {
 		return nil, err
 	}

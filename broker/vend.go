@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/credbroker/credbroker"
@@ -20,6 +21,24 @@ type vendEntry struct {
 	cache    *credcache.Cache
 	lastUsed time.Time
 	warnings []string
+
+	// handedOut is the access key ID of the last session of the entry
+	// that a vend handed out: a vend that gets another one is the first
+	// to hand it out, and its record says "issued".
+	mu        sync.Mutex
+	handedOut string
+}
+
+// firstHandout reports whether keyID is a session of e that no vend has
+// handed out before, and notes it.
+func (e *vendEntry) firstHandout(keyID string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.handedOut == keyID {
+		return false
+	}
+	e.handedOut = keyID
+	return true
 }
 
 // vendParams is what a vend asks of STS after the narrowing rules.
@@ -82,11 +101,11 @@ func narrow(c *credbroker.Connector, req *credbroker.VendRequest) (vendParams, e
 		}
 		return p, nil
 	}
-	if req.DurationSeconds < 0 {
-		return p, credbroker.Errorf(credbroker.CodeInvalid, "duration_seconds", "must not be negative")
+	if err := checkSeconds("duration_seconds", req.DurationSeconds); err != nil {
+		return p, err
 	}
 	if req.DurationSeconds > 0 {
-		d := time.Duration(req.DurationSeconds) * time.Second
+		d := seconds(req.DurationSeconds)
 		if d > c.MaxDuration {
 			return p, credbroker.Errorf(credbroker.CodeForbidden, "duration_seconds",
 				"%s is longer than connector %s's maximum of %s: a request may narrow a connector's permissions but never widen them",
@@ -218,7 +237,10 @@ func cacheKey(c *credbroker.Connector, b credbroker.Build, p vendParams) string 
 	part(p.policy)
 	part(strings.Join(p.policyARNs, "\x00"))
 	for _, t := range p.tags {
-		part(t.Key, "=", t.Value)
+		// Key and value each as a part of their own: "team=" "ops" and
+		// "team" "=ops" are different tags and different sessions.
+		part(t.Key)
+		part(t.Value)
 	}
 	sum := sha256.Sum256(buf)
 	return hex.EncodeToString(sum[:])
@@ -228,26 +250,23 @@ func cacheKey(c *credbroker.Connector, b credbroker.Build, p vendParams) string 
 // scope and allow-list checks and the narrowing rules, and writes the
 // audit record: granted or refused. If the record cannot be written, the
 // vend is refused and no credentials leave the broker.
+//
+// A vend does not depend on its caller staying: its work goes on when ctx
+// is cancelled (within VendTimeout), so that what it did is recorded, a
+// refusal or a session STS issued meanwhile ("issued", even if no one
+// received it; a later cache hit on it is a record of its own).
 func (s *Service) Vend(ctx context.Context, tok *credbroker.Token, req credbroker.VendRequest) (*credbroker.VendResult, error) {
-	rec := &credbroker.AuditRecord{
-		Time: s.now(), Action: credbroker.ActionVend, Plan: req.Plan, Build: req.Build,
-		Job: req.Job, Task: req.Task, Connector: req.Connector,
-	}
-	if tok != nil {
-		rec.TokenID = tok.ID
-	}
+	ctx, cancel := detach(ctx, s.opts.VendTimeout)
+	defer cancel()
+	rec := s.requestRecord(credbroker.ActionVend, tok, req.Plan, req.Build, req.Job, req.Task)
 	res, detail, err := s.vend(ctx, tok, &req, rec)
 	if err != nil {
-		rec.Outcome, rec.ErrorCode = credbroker.OutcomeRefused, string(credbroker.ErrorCode(err))
-		rec.Detail = truncate(credbroker.PublicMessage(err), 300)
-		if aerr := s.opts.Audit.Append(ctx, rec); aerr != nil {
-			s.log.Error("audit record of a refused vend could not be written", "err", aerr)
-		}
+		s.auditRefusal(ctx, rec, err)
 		return nil, err
 	}
 	rec.Outcome, rec.Detail = credbroker.OutcomeGranted, detail
 	rec.AccessKeyID, rec.Expiration = res.AccessKeyID, res.Expiration
-	if err := s.opts.Audit.Append(ctx, rec); err != nil {
+	if err := s.appendAudit(ctx, rec); err != nil {
 		s.log.Error("audit record could not be written; vend refused", "connector", res.Connector, "err", err)
 		reason := ""
 		if e := credbroker.AsError(err); e != nil && e.Code == credbroker.CodeUnavailable {
@@ -259,39 +278,23 @@ func (s *Service) Vend(ctx context.Context, tok *credbroker.Token, req credbroke
 	return res, nil
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
-}
-
 func (s *Service) vend(ctx context.Context, tok *credbroker.Token, req *credbroker.VendRequest, rec *credbroker.AuditRecord) (*credbroker.VendResult, string, error) {
+	if err := checkVendRequest(req); err != nil {
+		return nil, "", err
+	}
 	if err := requireAgentFor(tok, req.Plan); err != nil {
 		return nil, "", err
 	}
-	if req.Connector == "" {
-		return nil, "", credbroker.Errorf(credbroker.CodeInvalid, "connector", "missing").WithFix("name the connector to vend from")
-	}
-	if req.Plan != "" && !validPlanKey(req.Plan) {
-		return nil, "", credbroker.Errorf(credbroker.CodeInvalid, "plan", "invalid plan key %q", req.Plan).
-			WithFix("use a plan key PROJECT-PLAN in capitals, e.g. OPS-DEPLOY")
-	}
-	for _, f := range [...]struct{ name, v string }{{"build", req.Build}, {"job", req.Job}, {"task", req.Task}} {
-		if len(f.v) > 128 {
-			return nil, "", credbroker.Errorf(credbroker.CodeInvalid, f.name, "longer than 128 characters")
-		}
-	}
-	if req.MinRemainingSeconds < 0 {
-		return nil, "", credbroker.Errorf(credbroker.CodeInvalid, "min_remaining_seconds", "must not be negative")
-	}
 	c, err := s.connector(ctx, req.Connector)
+	if credbroker.ErrorCode(err) == credbroker.CodeNotFound {
+		return nil, "", connectorUnavailable(req.Plan, nil)
+	}
 	if err != nil {
 		return nil, "", err
 	}
 	rec.Connector, rec.RoleARN = c.Name, c.RoleARN
 	if err := checkScope(c, req.Plan); err != nil {
-		return nil, "", err
+		return nil, "", connectorUnavailable(req.Plan, err)
 	}
 	params, err := narrow(c, req)
 	if err != nil {
@@ -307,7 +310,7 @@ func (s *Service) vend(ctx context.Context, tok *credbroker.Token, req *credbrok
 	}
 	minRemaining := s.opts.DefaultMinRemaining
 	if req.MinRemainingSeconds > 0 {
-		minRemaining = time.Duration(req.MinRemainingSeconds) * time.Second
+		minRemaining = seconds(req.MinRemainingSeconds)
 	}
 	if c.Principal != credbroker.PrincipalProvided && minRemaining >= params.duration {
 		return nil, "", credbroker.Errorf(credbroker.CodeInvalid, "min_remaining_seconds",
@@ -315,15 +318,13 @@ func (s *Service) vend(ctx context.Context, tok *credbroker.Token, req *credbrok
 			WithFix("ask for a shorter minimum or a longer duration")
 	}
 
-	e, hit, err := s.entry(ctx, c, b, params, 0)
+	e, _, err := s.entry(ctx, c, b, params, 0)
 	if err != nil {
 		return nil, "", err
 	}
-	if cur, have := e.cache.Peek(); have && cur.CanExpire() && cur.Expires.Sub(s.now()) > max(minRemaining, credcache.DefaultMandatory) {
-		// The cached session can be served even if a refresh fails, so
-		// a refresh does not queue for the STS budget: it tries once.
-		ctx = withoutBudgetWait(ctx)
-	}
+	// The cache decides: a fresh session is served; in the advisory window
+	// the session is served while one refresh runs in the background; in
+	// the mandatory window (or below minRemaining) the vend waits for it.
 	cr, err := e.cache.RetrieveMin(ctx, minRemaining)
 	if err != nil {
 		return nil, "", err
@@ -334,10 +335,11 @@ func (s *Service) vend(ctx context.Context, tok *credbroker.Token, req *credbrok
 		Expiration: cr.Expires, Region: c.Region, Partition: part, Connector: c.Name, ConnectorID: c.ID,
 		RoleARN: c.RoleARN, Warnings: e.warnings,
 	}
-	detail := "issued"
-	if hit {
-		detail = "cached session"
+	detail := "cached session"
+	if e.firstHandout(cr.AccessKeyID) {
+		detail = "issued"
 	}
+	rec.Tags = params.tags
 	return res, detail, nil
 }
 
@@ -457,6 +459,7 @@ func (s *Service) hostChain(ctx context.Context) (credbroker.Provider, error) {
 func (s *Service) sweep() {
 	now := s.now()
 	s.budget.sweep()
+	s.flushRefusals(false)
 	s.vendMu.Lock()
 	defer s.vendMu.Unlock()
 	for k, e := range s.vends {

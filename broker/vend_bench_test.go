@@ -55,6 +55,26 @@ func openStore(tb testing.TB, path string) (*sqlite.Store, *seal.Ring) {
 	return st, ring
 }
 
+// serviceTokens makes svc's first admin token and an agent token for
+// plans, and returns the admin token, authenticated, and the two secrets.
+func serviceTokens(tb testing.TB, svc *broker.Service, plans string) (admin *credbroker.Token, adminSecret, agentSecret string) {
+	tb.Helper()
+	ctx := context.Background()
+	adminNew, err := svc.CreateTokenLocal(ctx, credbroker.TokenSpec{Name: "admin", Role: credbroker.RoleAdmin})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	admin, err = svc.Authenticate(ctx, adminNew.Secret)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	agentNew, err := svc.CreateToken(ctx, admin, credbroker.TokenSpec{Name: "agents", Role: credbroker.RoleAgent, Plans: plans})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return admin, adminNew.Secret, agentNew.Secret
+}
+
 // benchService is a broker over a SQLite store with one connector, an
 // agent token and a warm session: the state of a broker answering cached
 // vends.
@@ -71,18 +91,7 @@ func benchService(b *testing.B, audit broker.AuditWriter, optFns ...func(*broker
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { svc.Close() })
-	adminNew, err := svc.CreateTokenLocal(ctx, credbroker.TokenSpec{Name: "admin", Role: credbroker.RoleAdmin})
-	if err != nil {
-		b.Fatal(err)
-	}
-	admin, err := svc.Authenticate(ctx, adminNew.Secret)
-	if err != nil {
-		b.Fatal(err)
-	}
-	agentNew, err := svc.CreateToken(ctx, admin, credbroker.TokenSpec{Name: "agents", Role: credbroker.RoleAgent, Plans: "OPS-*"})
-	if err != nil {
-		b.Fatal(err)
-	}
+	admin, _, agentSecret := serviceTokens(b, svc, "OPS-*")
 	_, err = svc.CreateConnector(ctx, admin, credbroker.ConnectorSpec{
 		Name: "deploy", Principal: credbroker.PrincipalAssumedRole, Base: credbroker.BaseKeys,
 		AccessKeyID: "AKIABENCHBASEKEY0001", SecretAccessKey: strings.Repeat("k", 40),
@@ -93,14 +102,14 @@ func benchService(b *testing.B, audit broker.AuditWriter, optFns ...func(*broker
 		b.Fatal(err)
 	}
 	req := credbroker.VendRequest{Connector: "deploy", Plan: "OPS-DEPLOY", Build: "42", Job: "OPS-DEPLOY-JOB1", Task: "upload"}
-	agent, err := svc.Authenticate(ctx, agentNew.Secret)
+	agent, err := svc.Authenticate(ctx, agentSecret)
 	if err != nil {
 		b.Fatal(err)
 	}
 	if _, err := svc.Vend(ctx, agent, req); err != nil {
 		b.Fatal(err)
 	}
-	return svc, agentNew.Secret, req
+	return svc, agentSecret, req
 }
 
 // BenchmarkVend measures a cached vend in process, token lookup included:

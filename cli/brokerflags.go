@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/credbroker/credbroker"
 	"github.com/credbroker/credbroker/httpapi"
+	"github.com/credbroker/credbroker/taskrun"
 )
 
 // DefaultBroker is the broker URL when none is given.
@@ -58,11 +58,7 @@ func (f *brokerFlags) token(a *app) (string, error) {
 		path = a.env("CREDBROKER_TOKEN_FILE")
 	}
 	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return "", credbroker.Errorf(credbroker.CodeInvalid, "--token-file", "cannot read %s: %s", path, pathErr(err))
-		}
-		return strings.TrimSpace(string(b)), nil
+		return taskrun.ReadTokenFile("--token-file", path)
 	}
 	if t := a.env("CREDBROKER_TOKEN"); t != "" {
 		return strings.TrimSpace(t), nil
@@ -82,7 +78,15 @@ func table(w io.Writer, header []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		// A value may hold newlines, tabs or escape sequences (records
+		// written before the broker refused them, names from elsewhere):
+		// escaped, it cannot start a row, shift a column or drive the
+		// terminal.
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = credbroker.EscapeText(c)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	return tw.Flush()
 }

@@ -2,10 +2,8 @@ package cli
 
 import (
 	"context"
-	"os"
-	"strings"
 
-	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/taskrun"
 	"github.com/credbroker/credbroker/vars"
 )
 
@@ -21,11 +19,11 @@ func (a *app) brokerVariables(ctx context.Context, plan string) (global, planVar
 	}
 	token := a.env("CREDBROKER_TOKEN")
 	if f := a.env("CREDBROKER_TOKEN_FILE"); f != "" && token == "" {
-		b, rerr := os.ReadFile(f)
-		if rerr != nil {
-			return nil, nil, nil, credbroker.Errorf(credbroker.CodeInvalid, "CREDBROKER_TOKEN_FILE", "cannot read %s: %s", f, pathErr(rerr))
+		t, err := taskrun.ReadTokenFile("CREDBROKER_TOKEN_FILE", f)
+		if err != nil {
+			return nil, nil, nil, err
 		}
-		token = strings.TrimSpace(string(b))
+		token = t
 	}
 	if token == "" {
 		return nil, nil, nil, nil

@@ -371,7 +371,7 @@ func (a *app) printConnector(out *outputFlag, in *credbroker.ConnectorInfo) erro
 	w := a.io.Stdout
 	line := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(w, "%-20s %s\n", k+":", v)
+			fmt.Fprintf(w, "%-20s %s\n", k+":", credbroker.EscapeText(v))
 		}
 	}
 	line("name", in.Name)

@@ -79,7 +79,7 @@ Signals (INT, TERM, HUP, QUIT) are forwarded to the command.`,
 				return &exitError{code: taskrun.ExitOwnFailure, err: credbroker.Errorf(credbroker.CodeInvalid, "--delivery", "unknown delivery %q", delivery).
 					WithFix("use env, endpoint or profile")}
 			}
-			log, err := a.logger(a.io.Stderr)
+			log, err := a.logger(a.hide.writer(a.io.Stderr))
 			if err != nil {
 				return &exitError{code: taskrun.ExitOwnFailure, err: err}
 			}

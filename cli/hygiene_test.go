@@ -63,7 +63,7 @@ func TestBrokerFlagsOnTheParent(t *testing.T) {
 	for _, args := range [][]string{
 		{"connector", "list", "--broker", "http://127.0.0.1:1", "--token-file", tok},
 		{"connector", "--broker", "http://127.0.0.1:1", "--token-file", tok, "show", "deploy"},
-		{"token", "revoke", "tok_x", "--broker", "http://127.0.0.1:1", "--token-file", tok},
+		{"token", "revoke", "tok_0123456789abcdef", "--broker", "http://127.0.0.1:1", "--token-file", tok},
 		{"variable", "set", "x", "--value", "y", "--broker", "http://127.0.0.1:1", "--token-file", tok},
 		{"audit", "verify", "--broker", "http://127.0.0.1:1", "--token-file", tok},
 		{"console", "--connector", "audit", "--broker", "http://127.0.0.1:1", "--token-file", tok},

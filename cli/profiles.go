@@ -234,7 +234,7 @@ func (a *app) execProfiles(cmd *cobra.Command, sf *sourceFlags, pf *profileFlags
 	if err != nil {
 		return own(err)
 	}
-	r := &taskrun.Runner{Stdout: a.io.Stdout, Stderr: a.io.Stderr, Environ: a.io.Environ, Logger: log, CredentialProcess: self, TempDir: a.env("TMPDIR")}
+	r := &taskrun.Runner{Stdout: a.io.Stdout, Stderr: a.io.Stderr, Environ: a.io.Environ, Logger: log, CredentialProcess: self}
 	code, err := r.Run(cmd.Context(), &taskrun.Command{
 		Argv: args, Profiles: profiles, DefaultProfile: pf.def, Stdin: a.io.Stdin, Secrets: secrets,
 	})

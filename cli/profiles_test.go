@@ -18,8 +18,8 @@ func TestExecProfilesFromFlags(t *testing.T) {
 	if want := "[default]\nregion = us-east-1\n[profile ci]\nregion = eu-west-1\n[profile prod]\nregion = us-east-1\n"; !strings.HasPrefix(o.stdout, want) {
 		t.Fatalf("config file:\n%s\nwant it to start with\n%s", o.stdout, want)
 	}
-	if !strings.Contains(o.stdout, "dir "+filepath.Join(tmp, "credbroker-profiles-")) {
-		t.Errorf("the profiles are not in $TMPDIR: %s", o.stdout)
+	if !strings.Contains(o.stdout, "dir "+filepath.Join(tmp, "credbroker-")) || !strings.Contains(o.stdout, "/run-") {
+		t.Errorf("the profiles are not in a run directory under $TMPDIR: %s", o.stdout)
 	}
 	if strings.Contains(o.stdout+o.stderr, secret) {
 		t.Error("the secret shows")

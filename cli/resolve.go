@@ -16,7 +16,7 @@ import (
 // refreshes before expiry and never serves expired credentials.
 func (a *app) resolver() taskrun.Resolver {
 	return func(ctx context.Context, src credbroker.Source, b credbroker.Build) (*credbroker.Resolved, error) {
-		log, err := a.logger(a.io.Stderr)
+		log, err := a.logger(a.hide.writer(a.io.Stderr))
 		if err != nil {
 			return nil, err
 		}

@@ -28,6 +28,7 @@ type IO struct {
 type app struct {
 	io      IO
 	logOpts logOptions
+	hide    hider // secrets masked in credbroker's own messages
 }
 
 // getenv looks a variable up in the injected environment.
@@ -91,8 +92,8 @@ func Main(ctx context.Context, args []string, io IO) int {
 // printError writes err as "credbroker: ..." lines.
 func (a *app) printError(err error) {
 	// One problem per line (errors.Join, and a job file's Errors, give
-	// several); prefix each.
-	for _, line := range strings.Split(err.Error(), "\n") {
+	// several); prefix each, masked.
+	for _, line := range strings.Split(a.hide.text(err.Error()), "\n") {
 		if line != "" {
 			fmt.Fprintf(a.io.Stderr, "credbroker: %s\n", line)
 		}

@@ -38,7 +38,7 @@ See examples/ and the README for the job file format.`,
 			if err != nil {
 				return &exitError{code: taskrun.ExitOwnFailure, err: err}
 			}
-			log, err := a.logger(a.io.Stderr)
+			log, err := a.logger(a.hide.writer(a.io.Stderr))
 			if err != nil {
 				return &exitError{code: taskrun.ExitOwnFailure, err: err}
 			}
@@ -49,6 +49,7 @@ See examples/ and the README for the job file format.`,
 			sources.Job = job.Variables
 			var bSecrets []string
 			sources.BrokerGlobal, sources.BrokerPlan, bSecrets, err = a.brokerVariables(cmd.Context(), b.Plan)
+			a.hide.add(bSecrets...)
 			if err != nil {
 				return &exitError{code: taskrun.ExitOwnFailure, err: err}
 			}
@@ -56,12 +57,13 @@ See examples/ and the README for the job file format.`,
 			if err != nil {
 				return &exitError{code: taskrun.ExitOwnFailure, err: err}
 			}
+			a.hide.addVars(vs)
 
 			self, err := credentialProcess()
 			if err != nil {
 				return &exitError{code: taskrun.ExitOwnFailure, err: err}
 			}
-			r := &taskrun.Runner{Stdout: a.io.Stdout, Stderr: a.io.Stderr, Environ: a.io.Environ, Logger: log, CredentialProcess: self, TempDir: a.env("TMPDIR")}
+			r := &taskrun.Runner{Stdout: a.io.Stdout, Stderr: a.io.Stderr, Environ: a.io.Environ, Logger: log, CredentialProcess: self}
 			code, err := r.RunJob(cmd.Context(), job, taskrun.JobOptions{
 				Vars: vs, Build: b, Resolve: a.resolver(), Env: a.getenv, Secrets: bSecrets,
 			})

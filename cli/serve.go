@@ -103,6 +103,9 @@ Make the first admin token on the broker host with
 				},
 				Logger:    log,
 				STSBudget: stsf.budget(),
+				// A vend goes on when its client hangs up, so that it is
+				// audited; it never needs longer than an answer may take.
+				VendTimeout: lim.writeTimeout,
 			})
 			if err != nil {
 				return err

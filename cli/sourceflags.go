@@ -251,7 +251,9 @@ func (s *sourceFlags) resolve(ctx context.Context, a *app) (*credbroker.Resolved
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	a.hide.addVars(vs)
 	src, err := taskrun.ExpandCredentials(c, vs, "", a.getenv)
+	a.hide.add(src.Token)
 	if err != nil {
 		return nil, nil, nil, flagNames(err)
 	}
@@ -264,7 +266,7 @@ func (s *sourceFlags) resolve(ctx context.Context, a *app) (*credbroker.Resolved
 		return nil, nil, nil, flagNames(err)
 	}
 	for _, w := range res.Warnings {
-		fmt.Fprintf(a.io.Stderr, "credbroker: warning: %s\n", w)
+		fmt.Fprintf(a.hide.writer(a.io.Stderr), "credbroker: warning: %s\n", w)
 	}
 	return res, vs, secrets, nil
 }

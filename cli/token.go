@@ -142,16 +142,29 @@ func (a *app) tokenRevoke(bf *brokerFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "revoke ID",
 		Short: "Revoke a token at once",
-		Args:  cobra.ExactArgs(1),
+		Long: `Revoke a token at once, by its ID (tok_ and 16 hexadecimal digits, as
+token list shows it).
+
+Given a whole token (ID.secret), as when one is pasted from a file, it
+revokes that token by its ID: the secret is not sent, nor printed. Anything
+else is refused without being repeated.`,
+		Example: `  credbroker token revoke tok_0123456789abcdef
+  credbroker token revoke "$(cat leaked.token)"`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			id, ok := broker.TokenID(args[0])
+			if !ok {
+				return credbroker.Errorf(credbroker.CodeInvalid, "ID", "the argument is neither a token ID nor a whole token").
+					WithFix("give the ID that `credbroker token list` shows: tok_ and 16 hexadecimal digits")
+			}
 			c, err := bf.client(a)
 			if err != nil {
 				return err
 			}
-			if err := c.RevokeToken(cmd.Context(), args[0]); err != nil {
+			if err := c.RevokeToken(cmd.Context(), id); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.io.Stdout, "revoked token %s\n", args[0])
+			fmt.Fprintf(a.io.Stdout, "revoked token %s\n", id)
 			return nil
 		},
 	}

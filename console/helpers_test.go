@@ -92,7 +92,9 @@ func newRig(t testing.TB, ro rigOptions) *rig {
 		t.Fatal(err)
 	}
 	clk := &testClock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
-	opts := broker.Options{Store: st, Keys: ring, Issuer: &stsStandIn{now: clk.Now}, Now: clk.Now,
+	// RefusalBurst -1: every refusal is a record of its own, as the audit
+	// pages are tested with many of them (aggregation is broker's test).
+	opts := broker.Options{Store: st, Keys: ring, Issuer: &stsStandIn{now: clk.Now}, Now: clk.Now, RefusalBurst: -1,
 		Partition: func(r string) (string, error) { p, err := awscreds.LookupRegion(r); return p.ID, err }}
 	if ro.signin {
 		opts.Signin = func(_ context.Context, cr credbroker.Credentials, region, dest string, _ time.Duration) (string, error) {

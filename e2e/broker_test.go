@@ -123,9 +123,21 @@ func TestAllowListAndWideningRefused(t *testing.T) {
 	web := strings.TrimSpace(r.stdout)
 	w.secret(web)
 
+	// A plan outside the allow-list gets what a connector that does not
+	// exist gets (an agent token learns nothing of other projects'
+	// connectors); the audit names the rule.
 	st, _, e := s.b.vend(web, credbroker.VendRequest{Connector: "deploy", Plan: "WEB-SITE", Build: "1"})
-	if st != http.StatusForbidden || !strings.Contains(e["message"], "matches none of connector deploy's allowed plans (OPS-*)") {
+	if st != http.StatusNotFound || !strings.Contains(e["message"], "no connector of that name is available to plan WEB-SITE") ||
+		strings.Contains(e["message"], "OPS-") {
 		t.Fatalf("plan outside the allow-list: %d %v", st, e)
+	}
+	if st2, _, e2 := s.b.vend(web, credbroker.VendRequest{Connector: "nosuch", Plan: "WEB-SITE", Build: "1"}); st2 != st || e2["message"] != e["message"] {
+		t.Fatalf("a connector that does not exist: %d %v, want the same answer as %d %v", st2, e2, st, e)
+	}
+	a := s.b.admin(s.admin, "", "audit", "--plan", "WEB-SITE", "--output", "json")
+	w.expectOK(a, "audit")
+	if !strings.Contains(a.stdout, "matches none of connector deploy's allowed plans (OPS-*)") || !strings.Contains(a.stdout, `"error_code": "forbidden"`) {
+		t.Fatalf("the audit does not name the rule:\n%s", a.stdout)
 	}
 	st, _, e = s.b.vend(web, credbroker.VendRequest{Connector: "deploy", Plan: "OPS-DEPLOY", Build: "1"})
 	if st != http.StatusForbidden || !strings.Contains(e["message"], `bound to plans "WEB-*"`) {
@@ -133,7 +145,7 @@ func TestAllowListAndWideningRefused(t *testing.T) {
 	}
 	// The CLI says the same in one line, exit 125.
 	r = w.cbr(w.env("CREDBROKER_BROKER="+s.b.URL, "CREDBROKER_TOKEN="+web), "exec", "--connector", "deploy", "--plan", "WEB-SITE", "--", "true")
-	if r.code != 125 || !strings.Contains(r.stderr, "allowed plans") {
+	if r.code != 125 || !strings.Contains(r.stderr, "no connector of that name is available to plan WEB-SITE") {
 		t.Fatalf("CLI refusal: %d %s", r.code, r.stderr)
 	}
 	// Widening: a longer duration, a broader policy, another managed policy.

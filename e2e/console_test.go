@@ -7,14 +7,18 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/credbroker/credbroker"
 )
 
 // fakeFederation answers getSigninToken like signin.aws.amazon.com does,
 // and remembers the session it was given.
 type fakeFederation struct {
-	URL     string
-	mu      sync.Mutex
-	session map[string]string
+	URL      string
+	mu       sync.Mutex
+	session  map[string]string
+	duration string // the SessionDuration asked for, "" for none
 }
 
 func startFakeFederation(t *testing.T) *fakeFederation {
@@ -35,7 +39,7 @@ func startFakeFederation(t *testing.T) *fakeFederation {
 			return
 		}
 		f.mu.Lock()
-		f.session = s
+		f.session, f.duration = s, r.URL.Query().Get("SessionDuration")
 		f.mu.Unlock()
 		w.Write([]byte(`{"SigninToken":"fake-signin-token-123"}`))
 	})}
@@ -75,5 +79,28 @@ func TestConsoleSignin(t *testing.T) {
 	a := b.admin(admin, "", "audit", "--action", "vend", "--output", "json")
 	if !strings.Contains(a.stdout, `"task": "console"`) {
 		t.Fatalf("console vend not audited:\n%s", a.stdout)
+	}
+
+	// A session longer than the connector allows (its maximum is 1 h) is
+	// capped: the federation endpoint is asked for 1 h, and the console
+	// record says so, with the session's real end.
+	r = w.runShown(w.env("CREDBROKER_BROKER="+b.URL, "CREDBROKER_TOKEN="+agent), w.cb, "console", "--connector", "deploy", "--plan", "OPS-DEPLOY", "--build", "2", "--duration", "12h")
+	w.expectOK(r, "console --duration 12h")
+	fed.mu.Lock()
+	asked := fed.duration
+	w.secret(fed.session["sessionKey"], fed.session["sessionToken"])
+	fed.mu.Unlock()
+	if asked != "3600" {
+		t.Fatalf("the federation endpoint was asked for SessionDuration %q, want 3600 (the connector's maximum)", asked)
+	}
+	a = b.admin(admin, "", "audit", "--action", "console", "--output", "json")
+	var recs []credbroker.AuditRecord
+	if err := json.Unmarshal([]byte(a.stdout), &recs); err != nil || len(recs) != 2 {
+		t.Fatalf("console records: %v\n%s", err, a.stdout)
+	}
+	last := recs[1]
+	if got := last.Expiration.Sub(last.Time); last.Outcome != credbroker.OutcomeGranted || got < 59*time.Minute || got > time.Hour+time.Minute ||
+		!strings.Contains(last.Detail, "capped at connector deploy's maximum of 1h0m0s") {
+		t.Fatalf("console record %+v (session of %s), want a capped one-hour session", last, got)
 	}
 }

@@ -139,68 +139,54 @@ func TestTwoProfileExec(t *testing.T) {
 	w.expectNoProfileDirs()
 }
 
-// A credbroker killed with SIGKILL leaves its private directory: a task's
-// profiles (useless: nothing answers on its socket), or the profile
-// delivery's credentials file (which holds the secret key). The next run
-// that uses the same temporary directory removes it.
+// A credbroker killed with SIGKILL leaves its profiles' run directory,
+// which is useless (nothing answers on its socket, and credential_process
+// says so), and which the next run removes before it starts.
+// (TestProfileCredentialsSweptAfterKill does the same for the profile
+// delivery.)
 func TestProfilesAfterKill9(t *testing.T) {
 	w := newWorld(t, false)
 	vars := w.write("input-plan.vars", "secret keyPassword="+w.minio.RootPassword+"\n")
-	keys := []string{"--access-key-id", w.minio.RootUser, "--secret-access-key", "${bamboo.keyPassword}"}
-	for _, form := range []struct {
-		name  string
-		flags []string
-	}{
-		{"profiles", []string{"--vars", vars, "--region", "us-east-1", "--profile", "ci=access-key-id=" + w.minio.RootUser + ",secret-access-key=${bamboo.keyPassword}"}},
-		{"profile delivery", append([]string{"--vars", vars, "--region", "us-east-1", "--delivery", "profile"}, keys...)},
-	} {
-		cmd := exec.Command(w.cb, append(append([]string{"exec"}, form.flags...), "--", "sh", "-c", `echo "dir $(dirname "$AWS_CONFIG_FILE")"; exec sleep 300`)...)
-		cmd.Env = w.env()
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
-		line, err := bufio.NewReader(out).ReadString('\n')
-		dir, ok := strings.CutPrefix(strings.TrimSpace(line), "dir ")
-		if err != nil || !ok {
-			t.Fatalf("%s: the task did not say where its files are: %q %v", form.name, line, err)
-		}
-		// credbroker dies at once; its task (the sleep) is killed after it.
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		if _, err := os.Stat(filepath.Join(dir, "config")); err != nil {
-			t.Fatalf("%s: the killed run's directory is not there to clean: %v", form.name, err)
-		}
-		if form.name == "profiles" {
-			r := w.cbr(w.env(), "credential-process", "--channel", dir, "--profile", "ci")
-			if r.code == 0 || !strings.Contains(r.stderr, "profile ci: cannot reach the credbroker that serves "+dir) {
-				t.Fatalf("credential-process against a dead channel: exit %d %s", r.code, r.stderr)
-			}
-		}
-
-		r := w.cbr(w.env(), append(append([]string{"exec"}, form.flags...), "--", "true")...)
-		w.expectOK(r, form.name+": the next run")
-		if _, err := os.Stat(dir); !os.IsNotExist(err) {
-			t.Fatalf("%s: the next run left the killed run's directory: %v", form.name, err)
-		}
-		if !strings.Contains(r.stderr, "removed the private directory of a run that ended without cleaning up") {
-			t.Errorf("%s: the next run does not say it cleaned up:\n%s", form.name, r.stderr)
-		}
-		w.expectNoProfileDirs()
+	flags := []string{"--vars", vars, "--region", "us-east-1", "--profile", "ci=access-key-id=" + w.minio.RootUser + ",secret-access-key=${bamboo.keyPassword}"}
+	cmd := exec.Command(w.cb, append(append([]string{"exec"}, flags...), "--", "sh", "-c", `echo "dir $(dirname "$AWS_CONFIG_FILE")"; exec sleep 300`)...)
+	cmd.Env = w.env()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
 	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	dir, ok := strings.CutPrefix(strings.TrimSpace(line), "dir ")
+	if err != nil || !ok {
+		t.Fatalf("the task did not say where its profiles are: %q %v", line, err)
+	}
+	// credbroker dies at once; its task (the sleep) is killed after it.
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	if _, err := os.Stat(filepath.Join(dir, "config")); err != nil {
+		t.Fatalf("the killed run's directory is not there to clean: %v", err)
+	}
+	r := w.cbr(w.env(), "credential-process", "--channel", dir, "--profile", "ci")
+	if r.code == 0 || !strings.Contains(r.stderr, "profile ci: cannot reach the credbroker that serves "+dir) {
+		t.Fatalf("credential-process against a dead channel: exit %d %s", r.code, r.stderr)
+	}
+	w.expectOK(w.cbr(w.env(), append(append([]string{"exec"}, flags...), "--", "true")...), "the next run")
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the next run left the killed run's directory: %v", err)
+	}
+	w.expectNoProfileDirs()
 }
 
-// expectNoProfileDirs fails the test if a profiles directory is left in
-// the test's temporary directory.
+// expectNoProfileDirs fails the test if a run directory is left in the
+// test's temporary directory.
 func (w *world) expectNoProfileDirs() {
 	w.t.Helper()
-	left, _ := filepath.Glob(filepath.Join(w.dir, "tmp", "credbroker-profiles-*"))
+	left, _ := filepath.Glob(filepath.Join(w.dir, "tmp", "credbroker-*", "run-*"))
 	if len(left) > 0 {
 		w.t.Fatalf("left behind: %v", left)
 	}

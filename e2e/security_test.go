@@ -398,8 +398,11 @@ func TestTokensRefused(t *testing.T) {
 }
 
 // TestBruteForceThrottled: an address that keeps presenting wrong tokens
-// is answered 429 with Retry-After, even once it has guessed right, while
-// a client at another address with a right token is still served.
+// is answered 429 with Retry-After (for any token the broker has not
+// looked up before: no lookup is made for it), while a client at another
+// address is still served, and so is a valid token the broker holds from
+// the throttled address itself: one misconfigured agent behind a NAT does
+// not lock its neighbours out.
 func TestBruteForceThrottled(t *testing.T) {
 	s := newSecureSite(t, "--auth-failure-burst", "5", "--auth-failure-rate", "0.001")
 	vendURL := s.b.direct + "/v1/credentials"
@@ -413,7 +416,7 @@ func TestBruteForceThrottled(t *testing.T) {
 			t.Fatalf("guess %d: %d %s, want 401", i+1, e.status, e.body)
 		}
 	}
-	for _, tok := range []string{id + ".guess-six-" + strings.Repeat("x", 33), s.agent} {
+	for _, tok := range []string{id + ".guess-six-" + strings.Repeat("x", 33), "tok_0123456789abcdef." + strings.Repeat("y", 43)} {
 		e := s.call(attacker, "POST", vendURL, tok, body, nil)
 		if e.status != http.StatusTooManyRequests || e.code(t) != credbroker.CodeThrottled {
 			t.Fatalf("after five wrong tokens: %d %s, want 429", e.status, e.body)
@@ -422,11 +425,15 @@ func TestBruteForceThrottled(t *testing.T) {
 			t.Errorf("Retry-After %q, want whole seconds", e.header.Get("Retry-After"))
 		}
 	}
+	if e := s.call(attacker, "POST", vendURL, s.agent, body, nil); e.status != http.StatusOK {
+		t.Fatalf("the right token from the throttled address: %d %s, want it served", e.status, e.body)
+	}
 	if e := s.call(other, "POST", vendURL, s.agent, body, nil); e.status != http.StatusOK {
 		t.Fatalf("the right token from another address: %d %s", e.status, e.body)
 	}
 	// Through the CLI (which connects from 127.0.0.1): five wrong tokens,
-	// then the right one is throttled too, with one clear line.
+	// then a sixth is throttled, with one clear line, and the right token
+	// is served.
 	env := func(tok string) []string {
 		return s.w.env("CREDBROKER_BROKER="+s.b.direct, "CREDBROKER_TOKEN="+tok)
 	}
@@ -436,9 +443,13 @@ func TestBruteForceThrottled(t *testing.T) {
 			t.Fatalf("CLI guess %d: exit %d\n%s", i+1, r.code, r.stderr)
 		}
 	}
-	r := s.w.cbr(env(s.agent), "exec", "--connector", "deploy", "--plan", "OPS-DEPLOY", "--", "true")
+	r := s.w.cbr(env(fmt.Sprintf("%s.%043d", id, 200)), "exec", "--connector", "deploy", "--plan", "OPS-DEPLOY", "--", "true")
 	if r.code != 125 || !strings.Contains(r.stderr, "too many failed authentications") {
 		t.Errorf("the CLI from a throttled address: exit %d\n%s", r.code, r.stderr)
+	}
+	r = s.w.cbr(env(s.agent), "exec", "--connector", "deploy", "--plan", "OPS-DEPLOY", "--", "true")
+	if r.code != 0 {
+		t.Errorf("the CLI with the right token from a throttled address: exit %d\n%s", r.code, r.stderr)
 	}
 	if e := s.call(other, "POST", vendURL, s.agent, body, nil); e.status != http.StatusOK {
 		t.Fatalf("the right token from a third address: %d %s", e.status, e.body)

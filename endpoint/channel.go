@@ -59,9 +59,10 @@ type ChannelOptions struct {
 	// credential_process runs, followed by --channel DIR --profile NAME:
 	// credbroker's own binary and its credential-process command.
 	Command []string
-	// TempDir is where the private directory is made; os.TempDir() when
-	// empty. Runs that share it clean up after each other (CleanStale).
-	TempDir string
+	// Dir is the private directory (mode 0700, of this user) the channel
+	// keeps its files in; Close removes them, the caller the directory.
+	// When empty, a new private temporary directory, which Close removes.
+	Dir string
 	// Logger receives debug lines per request and a warning per failed
 	// retrieval; nothing secret.
 	Logger *slog.Logger
@@ -75,8 +76,9 @@ type ChannelOptions struct {
 //
 // The config file, an empty shared-credentials file (so that the user's
 // own ~/.aws/credentials cannot shadow a profile), the token and the
-// socket are in a private directory of mode 0700, removed by Close, or by
-// the next run's CleanStale when this one is killed. Nothing secret is on
+// socket are in a private directory of mode 0700 (package taskrun's run
+// directory, which the next run removes when this one is killed); Close
+// removes them. Nothing secret is on
 // a command line: credential_process names the directory and the profile,
 // and reads the token from its file. The server refuses, before asking for
 // credentials, a peer of another user (SO_PEERCRED, on Linux; elsewhere
@@ -89,7 +91,8 @@ type Channel struct {
 	CredentialsFile string
 
 	opts     ChannelOptions
-	dir      *PrivateDir
+	dir      string
+	ownDir   bool // dir was made by StartChannel
 	token    []byte
 	uid      int
 	profiles map[string]*channelProfile
@@ -152,41 +155,43 @@ func StartChannel(opts ChannelOptions) (*Channel, error) {
 	if c.token, err = newToken(); err != nil {
 		return nil, fmt.Errorf("channel token: %w", err)
 	}
-	if c.dir, err = MakePrivateDir(opts.TempDir); err != nil {
-		return nil, fmt.Errorf("channel directory: %w", err)
+	c.dir = opts.Dir
+	if c.dir == "" {
+		if c.dir, err = os.MkdirTemp("", "credbroker-channel-"); err != nil {
+			return nil, fmt.Errorf("channel directory: %w", err)
+		}
+		c.ownDir = true
 	}
-	fail := func(what string, err error) (*Channel, error) {
-		c.dir.Remove()
-		return nil, fmt.Errorf("channel %s: %w", what, err)
+	fail := func(err error) (*Channel, error) {
+		c.cleanup()
+		return nil, err
 	}
-	socket := filepath.Join(c.dir.Path(), channelSocket)
+	socket := filepath.Join(c.dir, channelSocket)
 	if len(socket) > maxSocketPath {
-		c.dir.Remove()
-		return nil, credbroker.Errorf(credbroker.CodeInvalid, "TMPDIR", "the channel's socket path %s is longer than the %d bytes a unix socket allows", socket, maxSocketPath).
-			WithFix("set TMPDIR to a shorter directory, such as /tmp")
+		return fail(credbroker.Errorf(credbroker.CodeInvalid, "TMPDIR", "the channel's socket path %s is longer than the %d bytes a unix socket allows", socket, maxSocketPath).
+			WithFix("set TMPDIR (or XDG_RUNTIME_DIR) to a shorter directory, such as /tmp"))
 	}
 	config, err := c.config()
 	if err != nil {
-		c.dir.Remove()
-		return nil, err
+		return fail(err)
 	}
-	c.ConfigFile = filepath.Join(c.dir.Path(), channelConfig)
-	c.CredentialsFile = filepath.Join(c.dir.Path(), channelCredentials)
+	c.ConfigFile = filepath.Join(c.dir, channelConfig)
+	c.CredentialsFile = filepath.Join(c.dir, channelCredentials)
 	for _, f := range []struct {
 		path string
 		data []byte
-	}{{filepath.Join(c.dir.Path(), channelToken), c.token}, {c.CredentialsFile, nil}, {c.ConfigFile, config}} {
+	}{{filepath.Join(c.dir, channelToken), c.token}, {c.CredentialsFile, nil}, {c.ConfigFile, config}} {
 		if err := writePrivate(f.path, f.data); err != nil {
-			return fail("file", err)
+			return fail(fmt.Errorf("channel file: %w", err))
 		}
 	}
 	ln, err := net.Listen("unix", socket)
 	if err != nil {
-		return fail("listen", err)
+		return fail(fmt.Errorf("channel listen: %w", err))
 	}
 	if err := os.Chmod(socket, 0o600); err != nil {
 		ln.Close()
-		return fail("socket", err)
+		return fail(fmt.Errorf("channel socket: %w", err))
 	}
 	c.srv = &http.Server{
 		Handler:           c,
@@ -256,7 +261,7 @@ func checkChannelOptions(o *ChannelOptions) error {
 // then one [profile NAME] for each other profile.
 func (c *Channel) config() ([]byte, error) {
 	var cmd []string
-	words := append(append([]string(nil), c.opts.Command...), "--channel", c.dir.Path())
+	words := append(append([]string(nil), c.opts.Command...), "--channel", c.dir)
 	for _, a := range words {
 		q, err := configWord(a)
 		if err != nil {
@@ -322,7 +327,7 @@ func (c *Channel) Env() []string {
 }
 
 // Dir returns the channel's private directory.
-func (c *Channel) Dir() string { return c.dir.Path() }
+func (c *Channel) Dir() string { return c.dir }
 
 // Token returns the channel's token, so that callers can mask it.
 func (c *Channel) Token() string { return string(c.token) }
@@ -335,11 +340,20 @@ func (c *Channel) Close() error {
 		defer cancel()
 		err = c.srv.Shutdown(ctx)
 		<-c.done
-		if rerr := c.dir.Remove(); err == nil {
-			err = rerr
-		}
+		c.cleanup()
 	})
 	return err
+}
+
+// cleanup removes the channel's files, and its directory when it made it.
+func (c *Channel) cleanup() {
+	if c.ownDir {
+		os.RemoveAll(c.dir)
+		return
+	}
+	for _, f := range []string{channelSocket, channelToken, channelCredentials, channelConfig} {
+		os.Remove(filepath.Join(c.dir, f))
+	}
 }
 
 // peer is what the kernel says about a connection's other end.

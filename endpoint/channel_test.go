@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,31 +21,6 @@ import (
 	"github.com/credbroker/credbroker/internal/testpeers"
 )
 
-// helperVar makes the test binary a process that holds a channel until it
-// is killed (TestCleanStale).
-const helperVar = "CREDBROKER_ENDPOINT_TEST_CHANNEL"
-
-func TestMain(m *testing.M) {
-	if dir := os.Getenv(helperVar); dir != "" {
-		os.Exit(holdChannel(dir))
-	}
-	os.Exit(m.Run())
-}
-
-// holdChannel starts a channel in tempDir, prints its directory and waits
-// for its stdin to close or a kill.
-func holdChannel(tempDir string) int {
-	c, err := StartChannel(ChannelOptions{TempDir: tempDir, Command: []string{"/bin/false"}, Profiles: []ChannelProfile{{Name: "held", Provider: fixed("ASIAHELD")}}})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	fmt.Println(c.Dir())
-	io.Copy(io.Discard, os.Stdin)
-	c.Close()
-	return 0
-}
-
 // fixed serves the same hour-long credentials for ever.
 func fixed(id string) credbroker.Provider {
 	cr := credbroker.Credentials{AccessKeyID: id, SecretAccessKey: "secret-of-" + id, SessionToken: "token-of-" + id, Expires: time.Now().Add(time.Hour)}
@@ -55,8 +29,13 @@ func fixed(id string) credbroker.Provider {
 
 func startChannel(t *testing.T, opts ChannelOptions) *Channel {
 	t.Helper()
-	if opts.TempDir == "" {
-		opts.TempDir = t.TempDir()
+	if opts.Dir == "" {
+		// A private directory, as package taskrun's run directories are
+		// (t.TempDir's subdirectories are not).
+		opts.Dir = filepath.Join(t.TempDir(), "channel")
+		if err := os.Mkdir(opts.Dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if opts.Command == nil {
 		opts.Command = []string{"/usr/local/bin/credbroker", "credential-process"}
@@ -152,8 +131,8 @@ func TestChannelServesEachProfileAndWritesItsConfig(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Fatalf("Close left %s: %v", dir, err)
+	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 0 {
+		t.Fatalf("Close left %v", left)
 	}
 	_, err = FetchProfile(context.Background(), dir, "reader")
 	if e := credbroker.AsError(err); e == nil || e.Code != credbroker.CodeUnavailable || !strings.Contains(e.Error(), "within its credbroker exec or run") {
@@ -173,6 +152,25 @@ func TestChannelProfileNamedDefault(t *testing.T) {
 	}
 	if got := fetch(t, c, "default"); got.AccessKeyID != "ASIADEFAULT" {
 		t.Fatalf("default: %+v", got)
+	}
+}
+
+// Without a directory of the caller's, the channel makes one, and Close
+// removes it.
+func TestChannelOwnDirectory(t *testing.T) {
+	c, err := StartChannel(ChannelOptions{Command: []string{"credbroker"}, Profiles: []ChannelProfile{{Name: "ci", Provider: fixed("ASIAOWNDIR")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := mode(t, c.Dir()); m != os.ModeDir|0o700 {
+		t.Errorf("the channel's own directory has mode %v", m)
+	}
+	if got := fetch(t, c, "ci"); got.AccessKeyID != "ASIAOWNDIR" {
+		t.Fatalf("ci: %+v", got)
+	}
+	c.Close()
+	if _, err := os.Stat(c.Dir()); !os.IsNotExist(err) {
+		t.Fatalf("Close left its own directory: %v", err)
 	}
 }
 
@@ -325,7 +323,11 @@ func TestChannelRefusesOtherUsers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := startChannel(t, ChannelOptions{TempDir: tmp, Profiles: []ChannelProfile{{Name: "ci", Provider: prov}}})
+	dir := filepath.Join(tmp, "channel")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c := startChannel(t, ChannelOptions{Dir: dir, Profiles: []ChannelProfile{{Name: "ci", Provider: prov}}})
 	py := testpeers.Python(t)
 	asNobody := func() string {
 		cmd := exec.Command(py, "-c", rawHTTP, filepath.Join(c.Dir(), channelSocket), "GET", "/profiles/ci", c.Token())
@@ -378,7 +380,7 @@ func TestChannelOptionsRefused(t *testing.T) {
 		if tc.opts.Command == nil {
 			tc.opts.Command = []string{"/usr/local/bin/credbroker"}
 		}
-		tc.opts.TempDir = tmp
+		tc.opts.Dir = tmp
 		c, err := StartChannel(tc.opts)
 		if err == nil {
 			c.Close()
@@ -396,7 +398,7 @@ func TestChannelOptionsRefused(t *testing.T) {
 	if err := os.Mkdir(long, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	_, err := StartChannel(ChannelOptions{TempDir: long, Command: []string{"x"}, Profiles: []ChannelProfile{{Name: "a", Provider: p}}})
+	_, err := StartChannel(ChannelOptions{Dir: long, Command: []string{"x"}, Profiles: []ChannelProfile{{Name: "a", Provider: p}}})
 	if err == nil || !strings.Contains(err.Error(), "TMPDIR") || !strings.Contains(err.Error(), "shorter") {
 		t.Fatalf("a temporary directory too long for a socket: %v", err)
 	}
@@ -439,94 +441,6 @@ func TestConfigWordReadBackByShellAndShlex(t *testing.T) {
 	}
 }
 
-// startHolder starts a process that holds a channel in tempDir, and
-// returns it with its channel's directory.
-func startHolder(t *testing.T, tempDir string) (*exec.Cmd, string) {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), helperVar+"="+tempDir)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("holder: %v", err)
-	}
-	return cmd, strings.TrimSpace(line)
-}
-
-func TestCleanStaleTakesOnlyWhatKilledRunsLeft(t *testing.T) {
-	tmp := t.TempDir()
-	killed, killedDir := startHolder(t, tmp)
-	_, liveDir := startHolder(t, tmp)
-	if err := killed.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	killed.Wait()
-	if _, err := os.Stat(filepath.Join(killedDir, channelConfig)); err != nil {
-		t.Fatalf("the killed holder's directory should still be there: %v", err)
-	}
-	// Not to be touched: a link that looks like a channel's directory,
-	// a file, an empty directory made a moment ago, and (as root) another
-	// user's directory.
-	target := t.TempDir()
-	os.WriteFile(filepath.Join(target, "keep"), []byte("x"), 0o600)
-	link := filepath.Join(tmp, privatePrefix+"link")
-	if err := os.Symlink(target, link); err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(tmp, privatePrefix+"file")
-	os.WriteFile(file, []byte("x"), 0o600)
-	young := filepath.Join(tmp, privatePrefix+"young")
-	os.Mkdir(young, 0o700)
-	other := filepath.Join(tmp, privatePrefix+"other")
-	os.Mkdir(other, 0o700)
-	os.WriteFile(filepath.Join(other, "keep"), []byte("x"), 0o600)
-	if os.Getuid() == 0 {
-		if err := os.Chown(other, 65534, 65534); err != nil {
-			t.Fatal(err)
-		}
-	}
-	now := time.Now
-	if n := CleanStale(tmp, now, nil); n != 1 {
-		t.Errorf("removed %d directories, want 1", n)
-	}
-	if _, err := os.Stat(killedDir); !os.IsNotExist(err) {
-		t.Errorf("the killed run's directory is still there: %v", err)
-	}
-	for _, keep := range []string{liveDir, filepath.Join(target, "keep"), file, young} {
-		if _, err := os.Stat(keep); err != nil {
-			t.Errorf("%s was removed: %v", keep, err)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(other, "keep")); (os.Getuid() == 0) != (err == nil) {
-		t.Errorf("another user's directory: %v", err)
-	}
-	// An empty directory is taken once it is old enough.
-	later := func() time.Time { return time.Now().Add(2 * youngEmpty) }
-	CleanStale(tmp, later, nil)
-	if _, err := os.Stat(young); !os.IsNotExist(err) {
-		t.Errorf("an old empty directory is still there: %v", err)
-	}
-	if _, err := os.Stat(liveDir); err != nil {
-		t.Errorf("the live run's directory was removed: %v", err)
-	}
-}
-
 // tokenHere in a fuzzed header value stands for the channel's token.
 const tokenHere = "@TOKEN@"
 
@@ -559,7 +473,7 @@ func FuzzChannelRequest(f *testing.F) {
 		calls.Add(1)
 		return credbroker.Credentials{AccessKeyID: "ASIACHANNELFUZZ", SecretAccessKey: "channel-fuzz-secret", Expires: time.Now().Add(time.Hour)}, nil
 	})
-	c, err := StartChannel(ChannelOptions{TempDir: f.TempDir(), Command: []string{"credbroker"},
+	c, err := StartChannel(ChannelOptions{Dir: f.TempDir(), Command: []string{"credbroker"},
 		Profiles: []ChannelProfile{{Name: "ci", Provider: prov}, {Name: "prod", Provider: prov}}})
 	if err != nil {
 		f.Fatal(err)

@@ -18,10 +18,9 @@
 // `credbroker credential-process --channel DIR --profile NAME`, which asks
 // the running credbroker for that profile over a unix socket in a private
 // directory. Each profile refreshes on its own. Defences: the directory
-// has mode 0700 and is removed when the task ends, or by the next run when
-// this one was killed (CleanStale); the server refuses peers of another
-// user (SO_PEERCRED) and requests without its random token, which is read
-// from a file, never passed on a command line.
+// has mode 0700 and its files are removed when the task ends; the server
+// refuses peers of another user (SO_PEERCRED) and requests without its
+// random token, which is read from a file, never passed on a command line.
 package endpoint
 
 import (

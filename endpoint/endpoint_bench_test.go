@@ -75,7 +75,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 			SessionToken: strings.Repeat("t", 800), Expires: time.Now().Add(time.Hour),
 		}
 		p := credcache.New(credbroker.ProviderFunc(func(context.Context) (credbroker.Credentials, error) { return creds, nil }), credcache.Options{})
-		c, err := endpoint.StartChannel(endpoint.ChannelOptions{TempDir: b.TempDir(), Command: []string{"credbroker", "credential-process"},
+		c, err := endpoint.StartChannel(endpoint.ChannelOptions{Dir: b.TempDir(), Command: []string{"credbroker", "credential-process"},
 			Profiles: []endpoint.ChannelProfile{{Name: "ci", Region: "us-east-1", Provider: p}}})
 		if err != nil {
 			b.Fatal(err)

@@ -98,8 +98,16 @@ func TestServesAndRefreshes(t *testing.T) {
 	if _, b := get(t, s.URL, "", tok); b["AccessKeyId"] != a["AccessKeyId"] {
 		t.Fatal("refreshed too early")
 	}
-	// Near expiry (14 of 15 minutes gone), the endpoint serves a new session.
+	// In the advisory window (14 of 15 minutes gone, 60 s left, more than
+	// the mandatory 56 s), the current session is served at once while one
+	// refresh runs in the background.
 	clk.Add(9 * time.Minute)
+	if _, b := get(t, s.URL, "", tok); b["AccessKeyId"] != a["AccessKeyId"] {
+		t.Fatal("a task waited for the refresh in the advisory window")
+	}
+	// Nearer expiry (30 s left, the mandatory window), the endpoint never
+	// serves the old session: the refresh's new one, awaited if need be.
+	clk.Add(30 * time.Second)
 	_, c := get(t, s.URL, "", tok)
 	if c["AccessKeyId"] == a["AccessKeyId"] {
 		t.Fatal("served the old session near its expiry")

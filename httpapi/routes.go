@@ -93,18 +93,27 @@ func route(pattern string, h handlerFunc) http.Handler {
 
 // auth authenticates the request's Bearer token and runs h with it. An
 // address that has used up its failed authentications is refused with 429
-// before its token is looked at.
+// before its token is looked at, except for a token the service already
+// holds (TokenKnower): that one is checked as usual, so that one failing
+// client does not lock out the valid tokens of its neighbours behind the
+// same host or NAT. Any failure from such an address is a 429 too.
 func (s *Server) auth(h apiFunc) handlerFunc {
 	return func(ex *exchange, r *http.Request) {
 		var key string
+		var wait time.Duration
+		blocked := false
 		if s.limiter != nil && s.limiter.len() > 0 {
 			key = clientKey(r, s.opts.TrustProxy)
-			if wait, blocked := s.limiter.blocked(key, s.now()); blocked {
-				ex.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
-				s.writeError(ex, credbroker.Errorf(credbroker.CodeThrottled, "",
-					"too many failed authentications from this address").WithFix("retry later with a valid token"))
-				return
-			}
+			wait, blocked = s.limiter.blocked(key, s.now())
+		}
+		throttled := func() {
+			ex.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
+			s.writeError(ex, credbroker.Errorf(credbroker.CodeThrottled, "",
+				"too many failed authentications from this address").WithFix("retry later with a valid token"))
+		}
+		if blocked && !s.known(r.Header.Get("Authorization")) {
+			throttled()
+			return
 		}
 		failed := func(err error, challenge string) {
 			if s.limiter != nil {
@@ -112,6 +121,11 @@ func (s *Server) auth(h apiFunc) handlerFunc {
 					key = clientKey(r, s.opts.TrustProxy)
 				}
 				s.limiter.fail(key, s.now())
+			}
+			if blocked {
+				ex.err = err // for the log line
+				throttled()
+				return
 			}
 			ex.Header().Set("WWW-Authenticate", challenge)
 			s.writeError(ex, err)
@@ -149,6 +163,18 @@ func (s *Server) auth(h apiFunc) handlerFunc {
 			s.writeError(ex, err)
 		}
 	}
+}
+
+// known reports whether the Authorization header value carries a token
+// the service holds in memory (see TokenKnower); false when it cannot
+// tell.
+func (s *Server) known(header string) bool {
+	k, ok := s.svc.(TokenKnower)
+	if !ok {
+		return false
+	}
+	bearer, ok := parseBearer(header)
+	return ok && k.KnowsToken(bearer)
 }
 
 // The WWW-Authenticate challenges of RFC 6750.
@@ -241,15 +267,7 @@ func (s *Server) vend(ex *exchange, r *http.Request, tok *credbroker.Token) erro
 	if res == nil {
 		return errNoResult
 	}
-	buf := getBuf()
-	defer putBuf(buf)
-	b, ok := appendVendResult(buf.AvailableBuffer(), res)
-	if !ok {
-		return s.writeJSON(ex, http.StatusOK, res)
-	}
-	buf.Write(b)
-	writeBody(ex, http.StatusOK, buf)
-	return nil
+	return s.writeJSON(ex, http.StatusOK, res)
 }
 
 func (s *Server) agentVariables(ex *exchange, r *http.Request, tok *credbroker.Token) error {
@@ -469,7 +487,9 @@ func (s *Server) methodNotAllowed(allow string) handlerFunc {
 	}
 }
 
-// notFound answers 404 for a path the API does not have.
+// notFound answers 404 for a path the API does not have. The path is not
+// repeated: it goes into the log line, and a path may hold a secret (a
+// token pasted where its ID belongs).
 func (s *Server) notFound(ex *exchange, r *http.Request) {
 	if s.wantsHome(r) {
 		ex.Header().Set("Cache-Control", "no-store")
@@ -477,7 +497,7 @@ func (s *Server) notFound(ex *exchange, r *http.Request) {
 		return
 	}
 	s.writeError(ex, credbroker.Errorf(credbroker.CodeNotFound, "path",
-		"no such API route: %s", r.URL.Path).WithCause(errNoRoute))
+		"no such API route for %s", r.Method).WithFix("see the API routes in the README (/v1/credentials, /v1/connectors, ...)").WithCause(errNoRoute))
 }
 
 // nonNil makes an empty list encode as [] rather than null.

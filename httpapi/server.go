@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -257,7 +258,51 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			"the request target * names no API route").WithFix("use a path such as /v1/credentials"))
 		return
 	}
+	if n := headerSize(r); n > s.opts.MaxHeaderBytes {
+		// net/http reads up to 4 KiB more than MaxHeaderBytes before it
+		// refuses a block; the limit in force is the configured one.
+		ex.Header().Set("Connection", "close")
+		s.writeError(ex, credbroker.Errorf(credbroker.CodeInvalid, "headers",
+			"the request line and headers are %d bytes, more than this broker's limit of %d", n, s.opts.MaxHeaderBytes).
+			WithFix("send fewer or shorter headers").WithCause(errHeaderTooLarge))
+		return
+	}
+	if !cleanPath(r.URL.Path) {
+		// ServeMux would redirect to the clean path, in HTML.
+		s.writeError(ex, credbroker.Errorf(credbroker.CodeInvalid, "path",
+			"the path has empty, . or .. segments").WithFix("send the path in its clean form, such as /v1/credentials"))
+		return
+	}
 	s.mux.ServeHTTP(ex, r)
+}
+
+// headerSize is the size of r's request line and header block as the
+// client sent them (each line with its CRLF), give or take the spelling
+// of header names, which net/http makes canonical.
+func headerSize(r *http.Request) int {
+	n := len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto) + 2 + 2
+	if r.Host != "" {
+		n += len("Host: ") + len(r.Host) + 2
+	}
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + 2 + len(v) + 2
+		}
+	}
+	return n
+}
+
+// cleanPath reports whether p is as ServeMux wants it, the way it cleans
+// it: no empty, . or .. segment (a trailing slash is kept).
+func cleanPath(p string) bool {
+	if p == "" {
+		return true
+	}
+	c := path.Clean(p)
+	if p[len(p)-1] == '/' && c != "/" {
+		c += "/"
+	}
+	return c == p
 }
 
 // logRequest writes the request's one line: never a header, a query, a

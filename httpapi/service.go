@@ -52,3 +52,13 @@ type Service interface {
 	// Ready reports whether the broker can serve (its store answers).
 	Ready(ctx context.Context) error
 }
+
+// TokenKnower is implemented by a Service that can tell, without asking
+// its store, whether it holds the token a bearer value names (one it has
+// looked up before; the secret is not checked here). The server checks
+// such tokens as usual from an address it is limiting for failed
+// authentications, and refuses everything else from there before any
+// lookup, so that a limited address costs no store reads.
+type TokenKnower interface {
+	KnowsToken(bearer string) bool
+}

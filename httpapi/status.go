@@ -84,6 +84,8 @@ var (
 	errMediaType = errors.New("unsupported media type")
 	errNoRoute   = errors.New("no such route")
 	errMethod    = errors.New("method not allowed")
+	// errHeaderTooLarge selects 431.
+	errHeaderTooLarge = errors.New("request header fields too large")
 )
 
 // genericMessage is what a client sees of an internal error.
@@ -109,6 +111,8 @@ func errorStatus(err error) (status int, code credbroker.Code, msg string) {
 		status = http.StatusMethodNotAllowed
 	case errors.Is(err, errNoRoute):
 		status = http.StatusNotFound
+	case errors.Is(err, errHeaderTooLarge):
+		status = http.StatusRequestHeaderFieldsTooLarge
 	}
 	if status == http.StatusInternalServerError {
 		return status, credbroker.CodeInternal, genericMessage

@@ -13,6 +13,8 @@ func FuzzMask(f *testing.F) {
 	f.Add("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", []byte("key=\x01\x03\n\x01\x05 x\x01\x06"), uint64(3))
 	f.Add("s3cr3t\x00s3cr3t-longer", []byte("s3cr3t-longe s3cr3t-longer s3cr3"), uint64(4))
 	f.Add("", []byte("no secrets at all"), uint64(5))
+	f.Add("wJalrXUtnFEMI/K7MDENG+bPxRfiCYKEY", []byte("q=\x02\x05&r=%2\x02\x93 %\x01\x00 %4\x02\xff"), uint64(6))
+	f.Add("p@ss w0rd/é", []byte("\x02\x55\x02\xaa+\x01\x07"), uint64(7))
 	f.Fuzz(func(t *testing.T, secretSpec string, input []byte, seed uint64) {
 		// Secrets: the NUL-separated parts of secretSpec, without '*',
 		// of at least 4 bytes.
@@ -27,15 +29,25 @@ func FuzzMask(f *testing.F) {
 			secrets = secrets[:20]
 		}
 		// Text: the input, where \x01 followed by a byte k stands for
-		// form k of a secret, so that the fuzzer finds occurrences.
+		// form k of a secret, and \x02 followed by k for a URL encoding
+		// of form k that escapes some of its bytes (which, and in which
+		// case, chosen by the input), so that the fuzzer finds them.
 		var forms []string
 		for _, s := range secrets {
 			forms = append(forms, Forms(s)...)
 		}
 		var tb strings.Builder
+		var encoded []string
 		for i := 0; i < len(input); i++ {
-			if input[i] == 1 && i+1 < len(input) && len(forms) > 0 {
-				tb.WriteString(forms[int(input[i+1])%len(forms)])
+			if (input[i] == 1 || input[i] == 2) && i+1 < len(input) && len(forms) > 0 {
+				f := forms[int(input[i+1])%len(forms)]
+				if input[i] == 2 {
+					// Of the form as it reads (its own escapes decoded): an
+					// escape of an escape is a second encoding, not masked.
+					f = escapeSome(refDecode(f), input[i+1:])
+					encoded = append(encoded, f)
+				}
+				tb.WriteString(f)
 				i++
 				continue
 			}
@@ -45,7 +57,7 @@ func FuzzMask(f *testing.F) {
 
 		opts := Options{Secrets: secrets}
 		whole := maskAll(t, opts, text)
-		for _, s := range secrets {
+		for _, s := range append(secrets, encoded...) {
 			if strings.Contains(whole, s) {
 				t.Fatalf("output %q holds secret %q", whole, s)
 			}
@@ -70,4 +82,27 @@ func FuzzMask(f *testing.F) {
 			t.Fatalf("output depends on the split\ntext  %q\nsplit %q\nwhole %q", text, out.String(), whole)
 		}
 	})
+}
+
+// escapeSome writes f with some bytes as %XX escapes: byte j is escaped
+// when bit j of the choice bytes is set, in lower case when the bit after
+// it is too.
+func escapeSome(f string, choice []byte) string {
+	var b strings.Builder
+	bit := func(n int) bool { return len(choice) > 0 && choice[(n/8)%len(choice)]&(1<<(n%8)) != 0 }
+	for j := 0; j < len(f); j++ {
+		if !bit(2 * j) {
+			b.WriteByte(f[j])
+			continue
+		}
+		const upper, lower = "0123456789ABCDEF", "0123456789abcdef"
+		digits := upper
+		if bit(2*j + 1) {
+			digits = lower
+		}
+		b.WriteByte('%')
+		b.WriteByte(digits[f[j]>>4])
+		b.WriteByte(digits[f[j]&15])
+	}
+	return b.String()
 }

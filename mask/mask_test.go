@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,41 +19,94 @@ type refPattern struct{ text, repl string }
 // refPatterns lists the patterns a Writer with these options must mask,
 // built from the specification: every form of every secret becomes
 // DefaultReplacement, and every key ID "****" and its last four characters.
+// Patterns are what the forms read as with their %XX escapes decoded (and
+// with "+" for a space, as quote_plus writes it): refMask reads the text
+// that way, from every position.
 func refPatterns(secrets, keyIDs []string) []refPattern {
 	var ps []refPattern
 	seen := map[string]bool{}
+	add := func(text, repl string) {
+		if !seen[text] {
+			seen[text] = true
+			ps = append(ps, refPattern{text, repl})
+		}
+	}
 	for _, s := range secrets {
 		for _, f := range Forms(s) {
-			if !seen[f] {
-				seen[f] = true
-				ps = append(ps, refPattern{f, DefaultReplacement})
-			}
+			d := refDecode(f)
+			add(d, DefaultReplacement)
+			add(strings.ReplaceAll(d, " ", "+"), DefaultReplacement)
 		}
 	}
 	for _, id := range keyIDs {
-		if !seen[id] {
-			seen[id] = true
-			repl := "****"
-			if len(id) > 8 {
-				repl += id[len(id)-4:]
-			}
-			ps = append(ps, refPattern{id, repl})
+		repl := "****"
+		if len(id) > 8 {
+			repl += id[len(id)-4:]
 		}
+		add(id, repl)
 	}
 	return ps
 }
 
-// refMask is a slow, obviously correct masker. It walks text from the left;
-// at each position it stops (unless final) when the rest of the text is a
-// proper prefix of a pattern, since more input could still make a match
-// there; otherwise it replaces the longest pattern starting there, or
-// copies one byte. With final false it returns what a streaming masker
-// must have written after receiving text.
+// refDecode decodes every %XX escape of s from left to right.
+func refDecode(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if v, ok := refEscape(s, i); ok {
+			b.WriteByte(v)
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// refEscape reports whether an escape %XX starts at s[i], and its byte.
+func refEscape(s string, i int) (byte, bool) {
+	if i+2 >= len(s) || s[i] != '%' {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
+	if err != nil || strings.ContainsAny(s[i+1:i+3], "+-") {
+		return 0, false
+	}
+	return byte(v), true
+}
+
+// refMask is a slow, obviously correct masker. It walks text from the
+// left, reading from each position with the escapes decoded. It stops
+// (unless final) where more input could still make a match: at a "%"
+// near the end that may start an escape, or where what follows is a
+// proper prefix of a pattern. Otherwise it replaces the longest pattern
+// starting there, or copies one byte. With final false it returns what a
+// streaming masker must have written after receiving text.
 func refMask(text string, ps []refPattern, final bool) string {
+	stop := len(text) // the bytes from stop on may be an escape still arriving
+	if !final {
+		for _, k := range []int{len(text) - 1, len(text) - 2} {
+			if k >= 0 && text[k] == '%' && (k == len(text)-1 || strings.ContainsAny(text[k+1:k+2], "0123456789abcdefABCDEF")) {
+				stop = k
+				break
+			}
+		}
+	}
 	var b strings.Builder
 	pos := 0
-	for pos < len(text) {
-		rest := text[pos:]
+	for pos < stop {
+		// The decoded text from pos, and where each decoded byte ends.
+		var dec []byte
+		var ends []int
+		for j := pos; j < stop; j++ {
+			if v, ok := refEscape(text[:stop], j); ok {
+				dec = append(dec, v)
+				j += 2
+			} else {
+				dec = append(dec, text[j])
+			}
+			ends = append(ends, j+1)
+		}
+		rest := string(dec)
 		if !final && slices.ContainsFunc(ps, func(p refPattern) bool {
 			return len(rest) < len(p.text) && strings.HasPrefix(p.text, rest)
 		}) {
@@ -66,7 +120,7 @@ func refMask(text string, ps []refPattern, final bool) string {
 		}
 		if best >= 0 {
 			b.WriteString(ps[best].repl)
-			pos += len(ps[best].text)
+			pos = ends[len(ps[best].text)-1]
 			continue
 		}
 		b.WriteByte(text[pos])
@@ -112,6 +166,8 @@ func TestForms(t *testing.T) {
 		"YS9iK2MgZD_DqQ",
 		"a%2Fb%2Bc+d%3F%C3%A9",
 		"a%2Fb+c%20d%3F%C3%A9",
+		`a\/b+c d?é`,
+		`a/b+c d?\u00e9`,
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("Forms = %q\nwant    %q", got, want)
@@ -309,8 +365,10 @@ func TestNothingWithheld(t *testing.T) {
 			if got := rec.buf.String(); got != want {
 				t.Fatalf("round %d after %d bytes:\ngot  %q\nwant %q", round, sent, got, want)
 			}
-			if held := len(w.pend); held > maxLen-1 {
-				t.Fatalf("holding %d bytes, more than the longest pattern minus one (%d)", held, maxLen-1)
+			// A proper prefix of the longest pattern, every byte escaped,
+			// and a "%" and a digit that may start one more escape.
+			if held := len(w.pend); held > 3*(maxLen-1)+2 {
+				t.Fatalf("holding %d bytes, more than the longest pattern minus one, escaped, and an escape's start (%d)", held, 3*(maxLen-1)+2)
 			}
 		}
 		if err := w.Flush(); err != nil {

@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-const auditColumns = `seq, time_us, action, token_id, plan, build, job, task, connector, role_arn, access_key_id, expiration_us, outcome, error_code, detail, prev_hash, hash`
+const auditColumns = `seq, time_us, action, token_id, plan, build, job, task, connector, role_arn, access_key_id, expiration_us, outcome, error_code, detail, tags, prev_hash, hash`
 
 // insertAudit inserts any number of audit rows in one statement: each
 // parameter is an array of one column's values, and unnest zips them into
@@ -18,14 +18,14 @@ const auditColumns = `seq, time_us, action, token_id, plan, build, job, task, co
 const insertAudit = `INSERT INTO audit (` + auditColumns + `)
 	SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
 		$8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::text[], $14::text[], $15::text[],
-		$16::text[], $17::text[])`
+		$16::text[], $17::text[], $18::text[])`
 
 // auditRows are the column arrays of insertAudit.
 type auditRows struct {
-	seq                                                    []int64
-	at, expiration                                         []*int64
-	action, token, plan, build, job, task, connector, role []string
-	keyID, outcome, errorCode, detail, prevHash, hash      []string
+	seq                                                     []int64
+	at, expiration                                          []*int64
+	action, token, plan, build, job, task, connector, role  []string
+	keyID, outcome, errorCode, detail, tags, prevHash, hash []string
 }
 
 // add appends r's values.
@@ -45,6 +45,8 @@ func (a *auditRows) add(r *credbroker.AuditRecord) {
 	a.outcome = append(a.outcome, r.Outcome)
 	a.errorCode = append(a.errorCode, r.ErrorCode)
 	a.detail = append(a.detail, r.Detail)
+	tags, _ := jsonList(r.Tags) // a list of string pairs always encodes
+	a.tags = append(a.tags, tags)
 	a.prevHash = append(a.prevHash, r.PrevHash)
 	a.hash = append(a.hash, r.Hash)
 }
@@ -52,7 +54,7 @@ func (a *auditRows) add(r *credbroker.AuditRecord) {
 // args are the parameters of insertAudit, in auditColumns order.
 func (a *auditRows) args() []any {
 	return []any{a.seq, a.at, a.action, a.token, a.plan, a.build, a.job, a.task, a.connector,
-		a.role, a.keyID, a.expiration, a.outcome, a.errorCode, a.detail, a.prevHash, a.hash}
+		a.role, a.keyID, a.expiration, a.outcome, a.errorCode, a.detail, a.tags, a.prevHash, a.hash}
 }
 
 // appendTx locks the head, chains recs after it and inserts them, moving
@@ -142,8 +144,12 @@ func (s *Store) ListAudit(ctx context.Context, f credbroker.AuditFilter) ([]cred
 		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (credbroker.AuditRecord, error) {
 			var r credbroker.AuditRecord
 			var at, expiration *int64
+			var tags string
 			err := row.Scan(&r.Seq, &at, &r.Action, &r.TokenID, &r.Plan, &r.Build, &r.Job, &r.Task, &r.Connector,
-				&r.RoleARN, &r.AccessKeyID, &expiration, &r.Outcome, &r.ErrorCode, &r.Detail, &r.PrevHash, &r.Hash)
+				&r.RoleARN, &r.AccessKeyID, &expiration, &r.Outcome, &r.ErrorCode, &r.Detail, &tags, &r.PrevHash, &r.Hash)
+			if err == nil {
+				err = parseList(tags, &r.Tags)
+			}
 			r.Time, r.Expiration = fromMicros(at), fromMicros(expiration)
 			return r, err
 		})

@@ -23,17 +23,13 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
-	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/internal/migrate"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -129,39 +125,11 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// migration is one numbered schema change.
-type migration struct {
-	version int
-	sql     string
-}
-
-// migrations returns the embedded migrations in order, checking that they
-// are numbered 1, 2, 3... with no gap.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, name := range names {
-		base := filepath.Base(name)
-		n, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: no leading number", base)
-		}
-		b, err := migrationFiles.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: n, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %d is missing", i+1)
-		}
-	}
-	return ms, nil
+// migrations returns the embedded migrations in order of their numbers
+// (package migrate: numbers may be missing, and a database gets every one
+// it has not had yet).
+func migrations() ([]migrate.Migration, error) {
+	return migrate.Load(migrationFiles, "migrations/*.sql")
 }
 
 // migrate brings the schema up to date in one transaction that holds an
@@ -172,7 +140,6 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return credbroker.Errorf(credbroker.CodeInternal, "", "the embedded schema is broken").WithCause(err)
 	}
-	latest := ms[len(ms)-1].version
 	return s.tx(ctx, "migrate", func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
 			return err
@@ -183,20 +150,23 @@ func (s *Store) migrate(ctx context.Context) error {
 		)`); err != nil {
 			return err
 		}
-		var cur int
-		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&cur); err != nil {
+		rows, err := tx.Query(ctx, `SELECT version FROM schema_version`)
+		if err != nil {
 			return err
 		}
-		if cur > latest {
-			return credbroker.Errorf(credbroker.CodeUnavailable, "",
-				"store schema version %d is newer than this credbroker knows (%d)", cur, latest).
-				WithFix("run a newer credbroker")
+		applied, err := pgx.CollectRows(rows, pgx.RowTo[int])
+		if err != nil {
+			return err
 		}
-		for _, m := range ms[cur:] {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("apply migration %d: %w", m.version, err)
+		pending, err := migrate.Pending(ms, applied)
+		if err != nil {
+			return credbroker.Errorf(credbroker.CodeUnavailable, "", "%s", err).WithFix("run a newer credbroker")
+		}
+		for _, m := range pending {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("apply migration %d: %w", m.Version, err)
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_version (version) VALUES ($1)`, m.version); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_version (version) VALUES ($1)`, m.Version); err != nil {
 				return err
 			}
 		}

@@ -9,22 +9,23 @@ import (
 	"github.com/credbroker/credbroker"
 )
 
-const auditColumns = `seq, time_us, action, token_id, plan, build, job, task, connector, role_arn, access_key_id, expiration_us, outcome, error_code, detail, prev_hash, hash`
+const auditColumns = `seq, time_us, action, token_id, plan, build, job, task, connector, role_arn, access_key_id, expiration_us, outcome, error_code, detail, tags, prev_hash, hash`
 
 // appendAuditArgs appends the column values of r, in auditColumns order.
 func appendAuditArgs(args []any, r *credbroker.AuditRecord) []any {
+	tags, _ := jsonList(r.Tags) // a list of string pairs always encodes
 	return append(args,
 		r.Seq, micros(r.Time), r.Action, r.TokenID, r.Plan, r.Build, r.Job, r.Task, r.Connector,
-		r.RoleARN, r.AccessKeyID, micros(r.Expiration), r.Outcome, r.ErrorCode, r.Detail, r.PrevHash, r.Hash,
+		r.RoleARN, r.AccessKeyID, micros(r.Expiration), r.Outcome, r.ErrorCode, r.Detail, tags, r.PrevHash, r.Hash,
 	)
 }
 
 // auditRowValues is the number of values of one audit row.
-const auditRowValues = 17
+const auditRowValues = 18
 
 // auditInsertSizes is how many prepared multi-row INSERTs the writer
 // keeps: statement k inserts 1<<k rows, so the largest writes 64 rows
-// (1,088 values, far below SQLite's limit of bound values).
+// (1,152 values, far below SQLite's limit of bound values).
 const auditInsertSizes = 7
 
 // insertAuditRows is the INSERT of n audit rows.
@@ -133,9 +134,13 @@ func (s *Store) ListAudit(ctx context.Context, f credbroker.AuditFilter) ([]cred
 		var (
 			r              credbroker.AuditRecord
 			at, expiration sql.NullInt64
+			tags           string
 		)
 		err := rows.Scan(&r.Seq, &at, &r.Action, &r.TokenID, &r.Plan, &r.Build, &r.Job, &r.Task, &r.Connector,
-			&r.RoleARN, &r.AccessKeyID, &expiration, &r.Outcome, &r.ErrorCode, &r.Detail, &r.PrevHash, &r.Hash)
+			&r.RoleARN, &r.AccessKeyID, &expiration, &r.Outcome, &r.ErrorCode, &r.Detail, &tags, &r.PrevHash, &r.Hash)
+		if err == nil {
+			err = parseList(tags, &r.Tags)
+		}
 		if err != nil {
 			return nil, s.fail("list audit", err)
 		}

@@ -29,13 +29,10 @@ import (
 	"database/sql"
 	"embed"
 	"errors"
-	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,6 +40,7 @@ import (
 	"time"
 
 	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/internal/migrate"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -232,39 +230,11 @@ func createFile(abs string) error {
 	return f.Close()
 }
 
-// migration is one numbered schema change.
-type migration struct {
-	version int
-	sql     string
-}
-
-// migrations returns the embedded migrations in order, checking that they
-// are numbered 1, 2, 3... with no gap.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, name := range names {
-		base := filepath.Base(name)
-		n, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: no leading number", base)
-		}
-		b, err := migrationFiles.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: n, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %d is missing", i+1)
-		}
-	}
-	return ms, nil
+// migrations returns the embedded migrations in order of their numbers
+// (package migrate: numbers may be missing, and a database gets every one
+// it has not had yet).
+func migrations() ([]migrate.Migration, error) {
+	return migrate.Load(migrationFiles, "migrations/*.sql")
 }
 
 // migrate brings the schema up to date in one immediate transaction, so
@@ -275,11 +245,14 @@ func (s *Store) migrate(ctx context.Context, readOnly bool) error {
 	if err != nil {
 		return credbroker.Errorf(credbroker.CodeInternal, "", "the embedded schema is broken").WithCause(err)
 	}
-	latest := ms[len(ms)-1].version
+	latest := ms[len(ms)-1].Version
 	if readOnly {
-		var cur int
-		err := s.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&cur)
-		if err != nil || cur != latest {
+		applied, err := appliedVersions(ctx, s.w)
+		var pending []migrate.Migration
+		if err == nil {
+			pending, err = migrate.Pending(ms, applied)
+		}
+		if err != nil || len(pending) > 0 {
 			return credbroker.Errorf(credbroker.CodeUnavailable, "",
 				"store schema is not at version %d: it cannot be used read-only", latest).
 				WithFix("open it once read-write with this version of credbroker").WithCause(err)
@@ -297,21 +270,20 @@ func (s *Store) migrate(ctx context.Context, readOnly bool) error {
 	) STRICT`); err != nil {
 		return s.fail("create schema_version", err)
 	}
-	var cur int
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&cur); err != nil {
+	applied, err := appliedVersions(ctx, tx)
+	if err != nil {
 		return s.fail("read schema version", err)
 	}
-	if cur > latest {
-		return credbroker.Errorf(credbroker.CodeUnavailable, "",
-			"store schema version %d is newer than this credbroker knows (%d)", cur, latest).
-			WithFix("run a newer credbroker")
+	pending, err := migrate.Pending(ms, applied)
+	if err != nil {
+		return credbroker.Errorf(credbroker.CodeUnavailable, "", "%s", err).WithFix("run a newer credbroker")
 	}
-	for _, m := range ms[cur:] {
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return s.fail("apply migration "+strconv.Itoa(m.version), err)
+	for _, m := range pending {
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return s.fail("apply migration "+strconv.Itoa(m.Version), err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (?)`, m.version); err != nil {
-			return s.fail("record migration "+strconv.Itoa(m.version), err)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (?)`, m.Version); err != nil {
+			return s.fail("record migration "+strconv.Itoa(m.Version), err)
 		}
 	}
 	// A write on every open, even with nothing to migrate: SQLite opens a
@@ -325,6 +297,26 @@ func (s *Store) migrate(ctx context.Context, readOnly bool) error {
 		return s.fail("commit migration", err)
 	}
 	return nil
+}
+
+// appliedVersions returns the migrations a database has had.
+func appliedVersions(ctx context.Context, q interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}) ([]int, error) {
+	rows, err := q.QueryContext(ctx, `SELECT version FROM schema_version`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 // Close closes the store; later calls fail with CodeUnavailable. Closing

@@ -457,3 +457,73 @@ func BenchmarkGetConnector(b *testing.B) {
 		}
 	})
 }
+
+// TestUpgradeKeepsOldRecords: a database written before migration 6 (the
+// audit's tags) gets it when opened, and its records read back without
+// tags and still verify; new records with tags chain after them.
+func TestUpgradeKeepsOldRecords(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "old.db")
+	db := rawDB(t, path)
+	if _, err := db.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP) STRICT`); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []int{1, 2} {
+		name := map[int]string{1: "migrations/0001_init.sql", 2: "migrations/0002_connector_generation.sql"}[v]
+		b, err := migrationFiles.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, string(b)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (?)`, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Records as the old code wrote them: no tags column.
+	var old []credbroker.AuditRecord
+	seq, hash := int64(0), credbroker.AuditGenesis
+	for i := range 3 {
+		r := credbroker.AuditRecord{Time: time.Now(), Action: credbroker.ActionVend, Plan: "OPS-DEPLOY", Build: fmt.Sprint(i),
+			Connector: "deploy", Outcome: credbroker.OutcomeGranted, Detail: "issued"}
+		r.Chain(seq, hash)
+		seq, hash = r.Seq, r.Hash
+		if _, err := db.ExecContext(ctx, `INSERT INTO audit (seq, time_us, action, token_id, plan, build, job, task, connector, role_arn,
+			access_key_id, expiration_us, outcome, error_code, detail, prev_hash, hash) VALUES (?, ?, ?, '', ?, ?, '', '', ?, '', '', NULL, ?, '', ?, ?, ?)`,
+			r.Seq, r.Time.UnixMicro(), r.Action, r.Plan, r.Build, r.Connector, r.Outcome, r.Detail, r.PrevHash, r.Hash); err != nil {
+			t.Fatal(err)
+		}
+		old = append(old, r)
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, seq, hash); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("opening a database of migration 2: %v", err)
+	}
+	defer s.Close()
+	tagged := &credbroker.AuditRecord{Time: time.Now(), Action: credbroker.ActionVend, Plan: "OPS-DEPLOY", Outcome: credbroker.OutcomeGranted,
+		Tags: []credbroker.Tag{{Key: credbroker.TagKeyPlan, Value: "OPS-DEPLOY"}}}
+	if err := s.AppendAudit(ctx, tagged); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.ListAudit(ctx, credbroker.AuditFilter{})
+	if err != nil || len(recs) != 4 {
+		t.Fatalf("records %v %v", recs, err)
+	}
+	for i, r := range recs[:3] {
+		if r.Hash != old[i].Hash || r.Tags != nil {
+			t.Errorf("old record %d read back as %+v", i+1, r)
+		}
+	}
+	if len(recs[3].Tags) != 1 {
+		t.Errorf("new record's tags %v", recs[3].Tags)
+	}
+	if p := problems(t, s); len(p) != 0 {
+		t.Fatalf("the upgraded trail does not verify: %v", p)
+	}
+}

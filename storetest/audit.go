@@ -9,9 +9,16 @@ import (
 	"github.com/credbroker/credbroker"
 )
 
-// vend is an audit record of a vend with every field set.
+// vend is an audit record of a vend with every field set; every other one
+// carries session tags (every field but the tags on the others).
 func vend(i int, plan, connector, outcome string) *credbroker.AuditRecord {
+	var tags []credbroker.Tag
+	if i%2 == 1 {
+		tags = []credbroker.Tag{{Key: credbroker.TagKeyPlan, Value: plan}, {Key: credbroker.TagKeyBuild, Value: fmt.Sprint(100 + i)},
+			{Key: "team", Value: "ops, \"quoted\" \u00e9 & <more>"}}
+	}
 	return &credbroker.AuditRecord{
+		Tags:        tags,
 		Time:        t0.Add(time.Duration(i) * time.Minute),
 		Action:      credbroker.ActionVend,
 		TokenID:     "tok-agent",

@@ -8,6 +8,7 @@ import (
 
 	"github.com/credbroker/credbroker"
 	"github.com/credbroker/credbroker/jobfile"
+	"github.com/credbroker/credbroker/mask"
 	"github.com/credbroker/credbroker/vars"
 )
 
@@ -58,7 +59,7 @@ func (r *Runner) RunJob(ctx context.Context, job *jobfile.Job, o JobOptions) (in
 	if vs == nil {
 		vs = vars.New()
 	}
-	dir, err := os.MkdirTemp("", "credbroker-job-")
+	dir, err := newRunDir(r.Environ, "job")
 	if err != nil {
 		return ExitOwnFailure, fmt.Errorf("job directory: %w", err)
 	}
@@ -102,7 +103,7 @@ func (r *Runner) runTask(ctx context.Context, job *jobfile.Job, i int, vs *vars.
 			return ExitOwnFailure, err
 		}
 		for _, w := range resolved.Warnings {
-			fmt.Fprintf(r.Stderr, "[%s] warning: %s\n", t.Name, w)
+			fmt.Fprintf(r.Stderr, "[%s] warning: %s\n", t.Name, mask.String(w, secrets...))
 		}
 	}
 
@@ -185,14 +186,17 @@ func (r *Runner) runTask(ctx context.Context, job *jobfile.Job, i int, vs *vars.
 		return ExitOwnFailure, fmt.Errorf("runtime variables file: %w", ferr)
 	}
 	defer f.Close()
+	// Every valid line is taken, also when others are not: their secrets
+	// are masked in whatever follows. A bad line fails the task, by its
+	// number (its text may be a secret that cannot be recognised).
 	set, perr := vars.ParseFile(f, "$CREDBROKER_VARIABLES of task "+t.Name)
+	vs.Load(vars.Runtime, set)
 	if perr != nil {
 		if code == 0 {
 			return ExitOwnFailure, perr
 		}
 		return code, nil
 	}
-	vs.Load(vars.Runtime, set)
 	if len(set) > 0 {
 		fmt.Fprintf(r.Stderr, "[%s] set %d runtime variable(s)\n", t.Name, len(set))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/credbroker/credbroker"
@@ -22,7 +23,8 @@ type Profile struct {
 // without a task name.
 func ProfileTask(task, profile string) string { return task + "[" + profile + "]" }
 
-// deliverProfiles starts the profile channel of c's profiles, each masked
+// deliverProfiles starts the profile channel of c's profiles in a run
+// directory of their own (newRunDir), each masked
 // as it is handed out and each new set logged, fetches every profile once
 // (so that a failure stops the task before it starts), and returns the
 // environment entries that point the task at the channel's config file
@@ -35,7 +37,10 @@ func (r *Runner) deliverProfiles(ctx context.Context, c *Command, masks []*mask.
 		return nil, nil, errors.New("taskrun: no credential_process command for the task's profiles")
 	}
 	log := r.logger()
-	endpoint.CleanStale(r.TempDir, r.Now, log)
+	dir, err := newRunDir(r.Environ, "profiles")
+	if err != nil {
+		return nil, nil, err
+	}
 	profiles := make([]endpoint.ChannelProfile, len(c.Profiles))
 	for i, p := range c.Profiles {
 		name := p.Name
@@ -51,21 +56,26 @@ func (r *Runner) deliverProfiles(ctx context.Context, c *Command, masks []*mask.
 		}}
 	}
 	ch, err := endpoint.StartChannel(endpoint.ChannelOptions{
-		Profiles: profiles, Default: c.DefaultProfile, Command: r.CredentialProcess, TempDir: r.TempDir, Logger: log,
+		Profiles: profiles, Default: c.DefaultProfile, Command: r.CredentialProcess, Dir: dir, Logger: log,
 	})
 	if err != nil {
+		os.RemoveAll(dir)
 		return nil, nil, err
+	}
+	closeChannel := func() {
+		ch.Close()
+		os.RemoveAll(dir)
 	}
 	for _, p := range profiles {
 		if _, err := p.Provider.Retrieve(ctx); err != nil {
-			ch.Close()
+			closeChannel()
 			return nil, nil, fmt.Errorf("profile %s: %w", p.Name, err)
 		}
 	}
 	for _, m := range masks {
 		m.AddSecret(ch.Token())
 	}
-	return ch.Env(), func() { ch.Close() }, nil
+	return ch.Env(), closeChannel, nil
 }
 
 // withoutRegion drops AWS_REGION and AWS_DEFAULT_REGION from env: they

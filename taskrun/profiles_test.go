@@ -30,7 +30,7 @@ func profileRunner(t *testing.T) (*Runner, *syncBuf, *syncBuf) {
 	r, out, errb := runner()
 	r.Environ = append(r.Environ, "AWS_REGION=eu-central-1", "AWS_DEFAULT_REGION=eu-central-1", "AWS_CONFIG_FILE=/home/ci/.aws/config")
 	r.CredentialProcess = []string{testpeers.BuildCredbroker(t), "credential-process"}
-	r.TempDir = t.TempDir()
+	r.Environ = append(r.Environ, "TMPDIR="+t.TempDir())
 	r.Logger = slog.New(slog.NewTextHandler(errb, nil))
 	return r, out, errb
 }
@@ -92,8 +92,8 @@ echo "token $(cat "$(dirname "$AWS_CONFIG_FILE")/token")"
 			config = v
 		}
 	}
-	if config == "" || !strings.HasPrefix(config, r.TempDir) {
-		t.Fatalf("config file %q is not in the runner's temporary directory", config)
+	if tmp := lookupEnv(r.Environ, "TMPDIR"); config == "" || !strings.HasPrefix(config, tmp+"/credbroker-") || !strings.Contains(config, "/run-") {
+		t.Fatalf("config file %q is not in a run directory under $TMPDIR %s", config, tmp)
 	}
 	if _, err := os.Stat(filepath.Dir(config)); !os.IsNotExist(err) {
 		t.Fatalf("the private directory is still there: %v", err)
@@ -119,7 +119,7 @@ func TestProfileFailureStopsTheTaskFirst(t *testing.T) {
 	if _, err := os.Stat(marker); !os.IsNotExist(err) {
 		t.Fatal("the task ran")
 	}
-	if left, _ := filepath.Glob(filepath.Join(r.TempDir, "*")); len(left) != 0 {
+	if left, _ := filepath.Glob(filepath.Join(lookupEnv(r.Environ, "TMPDIR"), "credbroker-*", "run-*")); len(left) != 0 {
 		t.Fatalf("left %v", left)
 	}
 }

@@ -113,10 +113,6 @@ type Runner struct {
 	// binary and its credential-process command. Tasks with profiles
 	// need it.
 	CredentialProcess []string
-	// TempDir is where the private directories of the profile delivery
-	// and of tasks' profiles are made, and those that killed runs left
-	// removed; os.TempDir() when empty.
-	TempDir string
 }
 
 func (r *Runner) logger() *slog.Logger {
@@ -183,6 +179,7 @@ func (m *maskedProvider) Retrieve(ctx context.Context) (credbroker.Credentials, 
 // failures (credentials, delivery, start); a task that runs and fails is
 // a non-zero exit code with a nil error.
 func (r *Runner) Run(ctx context.Context, c *Command) (int, error) {
+	sweepStale(r.Environ)
 	var outDst, errDst io.Writer = r.Stdout, r.Stderr
 	var outPrefix, errPrefix *prefixWriter
 	if c.Name != "" {
@@ -223,7 +220,12 @@ func (r *Runner) Run(ctx context.Context, c *Command) (int, error) {
 		}
 		switch c.Delivery {
 		case DeliverEndpoint:
-			srv, err := endpoint.Start(endpoint.Options{Provider: prov, Logger: r.logger(), Now: r.Now})
+			dir, err := newRunDir(r.Environ, "endpoint")
+			if err != nil {
+				return ExitOwnFailure, err
+			}
+			cleanup = append(cleanup, func() { os.RemoveAll(dir) })
+			srv, err := endpoint.Start(endpoint.Options{Provider: prov, Logger: r.logger(), Now: r.Now, Dir: dir})
 			if err != nil {
 				return ExitOwnFailure, err
 			}
@@ -240,11 +242,11 @@ func (r *Runner) Run(ctx context.Context, c *Command) (int, error) {
 			if err != nil {
 				return ExitOwnFailure, err
 			}
-			dir, entries, err := r.writeProfile(cr, c.Creds.Region)
+			dir, entries, err := writeProfile(r.Environ, cr, c.Creds.Region)
 			if err != nil {
 				return ExitOwnFailure, err
 			}
-			cleanup = append(cleanup, func() { dir.Remove() })
+			cleanup = append(cleanup, func() { os.RemoveAll(dir) })
 			env = append(env, entries...)
 		case DeliverEnv, "":
 			cr, err := prov.Retrieve(ctx)
@@ -307,18 +309,14 @@ outer:
 	return out
 }
 
-// writeProfile writes a private directory with a shared-credentials file
-// and a config file, and returns the directory and the environment
-// entries that select them. The directory is one that the next run
-// removes if this one is killed (endpoint.CleanStale): its credentials
-// file holds the secret key.
-func (r *Runner) writeProfile(cr credbroker.Credentials, region string) (*endpoint.PrivateDir, []string, error) {
-	endpoint.CleanStale(r.TempDir, r.Now, r.logger())
-	pd, err := endpoint.MakePrivateDir(r.TempDir)
+// writeProfile writes a run directory (see newRunDir) with a
+// shared-credentials file and a config file, and returns the directory and
+// the environment entries that select them.
+func writeProfile(environ []string, cr credbroker.Credentials, region string) (string, []string, error) {
+	dir, err := newRunDir(environ, "profile")
 	if err != nil {
-		return nil, nil, fmt.Errorf("profile directory: %w", err)
+		return "", nil, fmt.Errorf("profile directory: %w", err)
 	}
-	dir := pd.Path()
 	var creds strings.Builder
 	creds.WriteString("[credbroker]\n")
 	creds.WriteString("aws_access_key_id = " + cr.AccessKeyID + "\n")
@@ -334,11 +332,11 @@ func (r *Runner) writeProfile(cr credbroker.Credentials, region string) (*endpoi
 	confFile := filepath.Join(dir, "config")
 	for _, f := range []struct{ path, body string }{{credFile, creds.String()}, {confFile, conf}} {
 		if err := os.WriteFile(f.path, []byte(f.body), 0o600); err != nil {
-			pd.Remove()
-			return nil, nil, fmt.Errorf("profile file: %w", err)
+			os.RemoveAll(dir)
+			return "", nil, fmt.Errorf("profile file: %w", err)
 		}
 	}
-	return pd, []string{
+	return dir, []string{
 		"AWS_SHARED_CREDENTIALS_FILE=" + credFile,
 		"AWS_CONFIG_FILE=" + confFile,
 		"AWS_PROFILE=credbroker",

@@ -114,12 +114,11 @@ func ExpandCredentials(c *jobfile.Credentials, x Expander, path string, env Env)
 			tokenFile, _ = env("CREDBROKER_TOKEN_FILE")
 		}
 		if tokenFile != "" {
-			b, err := readSmall(tokenFile)
+			tok, err := ReadTokenFile(join(path, "token_file"), tokenFile)
 			if err != nil {
-				errs = append(errs, credbroker.Errorf(credbroker.CodeInvalid, join(path, "token_file"), "cannot read token file %s: %s", tokenFile, err).
-					WithFix("check the path and its permissions"))
+				errs = append(errs, err)
 			}
-			src.Token = strings.TrimSpace(string(b))
+			src.Token = tok
 		}
 		if src.Token == "" && len(errs) == 0 {
 			errs = append(errs, credbroker.Errorf(credbroker.CodeUnauthorized, join(path, "token_file"), "no agent token").

@@ -46,10 +46,9 @@ func watchVariables(ctx context.Context, path string, masks []*mask.Writer) {
 		} else {
 			continue
 		}
-		vs, err := vars.ParseFile(bytes.NewReader(data), "runtime variables")
-		if err != nil {
-			continue
-		}
+		// The valid lines count even when others are not: a malformed line
+		// must not unmask a secret written before it.
+		vs, _ := vars.ParseFile(bytes.NewReader(data), "runtime variables")
 		var fresh []string
 		for _, v := range vs {
 			if v.Secret && v.Value != "" && !seen[v.Value] {

@@ -39,11 +39,20 @@ const (
 	assignmentField  = "--var"
 )
 
+// maxLineErrors bounds the line errors ParseFile reports one by one.
+const maxLineErrors = 10
+
 // ParseFile reads variables in the file format described in the package
-// documentation from r. source names the file in errors ("vars.env"); an
-// error is a *credbroker.Error with CodeInvalid and Field "source:line",
-// and never holds the line's content. A failure to read r is returned
-// wrapped.
+// documentation from r. source names the file in errors ("vars.env").
+//
+// It takes every valid line: the variables it returns are those of the
+// valid lines, also when some lines are not valid, so that a caller can
+// still mask the secrets of a file it refuses. The error then names each
+// bad line (the first ten, and how many more there are): errors.Join of
+// *credbroker.Error values with CodeInvalid and Field "source:line", which
+// never hold a line's content. A file larger than MaxFileSize, or a line
+// longer than a value may be, ends the reading there. A failure to read r
+// is returned wrapped.
 //
 // A name defined on several lines appears once, where it first appears,
 // with the value of its last line; it is secret if any of its lines marks
@@ -57,16 +66,24 @@ func ParseFile(r io.Reader, source string) ([]Var, error) {
 	sc.Buffer(make([]byte, 0, 64<<10), maxLineLen)
 
 	var out []Var
+	var errs []error
+	bad := 0
+	fail := func(err error) ([]Var, error) {
+		return out, errors.Join(append(errs, err)...)
+	}
 	index := make(map[string]int)
 	line := 0
 	for sc.Scan() {
 		line++
 		if lr.N <= 0 {
-			return nil, fileTooLarge(source)
+			return fail(fileTooLarge(source))
 		}
 		v, skip, problem, fix := parseLine(sc.Text(), true)
 		if problem != "" {
-			return nil, lineError(source, line, problem, fix)
+			if bad++; bad <= maxLineErrors {
+				errs = append(errs, lineError(source, line, problem, fix))
+			}
+			continue
 		}
 		if skip {
 			continue
@@ -79,17 +96,24 @@ func ParseFile(r io.Reader, source string) ([]Var, error) {
 		index[v.Name] = len(out)
 		out = append(out, v)
 	}
+	if bad > maxLineErrors {
+		errs = append(errs, &credbroker.Error{Code: credbroker.CodeInvalid, Field: source,
+			Message: fmt.Sprintf("%d more bad lines", bad-maxLineErrors), Fix: lineFix})
+	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
 			if lr.N <= 0 {
-				return nil, fileTooLarge(source)
+				return fail(fileTooLarge(source))
 			}
-			return nil, lineError(source, line+1, problemLineLong, valueLongFix)
+			return fail(lineError(source, line+1, problemLineLong, valueLongFix))
 		}
-		return nil, fmt.Errorf("read %s: %w", source, err)
+		return fail(fmt.Errorf("read %s: %w", source, err))
 	}
 	if lr.N <= 0 {
-		return nil, fileTooLarge(source)
+		return fail(fileTooLarge(source))
+	}
+	if len(errs) > 0 {
+		return out, errors.Join(errs...)
 	}
 	return out, nil
 }

@@ -185,3 +185,35 @@ func TestParseAssignment(t *testing.T) {
 		}
 	}
 }
+
+// TestParseFileTakesValidLines (issue 11, defect 7): a bad line does not
+// lose the good ones, which a caller needs to mask their secrets; each bad
+// line is reported by its number, never its text.
+func TestParseFileTakesValidLines(t *testing.T) {
+	in := "a=1\nbad line " + secretValue + "\nsecret mintedToken=" + secretValue + "x\n=" + secretValue + "\nb=2\n"
+	vs, err := ParseFile(strings.NewReader(in), "ci.env")
+	if err == nil {
+		t.Fatal("no error for two bad lines")
+	}
+	want := []Var{{Name: "a", Value: "1"}, {Name: "mintedToken", Value: secretValue + "x", Secret: true}, {Name: "b", Value: "2"}}
+	if len(vs) != len(want) {
+		t.Fatalf("variables %+v, want %+v", vs, want)
+	}
+	for i := range want {
+		if vs[i] != want[i] {
+			t.Fatalf("variable %d: %+v, want %+v", i, vs[i], want[i])
+		}
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "ci.env:2: ") || !strings.Contains(msg, "ci.env:4: ") || strings.Contains(msg, "ci.env:1") {
+		t.Errorf("error %q, want lines 2 and 4", msg)
+	}
+	if strings.Contains(msg, "hunter2") || strings.Contains(msg, "bad line") {
+		t.Errorf("error %q repeats a line", msg)
+	}
+	// Many bad lines: ten named, the rest counted.
+	vs, err = ParseFile(strings.NewReader(strings.Repeat("nope\n", 25)+"c=3\n"), "ci.env")
+	if len(vs) != 1 || strings.Count(err.Error(), "expected NAME=VALUE") != 10 || !strings.Contains(err.Error(), "15 more bad lines") {
+		t.Errorf("25 bad lines: %v, %v", vs, err)
+	}
+}

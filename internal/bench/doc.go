@@ -9,6 +9,11 @@
 // baseline of each scenario in the same run, so that the ratio between
 // them says what credbroker costs on top of the floor.
 //
+// This directory is a module of its own (go.mod here, with a replace
+// directive to the repository root), so that vegeta and what it brings stay
+// out of the requirements of the credbroker module and its binary. Its
+// tests run from this directory: scripts/test and scripts/bench do so.
+//
 // The suite itself is TestSuite in suite_test.go, behind the build tag
 // "bench" so that it never runs as part of scripts/test: it starts the real
 // peers of package internal/testpeers (MinIO for STS, ec2-metadata-mock,

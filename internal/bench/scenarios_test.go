@@ -125,30 +125,46 @@ func rateLat(r Summary) string {
 }
 
 // vendComparison loads credbroker st and the baseline with the same
-// settings and reports them.
-func (s *suite) vendComparison(t *testing.T, key, title, store string, st *site, conns int, goal string, pass func(cb, base Summary) bool) {
+// settings and reports them. With cmp (the -compare build's broker), that
+// one is loaded too, the three alternating run by run.
+func (s *suite) vendComparison(t *testing.T, key, title, store string, st, cmp *site, conns int, goal string, pass func(cb, base Summary) bool) {
 	cb := &side{name: "credbroker (" + store + ")", load: Load{
 		Targets: []vegeta.Target{vendTarget(st.url, st.tokens.Agent, "deploy", "42")}, Conns: conns, Duration: s.dur, Check: s.vendOK,
 	}}
 	base := &side{name: "bare net/http, fixed JSON", load: Load{
 		Targets: []vegeta.Target{s.baselineTarget()}, Conns: conns, Duration: s.dur, Check: s.vendOK,
 	}}
-	s.measure(t, cb, base)
+	sides := []*side{cb, base}
+	var alt *side
+	if cmp != nil {
+		alt = &side{name: "compare build (" + store + ")", load: Load{
+			Targets: []vegeta.Target{vendTarget(cmp.url, cmp.tokens.Agent, "deploy", "42")}, Conns: conns, Duration: s.dur, Check: s.vendOK,
+		}}
+		sides = append(sides, alt)
+	}
+	s.measure(t, sides...)
 	c, b := cb.median(), base.median()
 	s.row(Row{
 		Scenario: title, Credbroker: rateLat(c), Baseline: rateLat(b),
 		Ratio: fmt.Sprintf("%.2f×", c.Throughput/b.Throughput), Goal: goal, Verdict: Judge(pass(c, b)),
 	})
-	fig := s.figure(t, key, Figure{Title: title, Series: []Series{
-		{Name: cb.name, Latencies: cb.lat}, {Name: base.name, Latencies: base.lat, Dashed: true},
-	}})
-	s.section(title, runsTable("vends/s", cb, base)+"\n"+fig)
+	series := []Series{{Name: cb.name, Latencies: cb.lat}, {Name: base.name, Latencies: base.lat, Dashed: true}}
+	if alt != nil {
+		a := alt.median()
+		s.row(Row{
+			Scenario: title + ", compare build", Credbroker: rateLat(a), Baseline: rateLat(b),
+			Ratio: fmt.Sprintf("%.2f× (%.3f× this build)", a.Throughput/b.Throughput, a.Throughput/c.Throughput), Goal: goal, Verdict: Judge(pass(a, b)),
+		})
+		series = append(series, Series{Name: alt.name, Latencies: alt.lat})
+	}
+	fig := s.figure(t, key, Figure{Title: title, Series: series})
+	s.section(title, runsTable("vends/s", sides...)+"\n"+fig)
 }
 
 // vendOneConn: cached vend, one keep-alive connection, against the bare
 // handler.
 func (s *suite) vendOneConn(t *testing.T) {
-	s.vendComparison(t, "vend-1conn", "cached vend, 1 connection, keep-alive (SQLite, audit on)", "SQLite", s.sqlite, 1,
+	s.vendComparison(t, "vend-1conn", "cached vend, 1 connection, keep-alive (SQLite, audit on)", "SQLite", s.sqlite, s.cmpSite, 1,
 		"≥ 0.8× baseline; p99 ≤ 1 ms", func(c, b Summary) bool {
 			return c.Throughput >= 0.8*b.Throughput && c.P99 <= time.Millisecond
 		})
@@ -160,7 +176,7 @@ func (s *suite) vendOneConn(t *testing.T) {
 func (s *suite) vendOneConnSyncNormal(t *testing.T) {
 	st := s.startSite(t, "broker-sqlite-normal", "", 1, s.cb, "CREDBROKER_STORE_SYNC=normal")
 	vendOnce(t, st, "deploy", "42")
-	s.vendComparison(t, "vend-1conn-normal", "cached vend, 1 connection, keep-alive (SQLite, --store-sync normal)", "SQLite, sync normal", st, 1,
+	s.vendComparison(t, "vend-1conn-normal", "cached vend, 1 connection, keep-alive (SQLite, --store-sync normal)", "SQLite, sync normal", st, nil, 1,
 		"≥ 0.8× baseline; p99 ≤ 1 ms", func(c, b Summary) bool {
 			return c.Throughput >= 0.8*b.Throughput && c.P99 <= time.Millisecond
 		})
@@ -168,7 +184,7 @@ func (s *suite) vendOneConnSyncNormal(t *testing.T) {
 
 // vend64SQLite: cached vend, 64 connections, audit on, SQLite.
 func (s *suite) vend64SQLite(t *testing.T) {
-	s.vendComparison(t, "vend-64-sqlite", "cached vend, 64 connections, audit on, SQLite", "SQLite", s.sqlite, 64,
+	s.vendComparison(t, "vend-64-sqlite", "cached vend, 64 connections, audit on, SQLite", "SQLite", s.sqlite, s.cmpSite, 64,
 		"≥ 5,000 vends/s; p99 ≤ 5 ms", func(c, _ Summary) bool {
 			return c.Throughput >= 5000 && c.P99 <= 5*time.Millisecond
 		})
@@ -178,7 +194,7 @@ func (s *suite) vend64SQLite(t *testing.T) {
 func (s *suite) vend64Postgres(t *testing.T) {
 	st := s.startSite(t, "broker-postgres", testpeers.Postgres(t), 1, s.cb)
 	vendOnce(t, st, "deploy", "42")
-	s.vendComparison(t, "vend-64-postgres", "cached vend, 64 connections, audit on, PostgreSQL", "PostgreSQL", st, 64,
+	s.vendComparison(t, "vend-64-postgres", "cached vend, 64 connections, audit on, PostgreSQL", "PostgreSQL", st, nil, 64,
 		"≥ 2,000 vends/s; p99 ≤ 20 ms", func(c, _ Summary) bool {
 			return c.Throughput >= 2000 && c.P99 <= 20*time.Millisecond
 		})

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/credbroker/credbroker"
@@ -27,7 +29,9 @@ type HourResult struct {
 	Vends int
 	// STSCalls is how many sessions STS issued.
 	STSCalls int64
-	// CallsAt are the simulated times of the STS calls, from the start.
+	// CallsAt are the simulated times of the STS calls, from the start:
+	// when the fake STS was called, which for a refresh in the background
+	// may be a little after the vend that started it.
 	CallsAt []time.Duration
 	// Expired counts vends that returned credentials already expired.
 	Expired int
@@ -59,7 +63,7 @@ func SimulateHour(ctx context.Context, st credbroker.Store, keys broker.Sealer, 
 	}
 	start := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	clk := NewClock(start)
-	sts := &FakeSTS{Now: clk.Now, Lifetime: o.Lifetime}
+	sts := &timedSTS{FakeSTS: FakeSTS{Now: clk.Now, Lifetime: o.Lifetime}, start: start}
 	svc, err := broker.New(broker.Options{Store: st, Keys: keys, Issuer: sts, Now: clk.Now, Audit: &discardAudit{}})
 	if err != nil {
 		return HourResult{}, err
@@ -83,13 +87,9 @@ func SimulateHour(ctx context.Context, st credbroker.Store, keys broker.Sealer, 
 		if err != nil {
 			return res, fmt.Errorf("authenticate at %s: %w", at, err)
 		}
-		before := sts.Calls()
 		vr, err := svc.Vend(ctx, tok, req)
 		if err != nil {
 			return res, fmt.Errorf("vend at %s: %w", at, err)
-		}
-		if sts.Calls() != before {
-			res.CallsAt = append(res.CallsAt, at)
 		}
 		res.Vends++
 		now := clk.Now()
@@ -102,8 +102,32 @@ func SimulateHour(ctx context.Context, st credbroker.Store, keys broker.Sealer, 
 		}
 		res.MinLeft = min(res.MinLeft, left)
 	}
-	res.STSCalls = sts.Calls()
+	res.CallsAt = sts.callsAt()
+	res.STSCalls = int64(len(res.CallsAt))
 	return res, nil
+}
+
+// timedSTS is a FakeSTS that notes the simulated time of each call.
+type timedSTS struct {
+	FakeSTS
+	start time.Time
+
+	mu sync.Mutex
+	at []time.Duration
+}
+
+// Issue implements broker.Issuer.
+func (f *timedSTS) Issue(ctx context.Context, req credbroker.IssueRequest) (credbroker.Credentials, error) {
+	f.mu.Lock()
+	f.at = append(f.at, f.Now().Sub(f.start))
+	f.mu.Unlock()
+	return f.FakeSTS.Issue(ctx, req)
+}
+
+func (f *timedSTS) callsAt() []time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.at)
 }
 
 // SessionMemory measures the memory one cached session takes in a

@@ -47,6 +47,7 @@ var (
 	flagMicroTime  = flag.String("micro-benchtime", "300ms", "go test -benchtime of the micro-benchmarks")
 	flagWaitQuiet  = flag.Duration("wait-quiet", 0, "wait up to this long for the machine to be idle (under 15% CPU busy over 5 s) before measuring")
 	flagNewBase    = flag.Bool("update-baseline", false, "store this run's micro-benchmarks as the baseline that later runs are compared with")
+	flagCompare    = flag.String("compare", "", "another credbroker binary, measured beside this build and the baseline in vend-1conn and vend-64-sqlite, the three alternating run by run")
 )
 
 // The helper processes this test binary can become, chosen by helperVar.
@@ -157,6 +158,8 @@ type suite struct {
 	only   *regexp.Regexp
 
 	cb       string // the credbroker binary
+	cmp      string // the binary of -compare, or ""
+	cmpSite  *site  // a broker on SQLite running cmp, beside sqlite
 	minio    *testpeers.MinIOServer
 	proxy    *testpeers.CountingProxy
 	sqlite   *site              // the broker on SQLite the vend scenarios share
@@ -198,6 +201,17 @@ func TestSuite(t *testing.T) {
 
 	s.report.Code = codeVersion(s.root)
 	s.cb = testpeers.BuildCredbroker(t)
+	if *flagCompare != "" {
+		cmp, err := filepath.Abs(*flagCompare)
+		if err == nil {
+			_, err = os.Stat(cmp)
+		}
+		if err != nil {
+			t.Fatalf("-compare: %v", err)
+		}
+		s.cmp = cmp
+		s.report.Settings += " With -compare, a second build (" + filepath.Base(cmp) + ") runs beside this one on a store of its own in the SQLite vend scenarios."
+	}
 	busy := s.waitQuiet()
 	loadStart := LoadAverage()
 	started = time.Now()
@@ -214,6 +228,9 @@ func TestSuite(t *testing.T) {
 	}
 	if s.want("vend-1conn", "vend-1conn-normal", "vend-64-sqlite", "vend-64-postgres", "cold-1000") {
 		s.sqlite = s.startSite(t, "broker-sqlite", "", 1, s.cb)
+		if s.cmp != "" {
+			s.cmpSite = s.startSite(t, "broker-sqlite-compare", "", 1, s.cmp)
+		}
 		s.startBaseline(t)
 	}
 
@@ -250,10 +267,11 @@ func firstNonEmpty(a, b string) string {
 	return b
 }
 
-// vegetaVersion is the version of the load generator that go.mod pins
-// (test binaries carry no module versions in their build information).
+// vegetaVersion is the version of the load generator that the bench
+// module's go.mod pins (test binaries carry no module versions in their
+// build information).
 func vegetaVersion(root string) string {
-	b, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	b, err := os.ReadFile(filepath.Join(root, "internal", "bench", "go.mod"))
 	if err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			if f := strings.Fields(l); len(f) >= 2 && f[0] == "github.com/tsenart/vegeta/v12" {

@@ -51,6 +51,12 @@ const (
 	KeyPGBin = "PG_BIN"
 	// KeyChromium is the path of Debian's chromium, for the browser tests.
 	KeyChromium = "CHROMIUM"
+	// KeyNode is the path of Node.js (Debian's nodejs), whose
+	// encodeURIComponent the masking tests use.
+	KeyNode = "NODE"
+	// KeyCurl is the path of curl, whose --data-urlencode the masking tests
+	// use.
+	KeyCurl = "CURL"
 )
 
 // depsHint ends every message about a missing or broken peer.
@@ -129,6 +135,8 @@ func defaultPeers(cache string) map[string]string {
 		KeyIMDSMock: filepath.Join(cache, "bin", "ec2-metadata-mock"),
 		KeyPGBin:    "/usr/lib/postgresql/15/bin",
 		KeyChromium: "/usr/bin/chromium",
+		KeyNode:     "/usr/bin/node",
+		KeyCurl:     "/usr/bin/curl",
 	}
 }
 
@@ -226,6 +234,10 @@ func (p *peers) binaryPath(name string) string {
 		return p.values[KeyIMDSMock]
 	case "chromium":
 		return p.values[KeyChromium]
+	case "node":
+		return p.values[KeyNode]
+	case "curl":
+		return p.values[KeyCurl]
 	}
 	pg := filepath.Join(p.values[KeyPGBin], name)
 	if _, err := os.Stat(pg); err == nil || pgTools[name] {
@@ -237,7 +249,7 @@ func (p *peers) binaryPath(name string) string {
 // Binary returns the path of the peer program name and fails the test when it
 // is not an executable file. Names: "aws" (the AWS CLI v2 from the peers file,
 // unverified: use [AWSCLI] to check its version), "python3", "minio",
-// "ec2-metadata-mock", "chromium", PostgreSQL tools such as "initdb" or "pg_ctl" (looked
+// "ec2-metadata-mock", "chromium", "node", "curl", PostgreSQL tools such as "initdb" or "pg_ctl" (looked
 // up in PG_BIN), and any other name is looked up in <cache>/bin (for example
 // "benchstat").
 func Binary(t testing.TB, name string) string {
