@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/internal/migrate"
 	"github.com/credbroker/credbroker/storetest"
 )
 
@@ -164,7 +165,11 @@ func TestReopen(t *testing.T) {
 	if p := problems(t, s2); len(p) > 0 {
 		t.Errorf("trail after reopen: %v", p)
 	}
-	ms, err := migrations()
+	d, err := dialect(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := migrate.Load(d.Migrations, "*.sql")
 	if err != nil {
 		t.Fatal(err)
 	}

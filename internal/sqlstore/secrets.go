@@ -1,11 +1,11 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/credbroker/credbroker"
-	"github.com/jackc/pgx/v5"
 )
 
 // sealedRow is one sealed secret found for re-wrapping: where it is, what
@@ -32,40 +32,40 @@ const (
 // sealedBelow lists the sealed secrets whose key version is below below.
 func (s *Store) sealedBelow(ctx context.Context, below int) ([]sealedRow, error) {
 	var out []sealedRow
-	collect := func(q querier, query string, row func(row pgx.CollectableRow) (sealedRow, error)) error {
-		rows, err := q.Query(ctx, query, below)
-		if err != nil {
+	err := s.read(ctx, "list sealed secrets", func(ctx context.Context) error {
+		out = nil
+		add := func(query string, row func(scanner) (sealedRow, error)) error {
+			rows, err := s.r.QueryContext(ctx, query, below)
+			if err != nil {
+				return err
+			}
+			found, err := collect(rows, row)
+			out = append(out, found...)
 			return err
 		}
-		found, err := pgx.CollectRows(rows, row)
-		out = append(out, found...)
-		return err
-	}
-	err := s.read(ctx, "list sealed secrets", func(ctx context.Context, q querier) error {
-		out = nil
-		err := collect(q, `SELECT id, secret_key_version, secret_blob FROM connectors
-			WHERE secret_blob IS NOT NULL AND secret_key_version < $1 ORDER BY id`,
-			func(row pgx.CollectableRow) (sealedRow, error) {
+		err := add(`SELECT id, secret_key_version, secret_blob FROM connectors
+			WHERE secret_blob IS NOT NULL AND secret_key_version < $1 ORDER BY id`+s.d.ByteOrder,
+			func(sc scanner) (sealedRow, error) {
 				var id string
 				var sealed credbroker.Sealed
-				err := row.Scan(&id, &sealed.KeyVersion, &sealed.Blob)
+				err := sc.Scan(&id, &sealed.KeyVersion, &sealed.Blob)
 				return sealedRow{credbroker.SecretRef{Kind: "connector", ID: id}, sealed, casConnector, []any{id}}, err
 			})
 		if err == nil {
-			err = collect(q, `SELECT plan, name, key_version, sealed_blob FROM variables
-				WHERE secret AND key_version < $1 ORDER BY plan, name`,
-				func(row pgx.CollectableRow) (sealedRow, error) {
+			err = add(`SELECT plan, name, key_version, sealed_blob FROM variables
+				WHERE secret AND key_version < $1 ORDER BY plan`+s.d.ByteOrder+`, name`+s.d.ByteOrder,
+				func(sc scanner) (sealedRow, error) {
 					var v credbroker.Variable
-					err := row.Scan(&v.Plan, &v.Name, &v.Sealed.KeyVersion, &v.Sealed.Blob)
+					err := sc.Scan(&v.Plan, &v.Name, &v.Sealed.KeyVersion, &v.Sealed.Blob)
 					return sealedRow{v.Ref(), v.Sealed, casVariable, []any{v.Plan, v.Name}}, err
 				})
 		}
 		if err == nil {
-			err = collect(q, `SELECT key, key_version, blob FROM meta WHERE key_version < $1 ORDER BY key`,
-				func(row pgx.CollectableRow) (sealedRow, error) {
+			err = add(`SELECT key, key_version, blob FROM meta WHERE key_version < $1 ORDER BY key`+s.d.ByteOrder,
+				func(sc scanner) (sealedRow, error) {
 					var key string
 					var sealed credbroker.Sealed
-					err := row.Scan(&key, &sealed.KeyVersion, &sealed.Blob)
+					err := sc.Scan(&key, &sealed.KeyVersion, &sealed.Blob)
 					return sealedRow{credbroker.SecretRef{Kind: "meta", ID: key}, sealed, casMeta, []any{key}}, err
 				})
 		}
@@ -95,10 +95,14 @@ func (s *Store) RewrapSecrets(ctx context.Context, below int, fn func(ref credbr
 			return n, credbroker.Errorf(credbroker.CodeInvalid, "", "re-wrapping %s gave an empty sealed value", sr.ref)
 		}
 		var swapped bool
-		err = s.write(ctx, "rewrap secret", func(ctx context.Context, tx pgx.Tx) error {
-			args := append([]any{next.Blob, int32(next.KeyVersion), sr.sealed.Blob, int32(sr.sealed.KeyVersion)}, sr.key...)
-			tag, err := tx.Exec(ctx, sr.cas, args...)
-			swapped = err == nil && tag.RowsAffected() == 1
+		err = s.write(ctx, "rewrap secret", func(ctx context.Context, tx *sql.Tx) error {
+			args := append([]any{next.Blob, int64(next.KeyVersion), sr.sealed.Blob, int64(sr.sealed.KeyVersion)}, sr.key...)
+			res, err := tx.ExecContext(ctx, sr.cas, args...)
+			if err != nil {
+				return err
+			}
+			changed, err := res.RowsAffected()
+			swapped = changed == 1
 			return err
 		})
 		if err != nil {
@@ -113,42 +117,34 @@ func (s *Store) RewrapSecrets(ctx context.Context, below int, fn func(ref credbr
 
 // CountSealed returns how many sealed secrets use each key version.
 func (s *Store) CountSealed(ctx context.Context) (map[int]int, error) {
-	out := map[int]int{}
-	err := s.read(ctx, "count sealed secrets", func(ctx context.Context, q querier) error {
-		clear(out)
-		rows, err := q.Query(ctx, `SELECT key_version, COUNT(*) FROM (
-				SELECT secret_key_version AS key_version FROM connectors WHERE secret_blob IS NOT NULL
-				UNION ALL SELECT key_version FROM variables WHERE secret
-				UNION ALL SELECT key_version FROM meta
-			) AS sealed GROUP BY key_version`)
-		if err != nil {
-			return err
-		}
-		var version, count int
-		_, err = pgx.ForEachRow(rows, []any{&version, &count}, func() error {
-			out[version] = count
-			return nil
-		})
-		return err
-	})
+	type count struct{ version, n int }
+	counts, err := readAll(ctx, s, "count sealed secrets", `SELECT key_version, COUNT(*) FROM (
+			SELECT secret_key_version AS key_version FROM connectors WHERE secret_blob IS NOT NULL
+			UNION ALL SELECT key_version FROM variables WHERE secret
+			UNION ALL SELECT key_version FROM meta
+		) AS sealed GROUP BY key_version`,
+		func(sc scanner) (c count, err error) { err = sc.Scan(&c.version, &c.n); return c, err })
 	if err != nil {
 		return nil, err
+	}
+	out := make(map[int]int, len(counts))
+	for _, c := range counts {
+		out[c.version] = c.n
 	}
 	return out, nil
 }
 
 // KeyCheck returns the sealed key check; CodeNotFound before InitKeyCheck.
 func (s *Store) KeyCheck(ctx context.Context) (credbroker.Sealed, error) {
-	var sealed credbroker.Sealed
-	err := s.read(ctx, "read key check", func(ctx context.Context, q querier) error {
-		err := q.QueryRow(ctx, `SELECT key_version, blob FROM meta WHERE key = $1`, credbroker.KeyCheckRef.ID).
-			Scan(&sealed.KeyVersion, &sealed.Blob)
-		if isNoRows(err) {
+	return readOne(ctx, s, "read key check", `SELECT key_version, blob FROM meta WHERE key = $1`,
+		func() error {
 			return credbroker.Errorf(credbroker.CodeNotFound, "", "the store holds no key check yet")
-		}
-		return err
-	})
-	return sealed, err
+		},
+		func(sc scanner) (v credbroker.Sealed, err error) {
+			err = sc.Scan(&v.KeyVersion, &v.Blob)
+			return v, err
+		},
+		credbroker.KeyCheckRef.ID)
 }
 
 // InitKeyCheck stores sealed as the key check unless one exists
@@ -157,13 +153,10 @@ func (s *Store) InitKeyCheck(ctx context.Context, sealed credbroker.Sealed) erro
 	if sealed.Empty() {
 		return credbroker.Errorf(credbroker.CodeInvalid, "", "the key check is empty")
 	}
-	return s.write(ctx, "init key check", func(ctx context.Context, tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO meta (key, key_version, blob) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`,
-			credbroker.KeyCheckRef.ID, int32(sealed.KeyVersion), sealed.Blob)
-		if err == nil && tag.RowsAffected() == 0 {
-			return credbroker.Errorf(credbroker.CodeConflict, "", "the store already holds a key check").
-				WithFix("start with the master key the store was created with")
-		}
-		return err
+	return s.write(ctx, "init key check", func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO meta (key, key_version, blob) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`,
+			credbroker.KeyCheckRef.ID, int64(sealed.KeyVersion), sealed.Blob)
+		return changedOne(res, err, credbroker.Errorf(credbroker.CodeConflict, "", "the store already holds a key check").
+			WithFix("start with the master key the store was created with"))
 	})
 }

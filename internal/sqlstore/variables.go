@@ -1,10 +1,10 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/credbroker/credbroker"
-	"github.com/jackc/pgx/v5"
 )
 
 const variableColumns = `plan, name, value, secret, sealed_blob, key_version, updated_us`
@@ -27,8 +27,8 @@ func (s *Store) SetVariable(ctx context.Context, v *credbroker.Variable, audit *
 	} else {
 		blob, version = nil, nil
 	}
-	return s.write(ctx, "set variable", func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO variables (`+variableColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
+	return s.write(ctx, "set variable", func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO variables (`+variableColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
 			ON CONFLICT (plan, name) DO UPDATE SET value = excluded.value, secret = excluded.secret,
 				sealed_blob = excluded.sealed_blob, key_version = excluded.key_version, updated_us = excluded.updated_us`,
 			v.Plan, v.Name, value, v.Secret, blob, version, micros(v.UpdatedAt))
@@ -39,12 +39,9 @@ func (s *Store) SetVariable(ctx context.Context, v *credbroker.Variable, audit *
 // DeleteVariable removes the variable (plan, name); CodeNotFound when
 // there is none.
 func (s *Store) DeleteVariable(ctx context.Context, plan, name string, audit *credbroker.AuditRecord) error {
-	return s.write(ctx, "delete variable", func(ctx context.Context, tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM variables WHERE plan = $1 AND name = $2`, plan, name)
-		if err == nil && tag.RowsAffected() == 0 {
-			return variableNotFound(plan, name)
-		}
-		return err
+	return s.write(ctx, "delete variable", func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM variables WHERE plan = $1 AND name = $2`, plan, name)
+		return changedOne(res, err, variableNotFound(plan, name))
 	}, auditOf(audit)...)
 }
 
@@ -61,37 +58,30 @@ func variableNotFound(plan, name string) error {
 // variables come with Sealed set and Value empty.
 func (s *Store) ListVariables(ctx context.Context, plans ...string) ([]*credbroker.Variable, error) {
 	query := `SELECT ` + variableColumns + ` FROM variables`
-	var args []any
+	args := make([]any, len(plans))
 	if len(plans) > 0 {
-		query += ` WHERE plan = ANY($1)`
-		args = append(args, plans)
-	}
-	query += ` ORDER BY plan COLLATE "C", name COLLATE "C"`
-	var out []*credbroker.Variable
-	err := s.read(ctx, "list variables", func(ctx context.Context, q querier) error {
-		rows, err := q.Query(ctx, query, args...)
-		if err != nil {
-			return err
+		query += ` WHERE plan IN (` + s.params(1, len(plans)) + `)`
+		for i, p := range plans {
+			args[i] = p
 		}
-		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*credbroker.Variable, error) {
-			var (
-				v       credbroker.Variable
-				value   *string
-				blob    []byte
-				version *int32
-				updated *int64
-			)
-			if err := row.Scan(&v.Plan, &v.Name, &value, &v.Secret, &blob, &version, &updated); err != nil {
-				return nil, err
-			}
-			if value != nil {
-				v.Value = *value
-			}
-			v.Sealed = sealedOf(blob, version)
-			v.UpdatedAt = fromMicros(updated)
-			return &v, nil
-		})
-		return err
-	})
-	return out, err
+	}
+	query += ` ORDER BY plan` + s.d.ByteOrder + `, name` + s.d.ByteOrder
+	return readAll(ctx, s, "list variables", query, scanVariable, args...)
+}
+
+// scanVariable reads one row of variableColumns.
+func scanVariable(sc scanner) (*credbroker.Variable, error) {
+	var (
+		v                credbroker.Variable
+		value            sql.NullString
+		blob             []byte
+		version, updated sql.NullInt64
+	)
+	if err := sc.Scan(&v.Plan, &v.Name, &value, &v.Secret, &blob, &version, &updated); err != nil {
+		return nil, err
+	}
+	v.Value = value.String
+	v.Sealed = sealedOf(blob, version)
+	v.UpdatedAt = fromMicros(updated)
+	return &v, nil
 }

@@ -1,15 +1,16 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"time"
 
 	"github.com/credbroker/credbroker"
 )
 
 const tokenColumns = `id, name, role, plans, hash, created_us, expires_us, revoked_us`
+
+const selectToken = `SELECT ` + tokenColumns + ` FROM tokens WHERE id = $1`
 
 // scanToken reads one row of tokenColumns.
 func scanToken(sc scanner) (*credbroker.Token, error) {
@@ -35,52 +36,27 @@ func (s *Store) CreateToken(ctx context.Context, t *credbroker.Token, audit *cre
 	case len(t.Hash) == 0:
 		return credbroker.Errorf(credbroker.CodeInvalid, "hash", "the token has no hash")
 	}
-	return s.write(ctx, "create token", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	return s.write(ctx, "create token", func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (id) DO NOTHING`,
 			t.ID, t.Name, string(t.Role), t.Plans, t.Hash, micros(t.CreatedAt), micros(t.ExpiresAt), micros(t.RevokedAt))
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err == nil && n == 0 {
-			return credbroker.Errorf(credbroker.CodeConflict, "id", "a token with ID %s already exists", t.ID)
-		}
-		return err
+		return changedOne(res, err, credbroker.Errorf(credbroker.CodeConflict, "id", "a token with ID %s already exists", t.ID))
 	}, auditOf(audit)...)
+}
+
+// noToken says that there is no token id.
+func noToken(id string) error {
+	return credbroker.Errorf(credbroker.CodeNotFound, "token", "no token with ID %s", id)
 }
 
 // GetToken returns the token id; CodeNotFound when there is none.
 func (s *Store) GetToken(ctx context.Context, id string) (*credbroker.Token, error) {
-	t, err := scanToken(s.getToken.QueryRowContext(ctx, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, credbroker.Errorf(credbroker.CodeNotFound, "token", "no token with ID %s", id)
-	}
-	if err != nil {
-		return nil, s.fail("get token", err)
-	}
-	return t, nil
+	return readOne(ctx, s, "get token", selectToken, func() error { return noToken(id) }, scanToken, id)
 }
 
 // ListTokens returns every token, oldest first.
 func (s *Store) ListTokens(ctx context.Context) ([]*credbroker.Token, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY created_us, id`)
-	if err != nil {
-		return nil, s.fail("list tokens", err)
-	}
-	defer rows.Close()
-	var out []*credbroker.Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, s.fail("list tokens", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail("list tokens", err)
-	}
-	return out, nil
+	return readAll(ctx, s, "list tokens", `SELECT `+tokenColumns+` FROM tokens ORDER BY created_us NULLS FIRST, id`+s.d.ByteOrder, scanToken)
 }
 
 // RevokeToken sets the token's RevokedAt to at unless it is already
@@ -90,15 +66,8 @@ func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, audit 
 	if at.IsZero() {
 		return credbroker.Errorf(credbroker.CodeInvalid, "revoked_at", "no revocation time given")
 	}
-	return s.write(ctx, "revoke token", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_us = COALESCE(revoked_us, ?) WHERE id = ?`, at.UnixMicro(), id)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err == nil && n == 0 {
-			return credbroker.Errorf(credbroker.CodeNotFound, "token", "no token with ID %s", id)
-		}
-		return err
+	return s.write(ctx, "revoke token", func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_us = COALESCE(revoked_us, $1) WHERE id = $2`, at.UnixMicro(), id)
+		return changedOne(res, err, noToken(id))
 	}, auditOf(audit)...)
 }

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"database/sql"
@@ -13,6 +13,26 @@ import (
 type scanner interface {
 	Scan(dest ...any) error
 }
+
+// collect reads every row with row and closes rows.
+func collect[T any](rows *sql.Rows, row func(scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := row(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// scanString reads a row of one text column.
+func scanString(sc scanner) (v string, err error) { err = sc.Scan(&v); return v, err }
+
+// scanInt64 reads a row of one integer column.
+func scanInt64(sc scanner) (v int64, err error) { err = sc.Scan(&v); return v, err }
 
 // micros is t as unix microseconds, or NULL for the zero time.
 func micros(t time.Time) any {
@@ -60,7 +80,7 @@ func sealedArgs(s credbroker.Sealed) (blob, version any) {
 
 // sealedOf reverses sealedArgs.
 func sealedOf(blob []byte, version sql.NullInt64) credbroker.Sealed {
-	if len(blob) == 0 {
+	if len(blob) == 0 || !version.Valid {
 		return credbroker.Sealed{}
 	}
 	return credbroker.Sealed{KeyVersion: int(version.Int64), Blob: blob}
@@ -92,7 +112,15 @@ func parseList[T any](s string, dst *[]T) error {
 	return nil
 }
 
-// placeholders returns "?, ?, ?" for n parameters.
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+// params returns the markers of parameters from to from+n-1, separated by
+// commas.
+func (s *Store) params(from, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(s.d.Placeholder(from + i))
+	}
+	return b.String()
 }

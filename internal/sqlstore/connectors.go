@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -23,10 +23,30 @@ var connectorCols = []string{
 	"retry_max_backoff_ns", "created_us", "updated_us", "revision",
 }
 
-var (
-	connectorColumns = strings.Join(connectorCols, ", ")
-	insertConnector  = `INSERT INTO connectors (` + connectorColumns + `) VALUES (` + placeholders(len(connectorCols)) + `)`
-	updateConnector  = `UPDATE connectors SET ` + strings.Join(connectorCols[1:], " = ?, ") + ` = ? WHERE id = ?`
+var connectorColumns = strings.Join(connectorCols, ", ")
+
+// connectorWrites returns the INSERT of a connector, whose parameters are
+// connectorArgs, and its UPDATE, whose parameters are connectorArgs
+// without the ID, then the ID.
+func (s *Store) connectorWrites() (insert, update string) {
+	insert = `INSERT INTO connectors (` + connectorColumns + `) VALUES (` + s.params(1, len(connectorCols)) + `)`
+	sets := make([]string, len(connectorCols)-1)
+	for i, col := range connectorCols[1:] {
+		sets[i] = col + " = " + s.d.Placeholder(i+1)
+	}
+	update = `UPDATE connectors SET ` + strings.Join(sets, ", ") + ` WHERE id = ` + s.d.Placeholder(len(connectorCols))
+	return insert, update
+}
+
+// byIDOrName ends the reads of one connector by ID or, failing that, by
+// name.
+const byIDOrName = ` FROM connectors WHERE id = $1 OR name = $1 ORDER BY id = $1 DESC LIMIT 1`
+
+var selectConnector = `SELECT ` + connectorColumns + byIDOrName
+
+const (
+	selectRevision   = `SELECT id, revision` + byIDOrName
+	selectGeneration = `SELECT n FROM connector_generation WHERE id = 1`
 )
 
 // connectorArgs are the column values of c, in connectorCols order.
@@ -110,21 +130,24 @@ func checkConnector(c *credbroker.Connector) error {
 }
 
 // checkNameAndBase, inside a write transaction, refuses a name another
-// connector holds and a base connector that does not exist.
+// connector holds and a base connector that does not exist. Where another
+// transaction can run meanwhile (PostgreSQL), it can still take the name or
+// delete the base before this one commits: the unique and foreign keys
+// catch that, as CodeConflict.
 func checkNameAndBase(ctx context.Context, tx *sql.Tx, c *credbroker.Connector) error {
 	var other string
-	err := tx.QueryRowContext(ctx, `SELECT id FROM connectors WHERE name = ? AND id <> ?`, c.Name, c.ID).Scan(&other)
+	err := tx.QueryRowContext(ctx, `SELECT id FROM connectors WHERE name = $1 AND id <> $2`, c.Name, c.ID).Scan(&other)
 	switch {
 	case err == nil:
 		return credbroker.Errorf(credbroker.CodeConflict, "name", "a connector named %q already exists", c.Name)
-	case !errors.Is(err, sql.ErrNoRows):
+	case !isNoRows(err):
 		return err
 	}
 	if c.BaseConnector == "" || c.BaseConnector == c.ID {
 		return nil
 	}
-	err = tx.QueryRowContext(ctx, `SELECT id FROM connectors WHERE id = ?`, c.BaseConnector).Scan(&other)
-	if errors.Is(err, sql.ErrNoRows) {
+	err = tx.QueryRowContext(ctx, `SELECT id FROM connectors WHERE id = $1`, c.BaseConnector).Scan(&other)
+	if isNoRows(err) {
 		return credbroker.Errorf(credbroker.CodeInvalid, "base_connector", "base connector %s does not exist", c.BaseConnector)
 	}
 	return err
@@ -143,9 +166,9 @@ func (s *Store) CreateConnector(ctx context.Context, c *credbroker.Connector, au
 	if err != nil {
 		return s.fail("encode connector", err)
 	}
-	err = s.write(ctx, "create connector", func(tx *sql.Tx) error {
+	err = s.write(ctx, "create connector", func(ctx context.Context, tx *sql.Tx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM connectors WHERE id = ?`, c.ID).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM connectors WHERE id = $1`, c.ID).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
@@ -154,7 +177,7 @@ func (s *Store) CreateConnector(ctx context.Context, c *credbroker.Connector, au
 		if err := checkNameAndBase(ctx, tx, c); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, insertConnector, args...)
+		_, err := tx.ExecContext(ctx, s.insertConnector, args...)
 		return err
 	}, auditOf(audit)...)
 	if err != nil {
@@ -164,63 +187,38 @@ func (s *Store) CreateConnector(ctx context.Context, c *credbroker.Connector, au
 	return nil
 }
 
+// noConnector says that no connector has ID or name idOrName.
+func noConnector(idOrName string) error {
+	return credbroker.Errorf(credbroker.CodeNotFound, "connector", "no connector with ID or name %q", idOrName)
+}
+
 // GetConnector finds a connector by ID or, failing that, by name.
 func (s *Store) GetConnector(ctx context.Context, idOrName string) (*credbroker.Connector, error) {
-	c, err := scanConnector(s.getConnector.QueryRowContext(ctx, idOrName))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, credbroker.Errorf(credbroker.CodeNotFound, "connector", "no connector with ID or name %q", idOrName)
-	}
-	if err != nil {
-		return nil, s.fail("get connector", err)
-	}
-	return c, nil
+	return readOne(ctx, s, "get connector", selectConnector, func() error { return noConnector(idOrName) }, scanConnector, idOrName)
 }
 
 // ConnectorRevision returns the ID and revision of the connector that
 // GetConnector(idOrName) finds: two columns through the primary key or the
 // name's index.
 func (s *Store) ConnectorRevision(ctx context.Context, idOrName string) (string, int64, error) {
-	var id string
-	var rev int64
-	err := s.connectorRev.QueryRowContext(ctx, idOrName).Scan(&id, &rev)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", 0, credbroker.Errorf(credbroker.CodeNotFound, "connector", "no connector with ID or name %q", idOrName)
+	type idRev struct {
+		id  string
+		rev int64
 	}
-	if err != nil {
-		return "", 0, s.fail("read connector revision", err)
-	}
-	return id, rev, nil
+	v, err := readOne(ctx, s, "read connector revision", selectRevision, func() error { return noConnector(idOrName) },
+		func(sc scanner) (v idRev, err error) { err = sc.Scan(&v.id, &v.rev); return v, err }, idOrName)
+	return v.id, v.rev, err
 }
 
-// ConnectorGeneration returns the number that the triggers on the
-// connectors table move with every insert, update and delete.
+// ConnectorGeneration returns the number that the migration's triggers on
+// the connectors table move with every change of a connector.
 func (s *Store) ConnectorGeneration(ctx context.Context) (int64, error) {
-	var n int64
-	if err := s.connectorGen.QueryRowContext(ctx).Scan(&n); err != nil {
-		return 0, s.fail("read connector generation", err)
-	}
-	return n, nil
+	return readOne(ctx, s, "read connector generation", selectGeneration, nil, scanInt64)
 }
 
 // ListConnectors returns every connector, ordered by name.
 func (s *Store) ListConnectors(ctx context.Context) ([]*credbroker.Connector, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+connectorColumns+` FROM connectors ORDER BY name`)
-	if err != nil {
-		return nil, s.fail("list connectors", err)
-	}
-	defer rows.Close()
-	var out []*credbroker.Connector
-	for rows.Next() {
-		c, err := scanConnector(rows)
-		if err != nil {
-			return nil, s.fail("list connectors", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail("list connectors", err)
-	}
-	return out, nil
+	return readAll(ctx, s, "list connectors", `SELECT `+connectorColumns+` FROM connectors ORDER BY name`+s.d.ByteOrder, scanConnector)
 }
 
 // UpdateConnector replaces the connector c.ID with c if the store still
@@ -232,10 +230,10 @@ func (s *Store) UpdateConnector(ctx context.Context, c *credbroker.Connector, au
 		return err
 	}
 	var created sql.NullInt64
-	err := s.write(ctx, "update connector", func(tx *sql.Tx) error {
+	err := s.write(ctx, "update connector", func(ctx context.Context, tx *sql.Tx) error {
 		var rev int64
-		err := tx.QueryRowContext(ctx, `SELECT revision, created_us FROM connectors WHERE id = ?`, c.ID).Scan(&rev, &created)
-		if errors.Is(err, sql.ErrNoRows) {
+		err := tx.QueryRowContext(ctx, `SELECT revision, created_us FROM connectors WHERE id = $1`+s.d.ForNoKeyUpdate, c.ID).Scan(&rev, &created)
+		if isNoRows(err) {
 			return credbroker.Errorf(credbroker.CodeNotFound, "connector", "no connector with ID %s", c.ID)
 		}
 		if err != nil {
@@ -254,7 +252,7 @@ func (s *Store) UpdateConnector(ctx context.Context, c *credbroker.Connector, au
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, updateConnector, append(args[1:], c.ID)...)
+		_, err = tx.ExecContext(ctx, s.updateConnector, append(args[1:], c.ID)...)
 		return err
 	}, auditOf(audit)...)
 	if err != nil {
@@ -275,29 +273,20 @@ func revisionConflict(c *credbroker.Connector, stored int64) error {
 // DeleteConnector removes the connector id; CodeConflict while another
 // connector names it as its base, CodeNotFound when there is none.
 func (s *Store) DeleteConnector(ctx context.Context, id string, audit *credbroker.AuditRecord) error {
-	return s.write(ctx, "delete connector", func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT name FROM connectors WHERE base_connector = ? AND id <> ? ORDER BY name`, id, id)
+	return s.write(ctx, "delete connector", func(ctx context.Context, tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT name FROM connectors WHERE base_connector = $1 AND id <> $1 ORDER BY name`+s.d.ByteOrder, id)
 		if err != nil {
 			return err
 		}
-		users, err := scanStrings(rows)
+		users, err := collect(rows, scanString)
 		if err != nil {
 			return err
 		}
 		if len(users) > 0 {
 			return baseInUse(id, users)
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM connectors WHERE id = ?`, id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			if err != nil {
-				return err
-			}
-			return credbroker.Errorf(credbroker.CodeNotFound, "connector", "no connector with ID %s", id)
-		}
-		return nil
+		res, err := tx.ExecContext(ctx, `DELETE FROM connectors WHERE id = $1`, id)
+		return changedOne(res, err, credbroker.Errorf(credbroker.CodeNotFound, "connector", "no connector with ID %s", id))
 	}, auditOf(audit)...)
 }
 
@@ -308,16 +297,15 @@ func baseInUse(id string, users []string) error {
 		WithFix("delete those connectors or give them another base first")
 }
 
-// scanStrings reads and closes rows of one text column.
-func scanStrings(rows *sql.Rows) ([]string, error) {
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
+// changedOne returns err, the error of a statement that should change one
+// row, or none when it changed no row.
+func changedOne(res sql.Result, err error, none error) error {
+	if err != nil {
+		return err
 	}
-	return out, rows.Err()
+	n, err := res.RowsAffected()
+	if err == nil && n == 0 {
+		return none
+	}
+	return err
 }
