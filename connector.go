@@ -114,6 +114,10 @@ type Connector struct {
 	Scope       Scope       `json:"scope"`
 	AllowPlans  []string    `json:"allow_plans,omitempty"` // globs of plan keys; empty allows every plan in scope
 	SessionMode SessionMode `json:"session_mode"`
+	// AllowedAccountIDs, when not empty, is the connector's account
+	// guard: a session of another account (by the ARN STS issued it
+	// with) never leaves the broker.
+	AllowedAccountIDs []string `json:"allowed_account_ids,omitempty"`
 
 	Tags              []Tag    `json:"tags,omitempty"`
 	TransitiveTagKeys []string `json:"transitive_tag_keys,omitempty"`
@@ -232,7 +236,10 @@ type VendResult struct {
 	Connector       string    `json:"connector"`
 	ConnectorID     string    `json:"connector_id"`
 	RoleARN         string    `json:"role_arn,omitempty"`
-	Warnings        []string  `json:"warnings,omitempty"`
+	// AccountID is the account of the session, when the broker learned
+	// it (from the ARN STS issued it with, or GetCallerIdentity).
+	AccountID string   `json:"account_id,omitempty"`
+	Warnings  []string `json:"warnings,omitempty"`
 }
 
 // Credentials returns the credentials of r.
@@ -243,5 +250,6 @@ func (r *VendResult) Credentials() Credentials {
 		SessionToken:    r.SessionToken,
 		Expires:         r.Expiration,
 		Source:          "connector:" + r.Connector,
+		AccountID:       r.AccountID,
 	}
 }

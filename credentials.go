@@ -17,6 +17,11 @@ type Credentials struct {
 	// Source says where they came from ("instance", "static",
 	// "connector:deploy", "assume-role"), for messages and audit.
 	Source string
+	// AccountID is the AWS account the credentials belong to, when it is
+	// known: from the ARN STS returned with them (the assumed role's or
+	// federated user's) or from GetCallerIdentity; "" otherwise. The
+	// account guards check it (CheckAccount).
+	AccountID string
 }
 
 // CanExpire reports whether the credentials carry an expiry.

@@ -37,4 +37,9 @@ type IssueRequest struct {
 	// with that error and nothing is sent. The broker keeps its calls
 	// within a rate budget with it.
 	BeforeAttempt func(ctx context.Context) error
+	// NeedAccount asks for the account of the credentials issued
+	// (Credentials.AccountID): from the ARN STS returns with them, else
+	// from GetCallerIdentity at the endpoint that issued them; an STS
+	// that cannot say makes the issue fail. An account guard needs it.
+	NeedAccount bool
 }

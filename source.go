@@ -76,6 +76,11 @@ type Source struct {
 
 	// Retry bounds the retries of STS and IMDS calls.
 	Retry RetrySpec
+
+	// AllowedAccountIDs, when not empty, is the account guard: the
+	// credentials must belong to one of these accounts, or the task does
+	// not run (CheckAccount).
+	AllowedAccountIDs []string
 }
 
 // RoleSpec names a role to assume and the limits of the session.

@@ -29,6 +29,9 @@ type ConnectorSpec struct {
 	Scope       Scope       `json:"scope"`
 	AllowPlans  []string    `json:"allow_plans,omitempty"`
 	SessionMode SessionMode `json:"session_mode,omitempty"`
+	// AllowedAccountIDs is the account guard: the 12-digit accounts a
+	// session of the connector may belong to; none for no guard.
+	AllowedAccountIDs []string `json:"allowed_account_ids,omitempty"`
 
 	Tags              []Tag    `json:"tags,omitempty"`
 	TransitiveTagKeys []string `json:"transitive_tag_keys,omitempty"`
@@ -63,7 +66,7 @@ func (c *Connector) Info(partition string) ConnectorInfo {
 		Policy: c.Policy, PolicyARNs: c.PolicyARNs,
 		DefaultDurationSeconds: int(c.DefaultDuration / time.Second),
 		MaxDurationSeconds:     int(c.MaxDuration / time.Second),
-		Scope:                  c.Scope, AllowPlans: c.AllowPlans, SessionMode: c.SessionMode,
+		Scope:                  c.Scope, AllowPlans: c.AllowPlans, SessionMode: c.SessionMode, AllowedAccountIDs: c.AllowedAccountIDs,
 		Tags: c.Tags, TransitiveTagKeys: c.TransitiveTagKeys, DisableTags: c.DisableTags,
 		STSEndpoints: c.STSEndpoints, Revision: c.Revision,
 	}

@@ -20,7 +20,7 @@ func CheckRoleARN(field, s string, p Partition) error {
 	if err != nil {
 		return err
 	}
-	if !isAccountID(a.AccountID) {
+	if !credbroker.ValidAccountID(a.AccountID) {
 		return credbroker.Errorf(credbroker.CodeInvalid, field,
 			"the account of role ARN %q must be 12 digits", s).WithFix(roleARNExample(p))
 	}
@@ -51,7 +51,7 @@ func CheckPolicyARNs(field string, arns []string, p Partition) error {
 		if err != nil {
 			return err
 		}
-		if a.AccountID != "aws" && !isAccountID(a.AccountID) {
+		if a.AccountID != "aws" && !credbroker.ValidAccountID(a.AccountID) {
 			return credbroker.Errorf(credbroker.CodeInvalid, f,
 				`the account of policy ARN %q must be 12 digits, or "aws" for an AWS managed policy`, s).
 				WithFix(policyARNExample(p))
@@ -115,18 +115,6 @@ func orAWS(id string) string {
 		return "aws"
 	}
 	return id
-}
-
-func isAccountID(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // checkPathName checks "PATH/NAME" after "role/" or "policy/": the name is

@@ -131,7 +131,7 @@ func FuzzCheckRoleARN(f *testing.F) {
 		if err == nil {
 			a, perr := arn.Parse(s)
 			if perr != nil || a.Partition != p.ID || a.Service != "iam" || a.Region != "" ||
-				!isAccountID(a.AccountID) || !strings.HasPrefix(a.Resource, "role/") {
+				!credbroker.ValidAccountID(a.AccountID) || !strings.HasPrefix(a.Resource, "role/") {
 				t.Fatalf("accepted %q in %s", s, p.ID)
 			}
 			return

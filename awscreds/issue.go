@@ -206,7 +206,7 @@ func (is *Issuer) Issue(ctx context.Context, req credbroker.IssueRequest) (credb
 		if err != nil {
 			return credbroker.Credentials{}, translate(err, origin{field: "base", op: "retrieve", region: p.region, partition: p.partition.ID})
 		}
-		return c, nil
+		return is.withAccount(ctx, c, req, p.region, p.endpoints[0])
 	}
 	parent := ctx
 	ctx, cancel := is.withDeadline(ctx)
@@ -227,7 +227,7 @@ func (is *Issuer) Issue(ctx context.Context, req credbroker.IssueRequest) (credb
 		})
 		c, op, err := is.call(ctx, client, req, p)
 		if err == nil {
-			return c, nil
+			return is.withAccount(ctx, c, req, p.region, ep)
 		}
 		if derr := is.deadlineError(parent, ctx, err, attempts, op, ep); derr != nil {
 			return credbroker.Credentials{}, alsoUnreachable(derr, skipped)
@@ -257,11 +257,29 @@ func (is *Issuer) Issue(ctx context.Context, req credbroker.IssueRequest) (credb
 	return credbroker.Credentials{}, translate(lastErr, origin{field: "sts"})
 }
 
-// call makes the one STS call of req.
+// withAccount fills in the account of c, when req needs it and the STS
+// answer did not name it, with GetCallerIdentity at the endpoint that
+// issued c.
+func (is *Issuer) withAccount(ctx context.Context, c credbroker.Credentials, req credbroker.IssueRequest, region, endpoint string) (credbroker.Credentials, error) {
+	if !req.NeedAccount || c.AccountID != "" {
+		return c, nil
+	}
+	account, err := is.learnAccount(ctx, c, region, endpoint, req.BeforeAttempt)
+	if err != nil {
+		return credbroker.Credentials{}, err
+	}
+	c.AccountID = account
+	return c, nil
+}
+
+// call makes the one STS call of req. The credentials carry the account
+// of the ARN STS issued them with (the assumed role's session, the
+// federated user), when it names one.
 func (is *Issuer) call(ctx context.Context, client stsAPI, req credbroker.IssueRequest, p *prepared) (credbroker.Credentials, string, error) {
 	var (
 		op    string
 		creds *ststypes.Credentials
+		arn   string
 	)
 	switch req.Principal {
 	case credbroker.PrincipalAssumedRole:
@@ -288,6 +306,9 @@ func (is *Issuer) call(ctx context.Context, client stsAPI, req credbroker.IssueR
 			return credbroker.Credentials{}, op, err
 		}
 		creds = out.Credentials
+		if out.AssumedRoleUser != nil {
+			arn = aws.ToString(out.AssumedRoleUser.Arn)
+		}
 	case credbroker.PrincipalFederatedUser:
 		op = "GetFederationToken"
 		in := &sts.GetFederationTokenInput{
@@ -304,6 +325,9 @@ func (is *Issuer) call(ctx context.Context, client stsAPI, req credbroker.IssueR
 			return credbroker.Credentials{}, op, err
 		}
 		creds = out.Credentials
+		if out.FederatedUser != nil {
+			arn = aws.ToString(out.FederatedUser.Arn)
+		}
 	case credbroker.PrincipalSession:
 		op = "GetSessionToken"
 		out, err := client.GetSessionToken(ctx, &sts.GetSessionTokenInput{DurationSeconds: durationSeconds(p.duration)})
@@ -313,6 +337,9 @@ func (is *Issuer) call(ctx context.Context, client stsAPI, req credbroker.IssueR
 		creds = out.Credentials
 	}
 	c, err := fromSTS(creds, string(req.Principal), is.now(), p.duration)
+	if err == nil {
+		c.AccountID = credbroker.AccountOfARN(arn)
+	}
 	return c, op, err
 }
 
@@ -366,6 +393,12 @@ func identityUnsupported(err error) bool {
 // check` to show whose credentials a task gets. An STS that does not offer
 // the call gives an error holding ErrIdentityUnavailable.
 func (is *Issuer) CallerIdentity(ctx context.Context, region, endpoint string, base credbroker.Provider) (account, arn string, err error) {
+	return is.callerIdentity(ctx, region, endpoint, base, nil)
+}
+
+// callerIdentity is CallerIdentity with a hook before each attempt
+// (IssueRequest.BeforeAttempt).
+func (is *Issuer) callerIdentity(ctx context.Context, region, endpoint string, base credbroker.Provider, before func(context.Context) error) (account, arn string, err error) {
 	if base == nil {
 		return "", "", credbroker.Errorf(credbroker.CodeInvalid, "base", "no base credentials are given")
 	}
@@ -376,7 +409,7 @@ func (is *Issuer) CallerIdentity(ctx context.Context, region, endpoint string, b
 	if endpoint == "" {
 		endpoint = p.STSEndpoint()
 	}
-	client := is.stsClient(stsConfig{Region: region, Endpoint: endpoint, Creds: awsProvider{base}})
+	client := is.stsClient(stsConfig{Region: region, Endpoint: endpoint, Creds: awsProvider{base}, BeforeAttempt: before})
 	out, err := client.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
 		if identityUnsupported(err) {

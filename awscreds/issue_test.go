@@ -44,7 +44,7 @@ func TestIssueAssumeRole(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := credbroker.Credentials{AccessKeyID: issuedKeyID, SecretAccessKey: issuedSecret, SessionToken: issuedToken,
-		Expires: fixedNow.Add(time.Hour), Source: "assumed-role"}
+		Expires: fixedNow.Add(time.Hour), Source: "assumed-role", AccountID: "123456789012"}
 	if c != want {
 		t.Fatalf("got %+v", c)
 	}

@@ -56,6 +56,9 @@ type Plan struct {
 	Role *RolePlan
 	// Retry bounds the retries of the STS and metadata calls.
 	Retry credbroker.RetrySpec
+	// AllowedAccountIDs is the source's account guard: the accounts the
+	// credentials may belong to; none for no guard.
+	AllowedAccountIDs []string
 	// Warnings are what the user should know before the calls are made.
 	Warnings []Warning
 	// Checks are the rules applied to the source's fields, in the order
@@ -112,7 +115,9 @@ type Check struct {
 	// Field is the source field the rule is about: "source", "region",
 	// "sts_endpoint", "imds_endpoint", "role_arn", "policy_arns",
 	// "policy", "duration", "external_id", "session_name", "tags",
-	// "access_key_id", "secret_access_key" or "session_token". The
+	// "access_key_id", "secret_access_key", "session_token" or
+	// "allowed_account_ids" (the guard's list, and the role ARN's account
+	// in it: that error names "role_arn"). The
 	// error's own field may be more precise ("policy_arns[2]", or the
 	// environment variable an endpoint came from).
 	Field string
@@ -209,6 +214,7 @@ func Decide(src credbroker.Source, b credbroker.Build, opts Options, pending fun
 		p.RoleSession = true // instance profile credentials are a role session
 	}
 	p.decideRole(src.Role, b, opts, pending)
+	p.decideGuard(src.AllowedAccountIDs, pending)
 
 	switch src.Kind {
 	case credbroker.SourceStatic:
@@ -235,6 +241,26 @@ func Decide(src credbroker.Source, b credbroker.Build, opts Options, pending fun
 		}
 	}
 	return p
+}
+
+// decideGuard checks the account guard's list and, when the role ARN is
+// known and valid, that its account is in it: a role of another account
+// is refused before any call, and the guard checks again the account STS
+// names for the session (GuardAccount).
+func (p *Plan) decideGuard(allowed []string, pending func(string) bool) {
+	if pending(credbroker.FieldAllowedAccounts) || len(allowed) == 0 {
+		return
+	}
+	err := credbroker.CheckAccountIDs(credbroker.FieldAllowedAccounts, allowed)
+	if err == nil {
+		p.AllowedAccountIDs = allowed
+		if p.Role != nil && !pending("role_arn") && p.Passed("role_arn") {
+			if account := credbroker.AccountOfARN(p.Role.ARN); account != "" {
+				err = credbroker.CheckAccount("role_arn", allowed, account, "role ARN "+p.Role.ARN)
+			}
+		}
+	}
+	p.check(credbroker.FieldAllowedAccounts, err)
 }
 
 // decideRegion decides the region, the STS endpoint and the partition.

@@ -39,6 +39,7 @@ func (s *sdkProvider) Retrieve(ctx context.Context) (credbroker.Credentials, err
 		SecretAccessKey: c.SecretAccessKey,
 		SessionToken:    c.SessionToken,
 		Source:          s.source,
+		AccountID:       c.AccountID,
 	}
 	if c.CanExpire {
 		out.Expires = c.Expires

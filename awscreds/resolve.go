@@ -36,7 +36,11 @@ import (
 //     switch. Instance profile credentials and static
 //     keys with a session token are role sessions, so AssumeRole is role
 //     chaining and a duration over one hour is lowered to one hour, with a
-//     warning.
+//     warning;
+//   - then, when src.AllowedAccountIDs is set, the account guard
+//     (GuardAccount): credentials of another account, or of one that
+//     cannot be learned, are refused. The plan has already refused a
+//     role ARN of another account.
 //
 // The returned provider calls STS or IMDS on every Retrieve: the caller
 // caches (package credcache). No network call is made by Resolve itself.
@@ -59,7 +63,10 @@ func Resolve(ctx context.Context, src credbroker.Source, b credbroker.Build, opt
 		baseOrigin.imds, baseOrigin.endpoint = true, plan.IMDSEndpoint
 	}
 	baseProvider := &sdkProvider{p: base, source: string(src.Kind), origin: baseOrigin, now: opts.now}
-	res := &credbroker.Resolved{Provider: baseProvider, Region: plan.Region, Partition: plan.Partition.ID, Warnings: plan.WarningTexts()}
+	guard := func(p credbroker.Provider) credbroker.Provider {
+		return GuardAccount(p, src.AllowedAccountIDs, plan.Region, plan.STSEndpoint, opts)
+	}
+	res := &credbroker.Resolved{Provider: guard(baseProvider), Region: plan.Region, Partition: plan.Partition.ID, Warnings: plan.WarningTexts()}
 	role := plan.Role
 	if role == nil {
 		return res, nil
@@ -93,7 +100,7 @@ func Resolve(ctx context.Context, src credbroker.Source, b credbroker.Build, opt
 	if len(role.Tags) > 0 {
 		o.tagSwitch = agentTagSwitch
 	}
-	res.Provider = &sdkProvider{p: assume, source: "assume-role", origin: o, now: opts.now}
+	res.Provider = guard(&sdkProvider{p: assume, source: "assume-role", origin: o, now: opts.now})
 	return res, nil
 }
 

@@ -105,7 +105,7 @@ func TestResolveAssumeRoleParameters(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := credbroker.Credentials{AccessKeyID: issuedKeyID, SecretAccessKey: issuedSecret, SessionToken: issuedToken,
-		Expires: fixedNow.Add(time.Hour), Source: "assume-role"}
+		Expires: fixedNow.Add(time.Hour), Source: "assume-role", AccountID: "123456789012"}
 	if c != want {
 		t.Fatalf("got %+v", c)
 	}

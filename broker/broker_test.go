@@ -23,6 +23,9 @@ type fakeIssuer struct {
 	now   func() time.Time
 	gate  chan struct{}
 	fail  error
+	// account is the account of the sessions it issues ("" for one
+	// STS does not name).
+	account string
 }
 
 func (f *fakeIssuer) Check(req credbroker.IssueRequest) ([]string, error) {
@@ -59,6 +62,7 @@ func (f *fakeIssuer) Issue(ctx context.Context, req credbroker.IssueRequest) (cr
 		SecretAccessKey: fmt.Sprintf("issued-secret-%d-%s", n, base.AccessKeyID),
 		SessionToken:    fmt.Sprintf("issued-token-%d", n),
 		Expires:         f.now().Add(d),
+		AccountID:       f.account,
 	}, nil
 }
 

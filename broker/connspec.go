@@ -229,6 +229,9 @@ func (s *Service) connectorFromSpec(ctx context.Context, spec credbroker.Connect
 		}
 		c.AllowPlans = append(c.AllowPlans, g)
 	}
+	if err := setAllowedAccounts(c, spec.AllowedAccountIDs); err != nil {
+		return nil, err
+	}
 	c.SessionMode = spec.SessionMode
 	if c.SessionMode == "" {
 		c.SessionMode = credbroker.SessionPerBuild
@@ -265,6 +268,26 @@ func (s *Service) connectorFromSpec(ctx context.Context, spec credbroker.Connect
 		return nil, err
 	}
 	return c, nil
+}
+
+// setAllowedAccounts sets the connector's account guard: 12-digit
+// accounts, among which the role's own, so that a role ARN mistyped into
+// another account is refused when it is saved, not first at a vend.
+func setAllowedAccounts(c *credbroker.Connector, ids []string) error {
+	if err := credbroker.CheckAccountIDs(credbroker.FieldAllowedAccounts, ids); err != nil {
+		return err
+	}
+	c.AllowedAccountIDs = slices.Clone(ids)
+	if c.Principal != credbroker.PrincipalAssumedRole {
+		return nil
+	}
+	if account := credbroker.AccountOfARN(c.RoleARN); account != "" {
+		if e := credbroker.AsError(credbroker.CheckAccount("role_arn", ids, account, "role ARN "+c.RoleARN)); e != nil {
+			e.Code = credbroker.CodeUnprocessable
+			return e
+		}
+	}
+	return nil
 }
 
 // checkChain refuses a base that leads back to self or goes too deep.

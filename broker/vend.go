@@ -90,6 +90,18 @@ func checkScope(c *credbroker.Connector, plan string) error {
 	return nil
 }
 
+// checkAccount is the connector's account guard: a session of an account
+// it does not allow (by the ARN STS issued it with, or GetCallerIdentity)
+// is refused, naming both, before it leaves the broker.
+func checkAccount(c *credbroker.Connector, cr credbroker.Credentials) error {
+	e := credbroker.AsError(credbroker.CheckAccount(credbroker.FieldAllowedAccounts, c.AllowedAccountIDs, cr.AccountID, "connector "+c.Name+"'s session"))
+	if e == nil {
+		return nil
+	}
+	e.Fix = "an administrator should check connector " + c.Name + "'s role and base credentials, or its allowed accounts; the audit has this refusal"
+	return e
+}
+
 // narrow applies the request's narrowing to the connector's limits.
 func narrow(c *credbroker.Connector, req *credbroker.VendRequest) (vendParams, error) {
 	p := vendParams{duration: c.DefaultDuration}
@@ -206,6 +218,8 @@ func (s *Service) issueRequest(c *credbroker.Connector, b credbroker.Build, d ti
 		Tags:              tags,
 		TransitiveTagKeys: transitiveKeys(c, tags),
 		Retry:             c.Retry,
+		// The account guard needs the session's account.
+		NeedAccount: len(c.AllowedAccountIDs) > 0,
 	}
 }
 
@@ -329,11 +343,14 @@ func (s *Service) vend(ctx context.Context, tok *credbroker.Token, req *credbrok
 	if err != nil {
 		return nil, "", err
 	}
+	if err := checkAccount(c, cr); err != nil {
+		return nil, "", err
+	}
 	part, _ := s.opts.Partition(c.Region)
 	res := &credbroker.VendResult{
 		AccessKeyID: cr.AccessKeyID, SecretAccessKey: cr.SecretAccessKey, SessionToken: cr.SessionToken,
 		Expiration: cr.Expires, Region: c.Region, Partition: part, Connector: c.Name, ConnectorID: c.ID,
-		RoleARN: c.RoleARN, Warnings: e.warnings,
+		RoleARN: c.RoleARN, AccountID: cr.AccountID, Warnings: e.warnings,
 	}
 	detail := "cached session"
 	if e.firstHandout(cr.AccessKeyID) {

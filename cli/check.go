@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/cienv"
 	"github.com/credbroker/credbroker/preflight"
 )
 
@@ -66,19 +67,33 @@ message, fix} instead (--output table, the default, is also spelled text).`,
 				if err := jobModeFlags(cmd.Flags()); err != nil {
 					return err
 				}
+				kind := cienv.Kind("") // the job file's ci:
+				if sf.ci != "" {
+					k, err := cienv.ParseKind("--ci", sf.ci)
+					if err != nil {
+						rep = preflight.FromError(err, flagField)
+						break
+					}
+					kind = k
+				}
 				rep = preflight.Job(cmd.Context(), preflight.JobInput{
-					Path: args[0], Flags: sf.flagBuild(), Env: a.envBuild(), Vars: sf.varSources(a),
+					Path: args[0], Flags: sf.flagBuild(), CI: kind, Vars: sf.varSources(a, cienv.None),
 				}, opts)
 			case pf.given():
 				rep = a.checkProfiles(cmd, &sf, &pf, opts)
 			default:
 				raw := sf.credentials()
-				if err := sf.check(raw); err != nil {
+				kind, err := sf.ciKind("")
+				if err == nil {
+					err = sf.check(raw)
+				}
+				if err != nil {
 					rep = preflight.FromError(err, flagField)
 					break
 				}
+				b, id := sf.buildInfo(a, kind)
 				rep = preflight.Source(cmd.Context(), preflight.SourceInput{
-					Credentials: raw, Build: sf.buildInfo(a), Vars: sf.varSources(a), Names: flagField,
+					Credentials: raw, Build: b, CI: id, Vars: sf.varSources(a, kind), Names: flagField,
 				}, opts)
 			}
 			if err := rep.Write(a.io.Stdout, out.is("json")); err != nil {
@@ -102,7 +117,7 @@ message, fix} instead (--output table, the default, is also spelled text).`,
 // jobModeFlags refuses source flags next to a job file, whose tasks name
 // their own sources.
 func jobModeFlags(fs *pflag.FlagSet) error {
-	allowed := map[string]bool{"vars": true, "global-vars": true, "var": true, "plan": true, "build": true, "job": true, "offline": true, "output": true}
+	allowed := map[string]bool{"vars": true, "global-vars": true, "var": true, "plan": true, "build": true, "job": true, "ci": true, "offline": true, "output": true}
 	var bad error
 	fs.Visit(func(f *pflag.Flag) {
 		if bad == nil && !allowed[f.Name] && f.Name != "help" && !strings.HasPrefix(f.Name, "log-") {

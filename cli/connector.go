@@ -29,6 +29,7 @@ type connectorFlags struct {
 	maxDuration     time.Duration
 	scope           string
 	allowPlans      []string
+	allowedAccounts []string
 	sessionMode     string
 	tags            []string
 	transitive      []string
@@ -56,6 +57,7 @@ func (f *connectorFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.maxDuration, "max-duration", 0, "longest session a vend may ask for (default the default duration, at least 1h)")
 	fl.StringVar(&f.scope, "scope", "system", `who may use it: "system" (any plan, and builds with no plan), "project KEY" or "plan KEY"`)
 	fl.StringArrayVar(&f.allowPlans, "allow-plan", nil, "plan key glob allowed to use it, e.g. 'OPS-*' (repeatable; none allows every plan in scope)")
+	fl.StringArrayVar(&f.allowedAccounts, "allowed-account-id", nil, "account guard: the 12-digit AWS accounts its sessions may belong to; a session STS issues in another is refused (repeatable, or comma-separated; '' for no guard)")
 	fl.StringVar(&f.sessionMode, "session-mode", "build", "build: a fresh session per build; plan: one session shared by the plan's builds")
 	fl.StringArrayVar(&f.tags, "tag", nil, "session tag KEY=VALUE added to every session (repeatable)")
 	fl.StringArrayVar(&f.transitive, "transitive-tag-key", nil, "session tag key kept through role chaining (repeatable)")
@@ -143,6 +145,12 @@ func (f *connectorFlags) apply(a *app, cmd *cobra.Command, spec *credbroker.Conn
 	}
 	if set("allow-plan") {
 		spec.AllowPlans = f.allowPlans
+	}
+	if set("allowed-account-id") {
+		spec.AllowedAccountIDs = nil
+		for _, v := range f.allowedAccounts {
+			spec.AllowedAccountIDs = append(spec.AllowedAccountIDs, credbroker.SplitAccountIDs(v)...)
+		}
 	}
 	if set("session-mode") {
 		spec.SessionMode = credbroker.SessionMode(f.sessionMode)
@@ -402,6 +410,7 @@ func (a *app) printConnector(out *outputFlag, in *credbroker.ConnectorInfo) erro
 	}
 	line("scope", in.Scope.String())
 	line("allowed plans", strings.Join(in.AllowPlans, ", "))
+	line("allowed accounts", strings.Join(in.AllowedAccountIDs, ", "))
 	line("session mode", string(in.SessionMode))
 	var tags []string
 	for _, t := range in.Tags {

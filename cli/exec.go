@@ -96,7 +96,9 @@ Signals (INT, TERM, HUP, QUIT) are forwarded to the command.`,
 				Secrets:  secrets,
 			})
 			if err != nil || code != 0 {
-				return &exitError{code: code, err: err}
+				// The account guard and the refreshes speak of source
+				// fields: name them by their flags.
+				return &exitError{code: code, err: flagNames(err)}
 			}
 			return nil
 		},

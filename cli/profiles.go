@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/cienv"
 	"github.com/credbroker/credbroker/endpoint"
 	"github.com/credbroker/credbroker/jobfile"
 	"github.com/credbroker/credbroker/preflight"
@@ -166,12 +167,17 @@ func (p *profileFlags) resolveProfiles(ctx context.Context, a *app, cmd *cobra.C
 	if err != nil {
 		return nil, nil, err
 	}
-	vs, err := base.varSources(a).Load()
+	kind, err := base.ciKind("")
 	if err != nil {
 		return nil, nil, err
 	}
+	vs, err := base.varSources(a, kind).Load()
+	if err != nil {
+		return nil, nil, err
+	}
+	a.hide.addVars(vs)
 	secrets := vs.Secrets()
-	b := base.buildInfo(a)
+	b, _ := base.buildInfo(a, kind)
 	var out []taskrun.Profile
 	for _, n := range named {
 		res, token, err := a.resolveNamed(ctx, n, vs, b)
@@ -190,6 +196,7 @@ func (p *profileFlags) resolveProfiles(ctx context.Context, a *app, cmd *cobra.C
 // comes back to be masked.
 func (a *app) resolveNamed(ctx context.Context, n namedSource, vs *vars.Set, b credbroker.Build) (*credbroker.Resolved, string, error) {
 	src, err := taskrun.ExpandCredentials(n.raw, vs, "", a.getenv)
+	a.hide.add(src.Token)
 	if err != nil {
 		return nil, "", inProfile(n.name, flagNames(err))
 	}
@@ -199,7 +206,7 @@ func (a *app) resolveNamed(ctx context.Context, n namedSource, vs *vars.Set, b c
 		return nil, src.Token, inProfile(n.name, flagNames(err))
 	}
 	for _, w := range res.Warnings {
-		fmt.Fprintf(a.io.Stderr, "credbroker: warning: profile %s: %s\n", n.name, w)
+		fmt.Fprintf(a.hide.writer(a.io.Stderr), "credbroker: warning: profile %s: %s\n", n.name, w)
 	}
 	return res, src.Token, nil
 }
@@ -222,7 +229,7 @@ func (a *app) execProfiles(cmd *cobra.Command, sf *sourceFlags, pf *profileFlags
 		return own(credbroker.Errorf(credbroker.CodeInvalid, "--delivery", "not used with --profile: the profiles are one AWS config file, each refreshing on its own").
 			WithFix("drop --delivery"))
 	}
-	log, err := a.logger(a.io.Stderr)
+	log, err := a.logger(a.hide.writer(a.io.Stderr))
 	if err != nil {
 		return own(err)
 	}
@@ -239,7 +246,9 @@ func (a *app) execProfiles(cmd *cobra.Command, sf *sourceFlags, pf *profileFlags
 		Argv: args, Profiles: profiles, DefaultProfile: pf.def, Stdin: a.io.Stdin, Secrets: secrets,
 	})
 	if err != nil || code != 0 {
-		return &exitError{code: code, err: err}
+		// The account guard and the refreshes speak of source fields:
+		// name them by their flags.
+		return &exitError{code: code, err: flagNames(err)}
 	}
 	return nil
 }
@@ -251,14 +260,22 @@ func (a *app) checkProfiles(cmd *cobra.Command, sf *sourceFlags, pf *profileFlag
 	if err != nil {
 		return preflight.FromError(err, nil)
 	}
+	kind, err := sf.ciKind("")
+	if err != nil {
+		return preflight.FromError(err, flagField)
+	}
 	rep := &preflight.Report{}
-	b := sf.buildInfo(a)
-	for _, n := range named {
+	b, id := sf.buildInfo(a, kind)
+	for i, n := range named {
 		pb := b
 		pb.Task = taskrun.ProfileTask(b.Task, n.name)
 		name := n.name
+		ci := id
+		if i > 0 {
+			ci = cienv.Identity{} // what the CI gave, said once
+		}
 		rep.Merge(preflight.Source(cmd.Context(), preflight.SourceInput{
-			Credentials: n.raw, Build: pb, Vars: sf.varSources(a),
+			Credentials: n.raw, Build: pb, CI: ci, Vars: sf.varSources(a, kind),
 			Names: func(f string) string { return "--profile " + name + " " + flagField(f) },
 		}, opts))
 	}

@@ -53,8 +53,13 @@ func (a *app) brokerClient(rawURL, token, caFile string) (*httpapi.Client, error
 func userAgent() string { return "credbroker/" + Version }
 
 // resolveConnector vends once now, to learn the region and fail early, and
-// returns a provider that vends again when the cache needs a refresh.
+// returns a provider that vends again when the cache needs a refresh,
+// behind the source's account guard (the account the broker names, else
+// GetCallerIdentity).
 func (a *app) resolveConnector(ctx context.Context, src credbroker.Source, b credbroker.Build) (*credbroker.Resolved, error) {
+	if err := credbroker.CheckAccountIDs(credbroker.FieldAllowedAccounts, src.AllowedAccountIDs); err != nil {
+		return nil, err
+	}
 	client, err := a.brokerClient(src.Broker, src.Token, src.CAFile)
 	if err != nil {
 		return nil, err
@@ -75,8 +80,9 @@ func (a *app) resolveConnector(ctx context.Context, src credbroker.Source, b cre
 		}
 		return vend.Retrieve(ctx)
 	})
+	guarded := awscreds.GuardAccount(p, src.AllowedAccountIDs, first.Region, src.STSEndpoint, awscreds.Options{LookupEnv: a.getenv})
 	return &credbroker.Resolved{
-		Provider:  credcache.New(p, credcache.Options{}),
+		Provider:  credcache.New(guarded, credcache.Options{}),
 		Region:    first.Region,
 		Partition: first.Partition,
 		Warnings:  first.Warnings,

@@ -3,6 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/credbroker/credbroker/cienv"
 	"github.com/credbroker/credbroker/jobfile"
 	"github.com/credbroker/credbroker/taskrun"
 )
@@ -24,7 +25,13 @@ Variables, highest precedence first:
   global   --global-vars FILE, then the broker's global variables
 
 The broker's variables are fetched when $CREDBROKER_BROKER and an agent token
-($CREDBROKER_TOKEN or $CREDBROKER_TOKEN_FILE) are set.
+($CREDBROKER_TOKEN or $CREDBROKER_TOKEN_FILE) are set. Below the global ones
+are Bamboo's: ${bamboo.NAME} that nothing else defines reads $bamboo_NAME.
+
+The plan, build and job are --plan, --build and --job, else the job file's,
+else $CREDBROKER_PLAN, $CREDBROKER_BUILD and $CREDBROKER_JOB, else what the CI
+gives (--ci, else the job file's ci:, else auto: Bamboo, GitHub Actions,
+GitLab CI, Jenkins or Buildkite, whichever runs the job).
 
 In command: and run:, only ${bamboo.NAME} is substituted, so ${HOME} and other
 shell syntax reach the shell. Output lines are prefixed with the task name and
@@ -42,10 +49,15 @@ See examples/ and the README for the job file format.`,
 			if err != nil {
 				return &exitError{code: taskrun.ExitOwnFailure, err: err}
 			}
-			b := job.Identity(sf.flagBuild(), a.envBuild())
+			kind, err := sf.ciKind(job.CI)
+			if err != nil {
+				return &exitError{code: taskrun.ExitOwnFailure, err: err}
+			}
+			env, _ := cienv.Build(kind, a.getenv)
+			b := job.Identity(sf.flagBuild(), env)
 			// The variables, layered as vars.Sources.Load says: the
 			// broker's first, when a broker and an agent token are set.
-			sources := sf.varSources(a)
+			sources := sf.varSources(a, kind)
 			sources.Job = job.Variables
 			var bSecrets []string
 			sources.BrokerGlobal, sources.BrokerPlan, bSecrets, err = a.brokerVariables(cmd.Context(), b.Plan)

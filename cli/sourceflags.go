@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/cienv"
 	"github.com/credbroker/credbroker/jobfile"
 	"github.com/credbroker/credbroker/preflight"
 	"github.com/credbroker/credbroker/taskrun"
@@ -45,12 +46,14 @@ type sourceFlags struct {
 	retries         int
 	maxBackoff      time.Duration
 	minRemaining    time.Duration
+	allowedAccounts []string
 
 	varsFiles       []string
 	globalVarsFiles []string
 	varAssignments  []string
 
 	plan, build, job string
+	ci               string
 }
 
 func (s *sourceFlags) register(cmd *cobra.Command) {
@@ -79,6 +82,7 @@ func (s *sourceFlags) register(cmd *cobra.Command) {
 	f.StringVar(&s.stsEndpoint, "sts-endpoint", "", "STS endpoint URL (default $AWS_ENDPOINT_URL_STS, then the region's regional endpoint)")
 	f.IntVar(&s.retries, "retries", 0, "retries of STS and IMDS calls (default 7 with backoff up to 20s, about a minute in all)")
 	f.DurationVar(&s.maxBackoff, "max-backoff", 0, "longest wait between two retries")
+	f.StringArrayVar(&s.allowedAccounts, "allowed-account-id", nil, "account guard: the command runs only if the credentials belong to this 12-digit AWS account (repeatable, or comma-separated)")
 	s.registerJob(cmd, false)
 }
 
@@ -87,11 +91,15 @@ func (s *sourceFlags) register(cmd *cobra.Command) {
 // file, whose plan:, build: and job: come before the environment's.
 func (s *sourceFlags) registerJob(cmd *cobra.Command, jobFile bool) {
 	def := func(field, env, bamboo string) string {
-		d := "$" + env + ", then $" + bamboo
+		d := "$" + env + ", then the CI's, such as $" + bamboo
 		if jobFile {
 			d = "the job file's " + field + ", " + d
 		}
 		return " (default " + d + ")"
+	}
+	ciDefault := "auto"
+	if jobFile {
+		ciDefault = "the job file's ci:, else auto"
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&s.varsFiles, "vars", nil, "plan variables file of NAME=VALUE lines; `secret NAME=VALUE` marks a secret (repeatable)")
@@ -100,6 +108,17 @@ func (s *sourceFlags) registerJob(cmd *cobra.Command, jobFile bool) {
 	f.StringVar(&s.plan, "plan", "", "plan key, e.g. OPS-DEPLOY"+def("plan:", "CREDBROKER_PLAN", "bamboo_planKey"))
 	f.StringVar(&s.build, "build", "", "build number"+def("build:", "CREDBROKER_BUILD", "bamboo_buildNumber"))
 	f.StringVar(&s.job, "job", "", "job key"+def("job:", "CREDBROKER_JOB", "bamboo_shortJobKey"))
+	f.StringVar(&s.ci, "ci", "", "whose environment gives the plan, build and job that nothing else names, and Bamboo's bamboo_NAME variables: "+
+		cienv.Choices+" (default "+ciDefault+")")
+}
+
+// ciKind is the CI to read: --ci, else jobFile (the job file's ci:, ""
+// when there is none), else auto.
+func (s *sourceFlags) ciKind(jobFile cienv.Kind) (cienv.Kind, error) {
+	if s.ci == "" && jobFile != "" {
+		return jobFile, nil
+	}
+	return cienv.ParseKind("--ci", s.ci)
 }
 
 // credentials builds the raw credentials block from the flags.
@@ -119,6 +138,8 @@ func (s *sourceFlags) credentials() *jobfile.Credentials {
 		STSEndpoint:     s.stsEndpoint,
 		Retries:         s.retries,
 		MaxBackoff:      s.maxBackoff,
+
+		AllowedAccountIDs: s.allowedAccounts,
 	}
 	if c.Source == "" {
 		switch {
@@ -213,14 +234,16 @@ func (s *sourceFlags) check(c *jobfile.Credentials) error {
 }
 
 // varSources are the variables from outside a job file: --global-vars,
-// --vars, --var and the runtime variables of the task this credbroker
-// runs in ($CREDBROKER_VARIABLES).
-func (s *sourceFlags) varSources(a *app) vars.Sources {
+// --vars, --var, the runtime variables of the task this credbroker runs
+// in ($CREDBROKER_VARIABLES) and, as the CI kind says, the CI's own
+// (Bamboo's bamboo_NAME).
+func (s *sourceFlags) varSources(a *app, kind cienv.Kind) vars.Sources {
 	return vars.Sources{
 		GlobalFiles: s.globalVarsFiles,
 		PlanFiles:   s.varsFiles,
 		Assignments: s.varAssignments,
 		RuntimeFile: a.env(vars.EnvRuntimeFile),
+		CI:          cienv.Variables(kind, a.getenv),
 	}
 }
 
@@ -229,17 +252,12 @@ func (s *sourceFlags) flagBuild() credbroker.Build {
 	return credbroker.Build{Plan: s.plan, Number: s.build, Job: s.job}
 }
 
-// envBuild is the build identity the environment gives.
-func (a *app) envBuild() credbroker.Build {
-	return credbroker.Build{
-		Plan:   firstNonEmpty(a.env("CREDBROKER_PLAN"), a.env("bamboo_planKey")),
-		Number: firstNonEmpty(a.env("CREDBROKER_BUILD"), a.env("bamboo_buildNumber")),
-		Job:    firstNonEmpty(a.env("CREDBROKER_JOB"), a.env("bamboo_shortJobKey")),
-	}
+// buildInfo returns the build identity from the flags and the
+// environment (cienv.Build), and what the CI gave.
+func (s *sourceFlags) buildInfo(a *app, kind cienv.Kind) (credbroker.Build, cienv.Identity) {
+	env, id := cienv.Build(kind, a.getenv)
+	return s.flagBuild().Or(env), id
 }
-
-// buildInfo returns the build identity from the flags and the environment.
-func (s *sourceFlags) buildInfo(a *app) credbroker.Build { return s.flagBuild().Or(a.envBuild()) }
 
 // resolve turns the flags into a resolved, cached credentials provider.
 func (s *sourceFlags) resolve(ctx context.Context, a *app) (*credbroker.Resolved, *vars.Set, []string, error) {
@@ -247,7 +265,11 @@ func (s *sourceFlags) resolve(ctx context.Context, a *app) (*credbroker.Resolved
 	if err := s.check(c); err != nil {
 		return nil, nil, nil, err
 	}
-	vs, err := s.varSources(a).Load()
+	kind, err := s.ciKind("")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	vs, err := s.varSources(a, kind).Load()
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -261,7 +283,8 @@ func (s *sourceFlags) resolve(ctx context.Context, a *app) (*credbroker.Resolved
 	if src.Token != "" {
 		secrets = append(secrets, src.Token)
 	}
-	res, err := a.resolver()(ctx, src, s.buildInfo(a))
+	b, _ := s.buildInfo(a, kind)
+	res, err := a.resolver()(ctx, src, b)
 	if err != nil {
 		return nil, nil, nil, flagNames(err)
 	}
@@ -303,7 +326,7 @@ var fieldFlags = map[string]string{
 	"role.policy_arns": "--policy-arn", "policy_arns": "--policy-arn",
 	"tags": "--tag", "role.tags": "--tag", "transitive_tag_keys": "--transitive-tag-key",
 	"role.transitive_tag_keys": "--transitive-tag-key", "role.session_tags": "--no-session-tags",
-	"imds_v1": "--imds-v1",
+	"imds_v1": "--imds-v1", "allowed_account_ids": "--allowed-account-id",
 }
 
 // flagField names a source field by the flag that sets it: the names of

@@ -30,6 +30,7 @@ type connectorForm struct {
 	DefaultDuration, MaxDuration      string
 	ScopeKind, ScopeKey               string
 	AllowPlans, SessionMode           string
+	AllowedAccountIDs                 string
 	Tags, TransitiveTagKeys           string
 	DisableTags                       bool
 	STSEndpoints, Retries, MaxBackoff string
@@ -85,7 +86,8 @@ func formOf(in *credbroker.ConnectorInfo) *connectorForm {
 		BaseConnector: in.BaseConnector, Region: in.Region, RoleARN: in.RoleARN, ExternalID: in.ExternalID,
 		FederatedName: in.FederatedName, Policy: in.Policy, PolicyARNs: strings.Join(in.PolicyARNs, "\n"),
 		ScopeKind: string(in.Scope.Kind), ScopeKey: in.Scope.Key, AllowPlans: strings.Join(in.AllowPlans, "\n"),
-		SessionMode: string(in.SessionMode), TransitiveTagKeys: strings.Join(in.TransitiveTagKeys, "\n"),
+		AllowedAccountIDs: strings.Join(in.AllowedAccountIDs, "\n"),
+		SessionMode:       string(in.SessionMode), TransitiveTagKeys: strings.Join(in.TransitiveTagKeys, "\n"),
 		DisableTags: in.DisableTags, STSEndpoints: strings.Join(in.STSEndpoints, "\n"),
 		Revision: in.Revision, CurrentKeyID: in.AccessKeyID, HasSecret: in.HasSecret, Info: in,
 	}
@@ -131,7 +133,8 @@ func readForm(r *http.Request) (f *connectorForm, secret string) {
 		Policy: v("policy"), PolicyARNs: v("policy_arns"),
 		DefaultDuration: v("default_duration"), MaxDuration: v("max_duration"),
 		ScopeKind: v("scope_kind"), ScopeKey: v("scope_key"), AllowPlans: v("allow_plans"),
-		SessionMode: v("session_mode"), Tags: v("tags"), TransitiveTagKeys: v("transitive_tag_keys"),
+		AllowedAccountIDs: v("allowed_account_ids"),
+		SessionMode:       v("session_mode"), Tags: v("tags"), TransitiveTagKeys: v("transitive_tag_keys"),
 		DisableTags: r.PostForm.Get("disable_tags") != "", STSEndpoints: v("sts_endpoints"),
 		Retries: v("retries"), MaxBackoff: v("max_backoff"),
 	}
@@ -150,6 +153,16 @@ func lines(s string) []string {
 	return out
 }
 
+// accountLines splits the account guard's text area: one account per
+// line, or several separated by commas or spaces.
+func accountLines(s string) []string {
+	var out []string
+	for _, l := range lines(s) {
+		out = append(out, credbroker.SplitAccountIDs(l)...)
+	}
+	return out
+}
+
 // spec turns the form into a ConnectorSpec, or returns the fields the
 // console itself cannot read (durations, numbers, tags).
 func (f *connectorForm) spec(secret string) (credbroker.ConnectorSpec, map[string]string) {
@@ -161,6 +174,7 @@ func (f *connectorForm) spec(secret string) (credbroker.ConnectorSpec, map[strin
 		Policy: f.Policy, PolicyARNs: lines(f.PolicyARNs),
 		Scope:      credbroker.Scope{Kind: credbroker.ScopeKind(f.ScopeKind), Key: f.ScopeKey},
 		AllowPlans: lines(f.AllowPlans), SessionMode: credbroker.SessionMode(f.SessionMode),
+		AllowedAccountIDs: accountLines(f.AllowedAccountIDs),
 		TransitiveTagKeys: lines(f.TransitiveTagKeys), DisableTags: f.DisableTags,
 		STSEndpoints: lines(f.STSEndpoints), Revision: f.Revision,
 	}
@@ -212,6 +226,7 @@ var fieldAliases = map[string]string{
 	"sts":                      "sts_endpoints",
 	"sts_endpoint":             "sts_endpoints",
 	"allow_plan":               "allow_plans",
+	"allowed_account_id":       "allowed_account_ids",
 	"tag":                      "tags",
 	"transitive_tag_key":       "transitive_tag_keys",
 	"policy_arn":               "policy_arns",
@@ -221,7 +236,7 @@ var fieldAliases = map[string]string{
 var formFields = []string{
 	"name", "description", "principal", "base", "base_connector", "access_key_id", "secret_access_key", "region",
 	"role_arn", "external_id", "federated_name", "policy", "policy_arns", "default_duration", "max_duration",
-	"scope_key", "allow_plans", "session_mode", "tags", "transitive_tag_keys", "sts_endpoints", "retries", "max_backoff",
+	"scope_key", "allow_plans", "allowed_account_ids", "session_mode", "tags", "transitive_tag_keys", "sts_endpoints", "retries", "max_backoff",
 }
 
 // formField returns the form input a service error's field names, or ""

@@ -65,19 +65,25 @@ func TestConnectorForm(t *testing.T) {
 	}
 	// Other rules, each on its own field.
 	for field, extra := range map[string][]string{
-		"role_arn":         {"role_arn", "arn:aws:iam::123456789012:user/x"},
-		"scope_key":        {"scope_key", "ops"},
-		"allow_plans":      {"allow_plans", "OPS-[\n"},
-		"default_duration": {"default_duration", "ten minutes"},
-		"max_duration":     {"max_duration", "48h"},
-		"region":           {"region", "mars-north-1"},
-		"name":             {"name", "con_reserved"},
-		"tags":             {"tags", "no-equals"},
+		"role_arn":            {"role_arn", "arn:aws:iam::123456789012:user/x"},
+		"scope_key":           {"scope_key", "ops"},
+		"allow_plans":         {"allow_plans", "OPS-[\n"},
+		"allowed_account_ids": {"allowed_account_ids", "123456789012\nprod"},
+		"default_duration":    {"default_duration", "ten minutes"},
+		"max_duration":        {"max_duration", "48h"},
+		"region":              {"region", "mars-north-1"},
+		"name":                {"name", "con_reserved"},
+		"tags":                {"tags", "no-equals"},
 	} {
 		p := b.post("/console/connectors", connectorForm(tok, "deploy", extra...))
 		if got := fieldErrors(p.body); got[field] == "" || p.status < 400 {
 			t.Errorf("%s = %q: status %d, errors %v", field, extra[1], p.status, got)
 		}
+	}
+	// The account guard's rule about the role is shown on the role.
+	p = b.post("/console/connectors", connectorForm(tok, "deploy", "allowed_account_ids", "111111111111"))
+	if got := fieldErrors(p.body); !strings.Contains(got["role_arn"], "account 123456789012 of role ARN") || p.status < 400 {
+		t.Errorf("a role outside the allowed accounts: status %d, errors %v", p.status, got)
 	}
 	if recs := r.audit(credbroker.AuditFilter{Action: credbroker.ActionConnectorCreate}); len(recs) != 0 {
 		t.Fatalf("refused forms were stored: %+v", recs)

@@ -28,6 +28,9 @@ type world struct {
 	dir   string
 	minio *testpeers.MinIOServer
 	imds  *testpeers.IMDSServer
+	// cwd, when set, is the working directory of the programs run (dir
+	// otherwise).
+	cwd string
 
 	mu      sync.Mutex
 	outputs []named
@@ -154,6 +157,9 @@ func (w *world) runRecorded(env []string, stdin string, recordStdout bool, path 
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = env
 	cmd.Dir = w.dir
+	if w.cwd != "" {
+		cmd.Dir = w.cwd
+	}
 	cmd.Stdin = strings.NewReader(stdin)
 	cmd.WaitDelay = 5 * time.Second
 	var out, errb bytes.Buffer

@@ -11,6 +11,9 @@
 //	plan: OPS-DEPLOY             # plan key; role session names and audit use it
 //	build: "42"                  # build number (usually --build or $bamboo_buildNumber)
 //	job: OPS-DEPLOY-JOB1         # job key
+//	ci: auto                     # whose environment gives plan, build and job when the above
+//	                             # do not: auto (default), none, bamboo, github, gitlab,
+//	                             # jenkins, buildkite (package cienv; --ci wins)
 //	variables:                   # plan variables: NAME: value, or NAME: {value: v, secret: true}
 //	  region: us-east-1
 //	tasks:
@@ -31,6 +34,8 @@
 //	      retries: 7                                         # optional, STS/IMDS attempts
 //	      max_backoff: 20s                                   # optional
 //	      tags: {team: ops}                                  # connector: session tags asked of the broker
+//	      allowed_account_ids: [123456789012]                # the account guard: credentials of
+//	                                                         # another account stop the task
 //	      role:                                              # optional: assume a role with the above
 //	        arn: arn:aws:iam::123456789012:role/deploy
 //	        external_id: ${bamboo.externalId}
@@ -79,6 +84,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/cienv"
 	"github.com/credbroker/credbroker/vars"
 )
 
@@ -94,6 +100,9 @@ type Job struct {
 	JobKey    string
 	Variables []Variable
 	Tasks     []Task
+	// CI is the job file's ci: (cienv.Auto when not given): whose
+	// environment gives the build's identity and variables.
+	CI cienv.Kind
 	// Path is the file the job came from; Dir is its directory, against
 	// which policy files and working directories resolve.
 	Path string
@@ -162,8 +171,13 @@ type Credentials struct {
 	MaxBackoff      time.Duration
 	// Tags are session tags a connector source asks the broker to add.
 	Tags []Tag
-	Role *Role
-	Line int
+	// AllowedAccountIDs is the account guard: the accounts the
+	// credentials must belong to, each an account ID or a ${...}
+	// reference (a value may list several, separated by commas or
+	// spaces).
+	AllowedAccountIDs []string
+	Role              *Role
+	Line              int
 }
 
 // Role is the role block of a task's credentials.
@@ -494,7 +508,7 @@ func distance(a, b string) int {
 	return prev[len(b)]
 }
 
-var jobKeys = []string{"version", "name", "plan", "build", "job", "variables", "tasks"}
+var jobKeys = []string{"version", "name", "plan", "build", "job", "ci", "variables", "tasks"}
 
 func (p *parser) job(n *yaml.Node, job *Job) {
 	if n.Kind != yaml.MappingNode {
@@ -513,6 +527,14 @@ func (p *parser) job(n *yaml.Node, job *Job) {
 	m.str("plan", &job.Plan)
 	m.str("build", &job.Build)
 	m.str("job", &job.JobKey)
+	ci := ""
+	m.str("ci", &ci)
+	kind, err := cienv.ParseKind("ci", ci)
+	if err != nil {
+		e := credbroker.AsError(err)
+		p.errorf(m.vals["ci"], "ci", e.Fix, "%s", e.Message)
+	}
+	job.CI = kind
 	if v := m.get("variables"); v != nil {
 		job.Variables = p.variables(v)
 	}
@@ -671,7 +693,7 @@ func (p *parser) task(n *yaml.Node, path, dir string) Task {
 }
 
 var credKeys = []string{"source", "region", "access_key_id", "secret_access_key", "session_token", "imds_endpoint", "imds_v1",
-	"connector", "broker", "token_file", "ca_file", "sts_endpoint", "retries", "max_backoff", "tags", "role"}
+	"connector", "broker", "token_file", "ca_file", "sts_endpoint", "retries", "max_backoff", "tags", "allowed_account_ids", "role"}
 
 func (p *parser) credentials(n *yaml.Node, path string) *Credentials {
 	c := &Credentials{Line: n.Line}
@@ -699,6 +721,8 @@ func (p *parser) credentials(n *yaml.Node, path string) *Credentials {
 	if v := m.get("role"); v != nil {
 		c.Role = p.role(v, path+".role")
 	}
+	m.list("allowed_account_ids", &c.AllowedAccountIDs)
+	p.accountIDs(m, path+".allowed_account_ids", c.AllowedAccountIDs)
 	m.finish(credKeys...)
 
 	if c.Source == "" {
@@ -751,6 +775,28 @@ func looksLikeLiteralSecret(s string) bool {
 		}
 	}
 	return true
+}
+
+// accountIDs checks the written account IDs of an account guard; those
+// with a ${...} reference are checked once substituted.
+func (p *parser) accountIDs(m *mapping, path string, ids []string) {
+	n := m.vals["allowed_account_ids"]
+	for i, id := range ids {
+		if strings.Contains(id, "${") {
+			continue
+		}
+		if err := credbroker.CheckAccountIDs(path, credbroker.SplitAccountIDs(id)); err != nil {
+			at := n
+			if n.Kind == yaml.SequenceNode && i < len(n.Content) {
+				at = n.Content[i]
+			}
+			e := credbroker.AsError(err)
+			p.errorf(at, fmt.Sprintf("%s[%d]", path, i), e.Fix, "%s", e.Message)
+		}
+	}
+	if len(ids) > credbroker.MaxAllowedAccounts {
+		p.errorf(n, path, "list the accounts the credentials may belong to, no more", "%d accounts; at most %d are allowed", len(ids), credbroker.MaxAllowedAccounts)
+	}
 }
 
 // roleTagsInstead refuses credentials.tags outside connector sources:

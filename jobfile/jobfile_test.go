@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/cienv"
 )
 
 const good = `
@@ -34,6 +35,7 @@ tasks:
         policy_file: policies/ro.json
         policy_arns: arn:aws:iam::aws:policy/ReadOnlyAccess
         tags: {team: ops}
+      allowed_account_ids: [123456789012, "${bamboo.prodAccounts}"]
     delivery: endpoint
     env:
       BUCKET: alpha
@@ -64,6 +66,12 @@ func TestParseGood(t *testing.T) {
 	}
 	if len(up.Credentials.Role.PolicyARNs) != 1 || up.Credentials.Role.Tags[0] != (Tag{"team", "ops"}) {
 		t.Fatalf("role: %+v", up.Credentials.Role)
+	}
+	if ids := up.Credentials.AllowedAccountIDs; len(ids) != 2 || ids[0] != "123456789012" || ids[1] != "${bamboo.prodAccounts}" {
+		t.Fatalf("allowed accounts: %q", ids)
+	}
+	if job.CI != cienv.Auto {
+		t.Fatalf("ci %q", job.CI)
 	}
 	if got := strings.Join(up.Command, " "); got != "aws s3 ls" {
 		t.Fatalf("command %q", got)
@@ -102,6 +110,11 @@ func TestParseErrors(t *testing.T) {
 		{"set_variables without creds", "version: 1\ntasks:\n - name: a\n   set_variables: {}\n", []string{"needs credentials"}},
 		{"reserved env", "version: 1\ntasks:\n - name: a\n   run: x\n   env: {CREDBROKER_VARIABLES: x}\n", []string{"set by credbroker"}},
 		{"alias", "version: 1\nx: &a 1\ntasks:\n - name: a\n   run: *a\n", []string{"aliases are not supported"}},
+		{"unknown ci", "version: 1\nci: travis\ntasks:\n - name: a\n   run: x\n", []string{`job.yaml:2: ci: "travis" is not a CI credbroker knows`, "github"}},
+		{"bad account", "version: 1\ntasks:\n - name: a\n   run: x\n   credentials:\n     source: instance\n     allowed_account_ids: [111111111111, '${bamboo.prod}', 1234-5678-9012]\n",
+			[]string{`job.yaml:7: tasks[0].credentials.allowed_account_ids[2]: "1234-5678-9012" is not an AWS account ID`}},
+		{"bad account in a list", "version: 1\ntasks:\n - name: a\n   run: x\n   credentials: {source: instance, allowed_account_ids: '111111111111,22'}\n",
+			[]string{`allowed_account_ids[0]: "22" is not an AWS account ID`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

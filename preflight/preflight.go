@@ -29,6 +29,7 @@ import (
 
 	"github.com/credbroker/credbroker"
 	"github.com/credbroker/credbroker/awscreds"
+	"github.com/credbroker/credbroker/cienv"
 	"github.com/credbroker/credbroker/httpapi"
 	"github.com/credbroker/credbroker/jobfile"
 	"github.com/credbroker/credbroker/taskrun"
@@ -75,12 +76,16 @@ func (o *Options) lookupEnv(name string) (string, bool) {
 type JobInput struct {
 	// Path is the job file.
 	Path string
-	// Flags and Env are the build identity from the command line and from
-	// the environment; the job file's plan:, build: and job: come between
-	// (jobfile.Job.Identity).
-	Flags, Env credbroker.Build
+	// Flags is the build identity from the command line; the job file's
+	// plan:, build: and job: come next, then the environment's
+	// (cienv.Build, through Options.LookupEnv).
+	Flags credbroker.Build
+	// CI is the CI whose environment gives the build's identity and
+	// variables (--ci); "" takes the job file's ci:.
+	CI cienv.Kind
 	// Vars are the variables from outside the job file; the job file's
-	// variables and the broker's are added as a run adds them.
+	// variables, the broker's and the CI's (cienv.Variables) are added
+	// as a run adds them.
 	Vars vars.Sources
 }
 
@@ -88,7 +93,9 @@ type JobInput struct {
 type SourceInput struct {
 	Credentials *jobfile.Credentials
 	Build       credbroker.Build
-	Vars        vars.Sources
+	// CI is what the CI's environment gave of Build, for the report.
+	CI   cienv.Identity
+	Vars vars.Sources
 	// Names names a source field as the user wrote it (the flag that sets
 	// it); nil keeps the field names.
 	Names func(field string) string
@@ -114,11 +121,40 @@ func Source(ctx context.Context, in SourceInput, opts Options) *Report {
 		c.addErr(SevError, "", err, names)
 		return c.rep
 	}
-	c.rep.secrets = append(c.rep.secrets, vs.Secrets()...)
+	c.identity(in.Build, in.CI)
 	t := &task{names: names, x: newCheckExpander(vs, "")}
 	c.source(ctx, t, in.Credentials, in.Build)
 	c.flush(t)
+	c.rep.secrets = append(c.rep.secrets, vs.Secrets()...)
 	return c.rep
+}
+
+// identity reports the build identity a run would have, what the CI's
+// environment gave of it, and the role session name it makes.
+func (c *checker) identity(b credbroker.Build, id cienv.Identity) {
+	if d := id.Describe(); d != "" {
+		c.add(SevInfo, "", "ci", d, "")
+	}
+	if len(id.Others) > 0 {
+		var names []string
+		for _, k := range id.Others {
+			names = append(names, k.Title())
+		}
+		c.add(SevInfo, "", "ci", fmt.Sprintf("the environment also has the marks of %s; the identity is %s's", strings.Join(names, ", "), id.CI.Title()),
+			"name the CI with --ci (ci: in a job file)")
+	}
+	if b == (credbroker.Build{}) {
+		c.add(SevInfo, "", "build", "no plan, build or job is known: role sessions are named credbroker, without session tags",
+			"give --plan, --build and --job, or run in a CI that credbroker knows ("+cienv.Choices+")")
+		return
+	}
+	var parts []string
+	for _, p := range []struct{ what, v string }{{"plan", b.Plan}, {"build", b.Number}, {"job", b.Job}} {
+		if p.v != "" {
+			parts = append(parts, p.what+" "+p.v)
+		}
+	}
+	c.add(SevInfo, "", "build", fmt.Sprintf("%s: role sessions are named %s", strings.Join(parts, ", "), credbroker.SessionName(b)), "")
 }
 
 // FromError is the report of a check that could not start: each problem
@@ -187,11 +223,18 @@ func (c *checker) job(ctx context.Context, in JobInput) {
 		return
 	}
 	c.add(SevOK, "", "", fmt.Sprintf("%s is well formed: %d task(s)", in.Path, len(job.Tasks)), "")
-	b := job.Identity(in.Flags, in.Env)
+	kind := in.CI
+	if kind == "" {
+		kind = job.CI
+	}
+	env, id := cienv.Build(kind, c.opts.LookupEnv)
+	b := job.Identity(in.Flags, env)
+	c.identity(b, id)
 
 	// The variables as `credbroker run` layers them.
 	sources := in.Vars
 	sources.Job = job.Variables
+	sources.CI = cienv.Variables(kind, c.opts.LookupEnv)
 	brokerUnfetched := false
 	if broker := c.opts.env(EnvBroker); broker != "" {
 		switch {
@@ -264,6 +307,8 @@ func (c *checker) job(ctx context.Context, in JobInput) {
 			x.pending[v.Name] = jt.Name
 		}
 	}
+	// The CI's variables that the references read.
+	c.rep.secrets = append(c.rep.secrets, vs.Secrets()...)
 }
 
 // references checks the variables a task's env, command and script use.
@@ -398,6 +443,12 @@ func (c *checker) offlineAWS(t *task, src credbroker.Source, plan *awscreds.Plan
 			if !r.Clamped {
 				c.add(SevOK, t.name, t.names("duration"), fmt.Sprintf("duration %s is within STS's limits", credbroker.FormatDuration(r.RequestedDuration)), "")
 			}
+		case credbroker.FieldAllowedAccounts:
+			msg := "account guard: the credentials must belong to " + strings.Join(plan.AllowedAccountIDs, " or ")
+			if r != nil && credbroker.AccountOfARN(r.ARN) != "" {
+				msg += "; the role ARN's account " + credbroker.AccountOfARN(r.ARN) + " is allowed"
+			}
+			c.add(SevOK, t.name, t.names(credbroker.FieldAllowedAccounts), msg, "")
 		}
 		warnings(ch.Field)
 	}
@@ -466,6 +517,7 @@ func (c *checker) onlineAWS(ctx context.Context, t *task, src credbroker.Source,
 	case src.Kind == credbroker.SourceInstance:
 		c.add(SevOK, t.name, t.names("imds_endpoint"), fmt.Sprintf("credentials of role %s %s%s obtained and thrown away", roleName, credbroker.MaskKeyID(cr.AccessKeyID), expiry), "")
 	}
+	c.guardPassed(t, src, cr)
 
 	is := &awscreds.Issuer{Options: opts}
 	held := credbroker.ProviderFunc(func(context.Context) (credbroker.Credentials, error) { return cr, nil })
@@ -508,6 +560,11 @@ func (c *checker) offlineConnector(t *task, src credbroker.Source) {
 	}
 	if len(src.Tags) > 0 && !hasPrefixField(un, "tags") {
 		if err := awscreds.CheckSessionTags("tags", src.Tags, nil); err != nil {
+			c.addErr(SevError, t.name, err, t.names)
+		}
+	}
+	if !hasPrefixField(un, credbroker.FieldAllowedAccounts) {
+		if err := credbroker.CheckAccountIDs(credbroker.FieldAllowedAccounts, src.AllowedAccountIDs); err != nil {
 			c.addErr(SevError, t.name, err, t.names)
 		}
 	}
@@ -560,7 +617,23 @@ func (c *checker) onlineConnector(ctx context.Context, t *task, src credbroker.S
 	for _, w := range res.Warnings {
 		c.add(SevWarning, t.name, t.names("connector"), w, "")
 	}
+	guarded := awscreds.GuardAccount(credbroker.ProviderFunc(func(context.Context) (credbroker.Credentials, error) { return cr, nil }),
+		src.AllowedAccountIDs, res.Region, src.STSEndpoint, c.awsOptions(src))
+	if cr, err = guarded.Retrieve(ctx); err != nil {
+		c.addErr(SevError, t.name, err, t.names)
+		return nil
+	}
+	c.guardPassed(t, src, cr)
 	return &obtained{creds: cr, region: res.Region, partition: res.Partition}
+}
+
+// guardPassed reports that credentials obtained passed the source's
+// account guard, if it has one.
+func (c *checker) guardPassed(t *task, src credbroker.Source, cr credbroker.Credentials) {
+	if len(src.AllowedAccountIDs) > 0 && cr.AccountID != "" {
+		c.add(SevOK, t.name, t.names(credbroker.FieldAllowedAccounts),
+			fmt.Sprintf("account guard: the credentials belong to account %s, an allowed one", cr.AccountID), "")
+	}
 }
 
 func (c *checker) awsOptions(src credbroker.Source) awscreds.Options {

@@ -31,6 +31,7 @@ func sampleConnector(id, name string) *credbroker.Connector {
 		MaxDuration:       time.Hour + time.Nanosecond,
 		Scope:             credbroker.Scope{Kind: credbroker.ScopeProject, Key: "OPS"},
 		AllowPlans:        []string{"OPS-*", "OPS-DEPLOY"},
+		AllowedAccountIDs: []string{"123456789012", "210987654321"},
 		SessionMode:       credbroker.SessionPerPlan,
 		Tags:              []credbroker.Tag{{Key: "team", Value: "ops"}, {Key: "cost-centre", Value: "42"}},
 		TransitiveTagKeys: []string{"team"},

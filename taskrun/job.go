@@ -169,6 +169,9 @@ func (r *Runner) runTask(ctx context.Context, job *jobfile.Job, i int, vs *vars.
 	if c.Dir != "" && !filepath.IsAbs(c.Dir) {
 		c.Dir = filepath.Join(job.Dir, c.Dir)
 	}
+	// The CI's variables are read as references need them: mask those
+	// the task's fields read too.
+	c.Secrets = append(c.Secrets, vs.Secrets()...)
 
 	// The runtime-variables file: the task appends NAME=value lines.
 	c.VariablesFile = filepath.Join(dir, fmt.Sprintf("variables-%d", i))

@@ -26,7 +26,9 @@ const maxFile = 64 << 10
 // ExpandCredentials turns a credentials block, as written in a job file or
 // built from command-line flags, into a credbroker.Source: every field is
 // substituted (field names in errors are prefixed with path), the role's
-// duration is parsed, and the policy and token files it names are read.
+// duration is parsed, the account guard's values are split at commas and
+// spaces (credbroker.SplitAccountIDs), and the policy and token files it
+// names are read.
 // env supplies CREDBROKER_BROKER, CREDBROKER_TOKEN and CREDBROKER_TOKEN_FILE
 // for connector sources.
 func ExpandCredentials(c *jobfile.Credentials, x Expander, path string, env Env) (credbroker.Source, error) {
@@ -93,6 +95,9 @@ func ExpandCredentials(c *jobfile.Credentials, x Expander, path string, env Env)
 	}
 	for _, tg := range c.Tags {
 		src.Tags = append(src.Tags, credbroker.Tag{Key: ex("tags."+tg.Key, tg.Key), Value: ex("tags."+tg.Key, tg.Value)})
+	}
+	for i, id := range c.AllowedAccountIDs {
+		src.AllowedAccountIDs = append(src.AllowedAccountIDs, credbroker.SplitAccountIDs(ex(fmt.Sprintf("%s[%d]", credbroker.FieldAllowedAccounts, i), id))...)
 	}
 
 	if src.Kind == credbroker.SourceConnector {

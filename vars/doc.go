@@ -11,6 +11,15 @@
 // file, --var flags, $CREDBROKER_VARIABLES), the same way for every
 // command.
 //
+// Below Global lies the CI's own layer ([Set.SetCI]): Bamboo hands its
+// plan and global variables to script tasks as environment variables
+// bamboo_NAME (dots as underscores, package cienv), so that
+// ${bamboo.awsSecretKeyPassword} resolves from
+// $bamboo_awsSecretKeyPassword with nothing copied into a file. The layer
+// is read one name at a time, for the names a reference needs that no
+// other layer defines; a value read is a variable from then on, secret
+// by the naming rule below, masked like any other.
+//
 // # Names
 //
 // A variable name holds letters (A-Z, a-z), digits, '_', '.' and '-', at
@@ -25,7 +34,10 @@
 // "password", "secret", "passphrase", "sshKey" or "token" in any case
 // (awsSessionTokenPassword, AWS_SECRET, myToken). The values of secret
 // variables are masked in task output (see package mask) and never appear
-// in an error message.
+// in an error message. Bamboo's own rule, which decides what Bamboo masks
+// and encrypts, is documented as names holding "password", "secret" or
+// "passphrase"; this rule holds those words and two more, so every
+// variable Bamboo treats as secret is secret here too.
 //
 // # Substitution
 //

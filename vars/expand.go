@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/cienv"
 )
 
 // undefinedFix says how to define a variable that a reference names.
@@ -63,11 +64,15 @@ func (s *Set) Expand(field, text string) (string, error) {
 		}
 		v, ok := s.lookup(name)
 		if !ok {
+			fix := fmt.Sprintf(undefinedFix, name)
+			if s.ci != nil {
+				fix += ", or as a Bamboo plan or global variable (" + cienv.BambooVariable(name) + " in the environment)"
+			}
 			return "", &credbroker.Error{
 				Code:    credbroker.CodeInvalid,
 				Field:   field,
 				Message: fmt.Sprintf("undefined variable %q", name),
-				Fix:     fmt.Sprintf(undefinedFix, name),
+				Fix:     fix,
 			}
 		}
 		b.WriteString(text[lit:at])

@@ -34,6 +34,10 @@ type Sources struct {
 	// task that runs this credbroker writes runtime variables; "" for
 	// none. A file that does not exist yet holds none.
 	RuntimeFile string
+	// CI is the CI variable layer, below Global (Set.SetCI): the lookup
+	// of the variables the CI hands the task in its environment, such as
+	// Bamboo's bamboo_NAME (cienv.Variables); nil for none.
+	CI func(name string) (string, bool)
 }
 
 // Load reads every source into a new Set. Precedence, highest first:
@@ -41,13 +45,16 @@ type Sources struct {
 //   - Runtime: the RuntimeFile's variables;
 //   - Plan: the Assignments, then the PlanFiles (a later file wins over an
 //     earlier one), then the Job's variables, then BrokerPlan;
-//   - Global: the GlobalFiles, then BrokerGlobal.
+//   - Global: the GlobalFiles, then BrokerGlobal;
+//   - the CI's variables, read one name at a time, only for the names a
+//     reference needs and no layer above defines.
 //
 // An unreadable or malformed file is a *credbroker.Error naming the flag
 // (--vars, --global-vars) or $CREDBROKER_VARIABLES and the file; it never
 // holds a value.
 func (s Sources) Load() (*Set, error) {
 	vs := New()
+	vs.SetCI(s.CI)
 	vs.Load(Global, s.BrokerGlobal)
 	if err := loadFiles(vs, Global, "--global-vars", s.GlobalFiles); err != nil {
 		return nil, err

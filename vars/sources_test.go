@@ -83,3 +83,76 @@ func TestSourcesErrorsNameTheFlag(t *testing.T) {
 		t.Fatal("a directory as the runtime file was read as empty")
 	}
 }
+
+// The CI layer lies below Global, is asked only for referenced names no
+// layer defines, and what it gives is masked by the naming rule.
+func TestSourcesCILayer(t *testing.T) {
+	env := map[string]string{
+		"bamboo_awsSecretKeyPassword": "ci-secret-value",
+		"bamboo_region":               "ci-region",
+		"bamboo_custom_bucket":        "ci-bucket",
+		"bamboo_unreferencedPassword": "never-read",
+	}
+	var asked []string
+	s := Sources{
+		Assignments: []string{"region=flag-region"},
+		CI: func(name string) (string, bool) {
+			asked = append(asked, name)
+			v, ok := env["bamboo_"+strings.ReplaceAll(name, ".", "_")]
+			return v, ok
+		},
+	}
+	vs, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 0 || len(vs.Secrets()) != 0 {
+		t.Fatalf("the CI layer was read before any reference: %v", asked)
+	}
+	got, err := vs.Expand("secret_access_key", "${bamboo.awsSecretKeyPassword} ${region} ${custom.bucket}")
+	if err != nil || got != "ci-secret-value flag-region ci-bucket" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if strings.Join(asked, ",") != "awsSecretKeyPassword,custom.bucket" {
+		t.Fatalf("asked for %v", asked)
+	}
+	if sec := vs.Secrets(); len(sec) != 1 || sec[0] != "ci-secret-value" {
+		t.Fatalf("secrets %v", sec)
+	}
+	// Read once: the value is a variable from then on.
+	vs.Expand("f", "${awsSecretKeyPassword}")
+	if len(asked) != 2 {
+		t.Fatalf("asked again: %v", asked)
+	}
+	if v, ok := vs.Clone().Lookup("awsSecretKeyPassword"); !ok || !v.Secret || len(asked) != 2 {
+		t.Fatalf("clone: %+v %v, asked %v", v, ok, asked)
+	}
+	var names []string
+	for _, v := range vs.All() {
+		names = append(names, v.Name)
+	}
+	if strings.Join(names, ",") != "awsSecretKeyPassword,custom.bucket,region" {
+		t.Fatalf("All: %v", names)
+	}
+	// A higher layer shadows it.
+	vs.Set(Runtime, "awsSecretKeyPassword", "runtime-value", true)
+	if v, _ := vs.Lookup("awsSecretKeyPassword"); v.Value != "runtime-value" {
+		t.Fatalf("runtime: %q", v.Value)
+	}
+	_, err = vs.Expand("connector", "${deployConnector}")
+	e := credbroker.AsError(err)
+	if e == nil || !strings.Contains(e.Fix, "bamboo_deployConnector in the environment") {
+		t.Fatalf("undefined: %v", err)
+	}
+	if strings.Contains(fmtAll(vs), "never-read") {
+		t.Fatal("an unreferenced CI variable was read")
+	}
+}
+
+func fmtAll(vs *Set) string {
+	var b strings.Builder
+	for _, v := range vs.All() {
+		b.WriteString(v.Value + "\n")
+	}
+	return b.String() + strings.Join(vs.Secrets(), "\n")
+}

@@ -154,6 +154,25 @@ func CheckName(field, name string) error {
 type Set struct {
 	mu     sync.RWMutex
 	layers [numLayers]map[string]Var
+
+	// ci is the CI variable layer, below Global: a lookup of the
+	// variables a CI hands the task in its environment (nil for none),
+	// asked only for names no layer defines. ciMu guards ciRead, the
+	// variables it gave, which count as defined from then on.
+	ci     func(name string) (string, bool)
+	ciMu   sync.Mutex
+	ciRead map[string]Var
+}
+
+// SetCI sets the CI variable layer, below Global: lookup is asked for a
+// name that no layer defines, when Lookup or Expand need it, and what it
+// gives is a variable of that name from then on, secret by its name
+// (IsSecretName). Only names asked for are read; Secrets and All include
+// them once read. nil removes the layer.
+func (s *Set) SetCI(lookup func(name string) (string, bool)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ci = lookup
 }
 
 // New returns an empty set.
@@ -197,26 +216,58 @@ func (s *Set) Lookup(name string) (Var, bool) {
 	return s.lookup(Canonical(name))
 }
 
-// lookup finds the canonical name; the caller holds s.mu.
+// lookup finds the canonical name, in the CI layer last; the caller
+// holds s.mu.
 func (s *Set) lookup(name string) (Var, bool) {
 	for l := numLayers - 1; l >= Global; l-- {
 		if v, ok := s.layers[l][name]; ok {
 			return v, true
 		}
 	}
-	return Var{}, false
+	if s.ci == nil {
+		return Var{}, false
+	}
+	s.ciMu.Lock()
+	defer s.ciMu.Unlock()
+	if v, ok := s.ciRead[name]; ok {
+		return v, true
+	}
+	value, ok := s.ci(name)
+	if !ok {
+		return Var{}, false
+	}
+	v := Var{Name: name, Value: value, Secret: IsSecretName(name)}
+	if s.ciRead == nil {
+		s.ciRead = make(map[string]Var)
+	}
+	s.ciRead[name] = v
+	return v, true
+}
+
+// fromCI returns the variables the CI layer gave so far; the caller holds
+// s.mu.
+func (s *Set) fromCI() []Var {
+	s.ciMu.Lock()
+	defer s.ciMu.Unlock()
+	out := make([]Var, 0, len(s.ciRead))
+	for _, v := range s.ciRead {
+		out = append(out, v)
+	}
+	return out
 }
 
 // Secrets returns the non-empty values of every secret variable in every
-// layer, including definitions that a higher layer shadows, without
-// duplicates and sorted. These are the values to mask in task output.
+// layer, including definitions that a higher layer shadows and the CI
+// layer's variables read so far, without duplicates and sorted. These are
+// the values to mask in task output.
 func (s *Set) Secrets() []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	seen := make(map[string]struct{})
 	var out []string
-	for l := range s.layers {
-		for _, v := range s.layers[l] {
+	all := append([]map[string]Var{ciMap(s.fromCI())}, s.layers[:]...)
+	for l := range all {
+		for _, v := range all[l] {
 			if !v.Secret || v.Value == "" {
 				continue
 			}
@@ -232,11 +283,12 @@ func (s *Set) Secrets() []string {
 }
 
 // All returns the effective variables, each name once with the definition
-// that precedence selects, sorted by name.
+// that precedence selects, sorted by name; of the CI layer, those read so
+// far.
 func (s *Set) All() []Var {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	eff := make(map[string]Var)
+	eff := ciMap(s.fromCI())
 	for l := range s.layers { // lowest first, so higher layers overwrite
 		for name, v := range s.layers[l] {
 			eff[name] = v
@@ -250,7 +302,7 @@ func (s *Set) All() []Var {
 	return out
 }
 
-// Clone returns an independent copy of s.
+// Clone returns an independent copy of s, with the same CI layer.
 func (s *Set) Clone() *Set {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -258,5 +310,16 @@ func (s *Set) Clone() *Set {
 	for l := range s.layers {
 		c.layers[l] = maps.Clone(s.layers[l])
 	}
+	c.ci = s.ci
+	c.ciRead = ciMap(s.fromCI())
 	return c
+}
+
+// ciMap indexes vs by name.
+func ciMap(vs []Var) map[string]Var {
+	m := make(map[string]Var, len(vs))
+	for _, v := range vs {
+		m[v.Name] = v
+	}
+	return m
 }

@@ -18,7 +18,7 @@ var connectorCols = []string{
 	"access_key_id", "secret_blob", "secret_key_version", "region",
 	"role_arn", "external_id", "federated_name", "policy", "policy_arns",
 	"default_duration_ns", "max_duration_ns", "scope_kind", "scope_key",
-	"allow_plans", "session_mode", "tags", "transitive_tag_keys",
+	"allow_plans", "allowed_account_ids", "session_mode", "tags", "transitive_tag_keys",
 	"disable_tags", "sts_endpoints", "retry_max_attempts",
 	"retry_max_backoff_ns", "created_us", "updated_us", "revision",
 }
@@ -56,7 +56,8 @@ func connectorArgs(c *credbroker.Connector) ([]any, error) {
 	tags, err3 := jsonList(c.Tags)
 	ttk, err4 := jsonList(c.TransitiveTagKeys)
 	sts, err5 := jsonList(c.STSEndpoints)
-	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+	accounts, err6 := jsonList(c.AllowedAccountIDs)
+	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
 		return nil, err
 	}
 	blob, version := sealedArgs(c.Secret)
@@ -65,7 +66,7 @@ func connectorArgs(c *credbroker.Connector) ([]any, error) {
 		c.AccessKeyID, blob, version, c.Region,
 		c.RoleARN, c.ExternalID, c.FederatedName, c.Policy, policyARNs,
 		int64(c.DefaultDuration), int64(c.MaxDuration), string(c.Scope.Kind), c.Scope.Key,
-		allowPlans, string(c.SessionMode), tags, ttk,
+		allowPlans, accounts, string(c.SessionMode), tags, ttk,
 		c.DisableTags, sts, int64(c.Retry.MaxAttempts),
 		int64(c.Retry.MaxBackoff), micros(c.CreatedAt), micros(c.UpdatedAt), c.Revision,
 	}, nil
@@ -80,6 +81,7 @@ func scanConnector(sc scanner) (*credbroker.Connector, error) {
 		blob                                    []byte
 		version, created, updated               sql.NullInt64
 		policyARNs, allowPlans, tags, ttk, sts  string
+		accounts                                string
 		defaultDur, maxDur, attempts, backoff   int64
 	)
 	err := sc.Scan(
@@ -87,7 +89,7 @@ func scanConnector(sc scanner) (*credbroker.Connector, error) {
 		&c.AccessKeyID, &blob, &version, &c.Region,
 		&c.RoleARN, &c.ExternalID, &c.FederatedName, &c.Policy, &policyARNs,
 		&defaultDur, &maxDur, &scopeKind, &c.Scope.Key,
-		&allowPlans, &sessionMode, &tags, &ttk,
+		&allowPlans, &accounts, &sessionMode, &tags, &ttk,
 		&c.DisableTags, &sts, &attempts,
 		&backoff, &created, &updated, &c.Revision,
 	)
@@ -109,6 +111,7 @@ func scanConnector(sc scanner) (*credbroker.Connector, error) {
 		parseList(tags, &c.Tags),
 		parseList(ttk, &c.TransitiveTagKeys),
 		parseList(sts, &c.STSEndpoints),
+		parseList(accounts, &c.AllowedAccountIDs),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("connector %s: %w", c.ID, err)

@@ -27,6 +27,7 @@ type CountingProxy struct {
 
 	mu    sync.Mutex
 	calls map[string][]time.Duration
+	forms map[string][]url.Values
 }
 
 // StartCountingProxy listens on a free loopback port and forwards every
@@ -46,6 +47,7 @@ func StartCountingProxy(target string) (*CountingProxy, error) {
 		tr:     &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute},
 		done:   make(chan struct{}),
 		calls:  map[string][]time.Duration{},
+		forms:  map[string][]url.Values{},
 	}
 	p.srv = &http.Server{Handler: http.HandlerFunc(p.serve), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -62,7 +64,8 @@ func (p *CountingProxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	action := r.URL.Query().Get("Action")
-	if form, err := url.ParseQuery(string(body)); err == nil && form.Get("Action") != "" {
+	form, err := url.ParseQuery(string(body))
+	if err == nil && form.Get("Action") != "" {
 		action = form.Get("Action")
 	}
 	out, err := http.NewRequestWithContext(r.Context(), r.Method, p.target.Scheme+"://"+p.target.Host+r.URL.RequestURI(), bytes.NewReader(body))
@@ -89,6 +92,7 @@ func (p *CountingProxy) serve(w http.ResponseWriter, r *http.Request) {
 	if action != "" {
 		p.mu.Lock()
 		p.calls[action] = append(p.calls[action], took)
+		p.forms[action] = append(p.forms[action], form)
 		p.mu.Unlock()
 	}
 	for k, v := range resp.Header {
@@ -112,6 +116,15 @@ func (p *CountingProxy) Durations(action string) []time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]time.Duration(nil), p.calls[action]...)
+}
+
+// Forms returns the form of each request with action the proxy
+// forwarded, in order: what credbroker asked of STS (RoleSessionName,
+// SourceIdentity, Tags.member.N.Key, ...).
+func (p *CountingProxy) Forms(action string) []url.Values {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]url.Values(nil), p.forms[action]...)
 }
 
 // Close stops the proxy.
