@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,6 +48,11 @@ func TestProfileFlagErrors(t *testing.T) {
 		{[]string{"--profile", "a=" + keys, "--default-profile", "b"}, `--default-profile: no profile "b"; name one of a`},
 		{[]string{"--default-profile", "b"}, "--default-profile: given without --profile"},
 		{[]string{"--profile", "a=" + keys, "--delivery", "endpoint"}, "--delivery: not used with --profile"},
+		// The account guard of the command guards each profile, before any call.
+		{[]string{"--allowed-account-id", "123456789012", "--profile", "a=" + keys + ",role-arn=arn:aws:iam::210987654321:role/x"},
+			"--profile a --role-arn: account 210987654321 of role ARN arn:aws:iam::210987654321:role/x is not an allowed account (123456789012)"},
+		{[]string{"--profile", "a=" + keys + ",ci=none"}, `--profile a: "ci" is not a source flag`},
+		{[]string{"--ci", "travis", "--profile", "a=" + keys}, "--ci"},
 	} {
 		args := append(append([]string{"exec", "--region", "us-east-1", "--var", "s=" + secret}, tc.args...), "--", "true")
 		o := run(t, []string{"TMPDIR=" + t.TempDir()}, args...)
@@ -91,6 +97,44 @@ func TestCheckProfilesFromFlags(t *testing.T) {
 		if !strings.Contains(o.stdout, want) {
 			t.Errorf("lacks %q:\n%s", want, o.stdout)
 		}
+	}
+	if strings.Contains(o.stdout+o.stderr, secret) {
+		t.Error("the secret shows")
+	}
+}
+
+func TestRunProfileAccountGuard(t *testing.T) {
+	tmp := t.TempDir()
+	job := filepath.Join(tmp, "job.yaml")
+	body := `version: 1
+plan: OPS-X
+build: "1"
+tasks:
+  - name: copy
+    profiles:
+      a:
+        source: static
+        region: us-east-1
+        access_key_id: ` + keyID + `
+        secret_access_key: ${bamboo.s}
+        allowed_account_ids: [123456789012]
+        role: {arn: 'arn:aws:iam::210987654321:role/x'}
+      b:
+        source: static
+        region: us-east-1
+        access_key_id: ` + keyID + `
+        secret_access_key: ${bamboo.s}
+    run: echo the task ran
+`
+	if err := os.WriteFile(job, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := run(t, []string{"TMPDIR=" + tmp}, "run", job, "--var", "s="+secret)
+	if o.code != 125 || !strings.Contains(o.stderr, "profile a: role_arn: account 210987654321 of role ARN arn:aws:iam::210987654321:role/x is not an allowed account (123456789012)") {
+		t.Fatalf("exit %d, stderr %q; want 125 and profile a's account refused", o.code, o.stderr)
+	}
+	if strings.Contains(o.stdout, "the task ran") {
+		t.Error("the task ran past the account guard")
 	}
 	if strings.Contains(o.stdout+o.stderr, secret) {
 		t.Error("the secret shows")
