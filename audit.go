@@ -51,7 +51,15 @@ type AuditRecord struct {
 	Detail      string    `json:"detail,omitempty"`
 	// Tags are the session tags a vended session was issued with (the
 	// build's credbroker:* tags, the connector's and the request's).
-	Tags     []Tag  `json:"tags,omitempty"`
+	Tags []Tag `json:"tags,omitempty"`
+	// Issuer, Subject and Claims say who acted, for a request made with
+	// an ID token instead of an agent token: the token's iss and sub, and
+	// the claims the binding names and the provenance claims (repository,
+	// ref, sha, run_id, ...), so that CloudTrail's session leads back to
+	// the commit.
+	Issuer   string `json:"issuer,omitempty"`
+	Subject  string `json:"subject,omitempty"`
+	Claims   []Tag  `json:"claims,omitempty"`
 	PrevHash string `json:"prev_hash"`
 	Hash     string `json:"hash"`
 }
@@ -76,7 +84,9 @@ func (r *AuditRecord) Chain(prevSeq int64, prevHash string) {
 // ComputeHash returns the hash r should carry given its fields and PrevHash:
 // SHA-256 over a label and every field, each written as its length (a
 // uvarint) and its bytes. Tags, when there are any, follow as the word
-// "tags", their number, and each key and value.
+// "tags", their number, and each key and value; then, for a request made
+// with an ID token, the word "identity", the issuer, the subject, the
+// number of claims and each claim's name and value.
 func (r *AuditRecord) ComputeHash() string {
 	h := sha256.New()
 	var buf [binary.MaxVarintLen64]byte
@@ -110,6 +120,16 @@ func (r *AuditRecord) ComputeHash() string {
 		for _, t := range r.Tags {
 			field(t.Key)
 			field(t.Value)
+		}
+	}
+	if r.Issuer != "" || r.Subject != "" || len(r.Claims) > 0 {
+		field("identity")
+		field(r.Issuer)
+		field(r.Subject)
+		field(strconv.Itoa(len(r.Claims)))
+		for _, c := range r.Claims {
+			field(c.Key)
+			field(c.Value)
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))

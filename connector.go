@@ -178,6 +178,9 @@ type Token struct {
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	// Identity, on a token the broker made for a caller that presented an
+	// ID token, says who the caller is; such a token is never stored.
+	Identity *WorkloadIdentity `json:"-"`
 }
 
 // Active reports whether the token may be used at now.

@@ -30,12 +30,15 @@ const (
 	SourceStatic SourceKind = "static"
 	// SourceConnector asks a broker to vend credentials from a connector.
 	SourceConnector SourceKind = "connector"
+	// SourceWebIdentity calls AssumeRoleWithWebIdentity with an ID token:
+	// a projected service account token (EKS IRSA) or the CI's own.
+	SourceWebIdentity SourceKind = "web-identity"
 )
 
 // Valid reports whether k is a known source kind.
 func (k SourceKind) Valid() bool {
 	switch k {
-	case SourceInstance, SourceStatic, SourceConnector:
+	case SourceInstance, SourceStatic, SourceConnector, SourceWebIdentity:
 		return true
 	}
 	return false
@@ -62,6 +65,18 @@ type Source struct {
 	Broker    string // broker URL
 	Token     string // agent token value, resolved from TokenFile or an env var
 	CAFile    string // PEM bundle to verify the broker's TLS certificate
+
+	// Web identity: the ID token comes from WebIdentityTokenFile (default
+	// AWS_WEB_IDENTITY_TOKEN_FILE) or from the CI named by OIDC. A
+	// connector source with OIDC set presents the CI's token to the broker
+	// instead of an agent token.
+	WebIdentityTokenFile string
+	// OIDC names where the CI's ID token comes from: "github", "gitlab",
+	// "buildkite", "env:VAR" or "file:PATH" (package citoken).
+	OIDC string
+	// Audience is the aud the token is asked for (GitHub, Buildkite) or
+	// must carry (the others).
+	Audience string
 
 	// Role, when set, is assumed with the base credentials above.
 	Role RoleSpec
@@ -151,4 +166,9 @@ type Resolved struct {
 	// Warnings are things the user should know (duration clamped for role
 	// chaining, IMDSv1 in use); printed once on stderr.
 	Warnings []string
+	// Secrets, when set, returns the values besides the credentials that
+	// a task's output must mask, as known at the call: the ID tokens the
+	// credentials were obtained with. It is asked again for each new set
+	// of credentials.
+	Secrets func() []string
 }

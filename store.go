@@ -19,6 +19,7 @@ type Store interface {
 	VariableStore
 	AuditStore
 	SecretStore
+	IdentityStore
 	// Close releases the store's resources.
 	Close() error
 }

@@ -106,7 +106,17 @@ const (
 	codeSignature         = "SignatureDoesNotMatch"
 	codeInvalidParameter  = "InvalidParameterValue"
 	codeValidation        = "ValidationError"
+	// AssumeRoleWithWebIdentity's refusals of the ID token.
+	codeInvalidIDToken   = "InvalidIdentityToken"
+	codeInvalidIDTokenEx = "InvalidIdentityTokenException"
+	codeIDPRejected      = "IDPRejectedClaim"
+	codeIDPRejectedEx    = "IDPRejectedClaimException"
+	codeIDPComm          = "IDPCommunicationError"
+	codeIDPCommEx        = "IDPCommunicationErrorException"
 )
+
+// webIdentityOp is the STS call of a web-identity source.
+const webIdentityOp = "AssumeRoleWithWebIdentity"
 
 func translateSTS(err error, o origin) *credbroker.Error {
 	op := o.op
@@ -116,6 +126,11 @@ func translateSTS(err error, o origin) *credbroker.Error {
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		code := api.ErrorCode()
+		if o.op == webIdentityOp {
+			if e := translateWebIdentity(code, o); e != nil {
+				return e
+			}
+		}
 		switch code {
 		case codeAccessDenied:
 			if o.tagSwitch != "" && (o.op == "AssumeRole" || strings.Contains(api.ErrorMessage(), "TagSession")) {
@@ -212,6 +227,29 @@ func accessDeniedFix(op string) string {
 		return "the base credentials must be an IAM user's long-term keys (not a role session)"
 	}
 	return "check the permissions of the base identity"
+}
+
+// translateWebIdentity explains STS's refusals of an ID token; nil for
+// the codes every call shares.
+func translateWebIdentity(code string, o origin) *credbroker.Error {
+	switch code {
+	case codeExpiredToken, codeExpiredTokenExc:
+		return credbroker.Errorf(credbroker.CodeUnauthorized, o.blameCreds(), "STS refused %s: %s: the ID token has expired", webIdentityOp, code).
+			WithFix("the token is fetched again at the next refresh; check this host's clock, and that the token file is rotated")
+	case codeInvalidIDToken, codeInvalidIDTokenEx:
+		return credbroker.Errorf(credbroker.CodeUnauthorized, o.blameCreds(), "STS refused %s: %s: STS does not accept the ID token", webIdentityOp, code).
+			WithFix("check that the account has an IAM OIDC provider for the token's issuer, with the token's audience")
+	case codeIDPRejected, codeIDPRejectedEx:
+		return credbroker.Errorf(credbroker.CodeForbidden, o.field, "STS refused %s: %s: the role's trust policy rejects the token's claims", webIdentityOp, code).
+			WithFix("check the role's trust policy conditions on the token's sub and aud")
+	case codeIDPComm, codeIDPCommEx:
+		return credbroker.Errorf(credbroker.CodeUpstream, o.blameCreds(), "STS %s failed: %s: STS could not reach the token's issuer", webIdentityOp, code).
+			WithFix("retry; the issuer's keys must be reachable from AWS")
+	case codeAccessDenied:
+		return credbroker.Errorf(credbroker.CodeForbidden, o.field, "STS refused %s: %s", webIdentityOp, code).
+			WithFix("check that the role's trust policy lets the token's issuer (sts:AssumeRoleWithWebIdentity) assume it, for the token's sub and aud")
+	}
+	return nil
 }
 
 // translateIMDS explains a failure to get instance profile credentials.

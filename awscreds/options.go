@@ -59,7 +59,8 @@ type Options struct {
 	// production). nil reads nothing. It is consulted for
 	// AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL,
 	// AWS_IGNORE_CONFIGURED_ENDPOINT_URLS, AWS_EC2_METADATA_SERVICE_ENDPOINT,
-	// AWS_REGION and AWS_DEFAULT_REGION.
+	// AWS_REGION, AWS_DEFAULT_REGION, and for web identity
+	// AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN and AWS_ROLE_SESSION_NAME.
 	LookupEnv func(key string) (string, bool)
 	// Retry bounds retries where a Source or IssueRequest sets none.
 	Retry credbroker.RetrySpec
@@ -86,6 +87,14 @@ type Options struct {
 	// AssumeRole source identity, for roles whose trust policy does not
 	// allow sts:SetSourceIdentity.
 	NoSourceIdentity bool
+	// IdentityToken gives the ID token of a web-identity source at each
+	// call (package citoken's sources); nil reads the token file the plan
+	// names. Its errors must not hold a token.
+	IdentityToken func(ctx context.Context) (string, error)
+	// IdentityTokenRead, when set, is told every ID token a web-identity
+	// source obtained (from IdentityToken or its token file), so that
+	// the caller can mask it.
+	IdentityTokenRead func(token string)
 
 	// newSTS replaces the STS client in tests.
 	newSTS func(cfg stsConfig) stsAPI
@@ -94,6 +103,7 @@ type Options struct {
 // stsAPI is what this package calls on STS.
 type stsAPI interface {
 	AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, optFns ...func(*sts.Options)) (*sts.AssumeRoleOutput, error)
+	AssumeRoleWithWebIdentity(ctx context.Context, in *sts.AssumeRoleWithWebIdentityInput, optFns ...func(*sts.Options)) (*sts.AssumeRoleWithWebIdentityOutput, error)
 	GetFederationToken(ctx context.Context, in *sts.GetFederationTokenInput, optFns ...func(*sts.Options)) (*sts.GetFederationTokenOutput, error)
 	GetSessionToken(ctx context.Context, in *sts.GetSessionTokenInput, optFns ...func(*sts.Options)) (*sts.GetSessionTokenOutput, error)
 	GetCallerIdentity(ctx context.Context, in *sts.GetCallerIdentityInput, optFns ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error)

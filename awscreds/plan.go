@@ -52,8 +52,12 @@ type Plan struct {
 	// token), so that AssumeRole is role chaining.
 	RoleSession bool
 	// Role is the AssumeRole made with the base credentials; nil when
-	// the source names no role.
+	// the source names no role. For a web-identity source it is the
+	// AssumeRoleWithWebIdentity (no tags, no source identity).
 	Role *RolePlan
+	// WebIdentity is where a web-identity source's token comes from; nil
+	// for the other sources.
+	WebIdentity *WebIdentityPlan
 	// Retry bounds the retries of the STS and metadata calls.
 	Retry credbroker.RetrySpec
 	// AllowedAccountIDs is the source's account guard: the accounts the
@@ -167,7 +171,8 @@ func (p *Plan) warn(field, msg, fix string) {
 	p.Warnings = append(p.Warnings, Warning{Field: field, Message: msg, Fix: fix})
 }
 
-// Decide makes the Plan of an instance or static source for build b: the
+// Decide makes the Plan of an instance, static or web-identity source for
+// build b: the
 // decisions Resolve acts on, without any network call. The region is
 // src.Region, else AWS_REGION, else AWS_DEFAULT_REGION; the STS endpoint
 // src.STSEndpoint, else AWS_ENDPOINT_URL_STS, else AWS_ENDPOINT_URL
@@ -190,6 +195,10 @@ func Decide(src credbroker.Source, b credbroker.Build, opts Options, pending fun
 	p := &Plan{Kind: src.Kind, Retry: src.Retry}
 	switch src.Kind {
 	case credbroker.SourceInstance, credbroker.SourceStatic:
+	case credbroker.SourceWebIdentity:
+		p.decideRegion(src, opts, pending)
+		p.decideWebIdentity(src, b, opts, pending)
+		return p
 	case credbroker.SourceConnector:
 		p.check("source", credbroker.Errorf(credbroker.CodeInvalid, "source",
 			"a connector source is vended by the broker; awscreds.Resolve handles the instance and static sources only").
@@ -197,7 +206,7 @@ func Decide(src credbroker.Source, b credbroker.Build, opts Options, pending fun
 		return p
 	default:
 		p.check("source", credbroker.Errorf(credbroker.CodeInvalid, "source", "unknown credential source %q", src.Kind).
-			WithFix(`use "instance", "static" or "connector"`))
+			WithFix(`use "instance", "static", "web-identity" or "connector"`))
 		return p
 	}
 

@@ -52,6 +52,9 @@ func Resolve(ctx context.Context, src credbroker.Source, b credbroker.Build, opt
 	if err := plan.Err(); err != nil {
 		return nil, err
 	}
+	if src.Kind == credbroker.SourceWebIdentity {
+		return resolveWebIdentity(plan, opts)
+	}
 	var base aws.CredentialsProvider
 	baseOrigin := origin{field: string(src.Kind), region: plan.Region, partition: plan.Partition.ID}
 	switch src.Kind {

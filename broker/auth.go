@@ -73,8 +73,14 @@ func unauthorized(msg string) error {
 }
 
 // Authenticate finds the token a caller presented and checks it: known,
-// secret right (compared in constant time), not revoked, not expired.
+// secret right (compared in constant time), not revoked, not expired. An
+// ID token (a JWT) of a trusted issuer is accepted in its place when a
+// binding accepts it: the caller then acts as an agent token of the
+// binding's plans, carrying its identity (credbroker.Token.Identity).
 func (s *Service) Authenticate(ctx context.Context, bearer string) (*credbroker.Token, error) {
+	if looksLikeJWT(bearer) {
+		return s.authenticateJWT(ctx, bearer)
+	}
 	id, secret, ok := strings.Cut(strings.TrimSpace(bearer), ".")
 	if !ok || !validTokenID(id) || len(secret) != 43 {
 		return nil, unauthorized("malformed token")
@@ -131,6 +137,9 @@ func activeToken(e tokenEntry, id string, now time.Time) (*credbroker.Token, err
 // checked. The HTTP server serves such tokens from an address it limits
 // for failed authentications (httpapi.TokenKnower).
 func (s *Service) KnowsToken(bearer string) bool {
+	if looksLikeJWT(bearer) {
+		return s.knowsIDToken(bearer)
+	}
 	id, _, ok := strings.Cut(strings.TrimSpace(bearer), ".")
 	if !ok || !validTokenID(id) {
 		return false
@@ -172,9 +181,12 @@ func requireAgentFor(tok *credbroker.Token, plan string) error {
 			WithFix("name the build's plan key (--plan)")
 	}
 	if !globMatch(pattern, plan) {
+		fix := "use a token of that plan, or widen the token's --plans"
+		if tok.Identity != nil {
+			fix = "name a plan of binding " + tok.Identity.Binding + " (its --plans or --plan-template), or change the binding"
+		}
 		return credbroker.Errorf(credbroker.CodeForbidden, "plan",
-			"token %s is bound to plans %q; plan %s is outside it", tok.ID, pattern, plan).
-			WithFix("use a token of that plan, or widen the token's --plans")
+			"token %s is bound to plans %q; plan %s is outside it", tok.ID, pattern, plan).WithFix(fix)
 	}
 	return nil
 }

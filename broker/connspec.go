@@ -254,7 +254,8 @@ func (s *Service) connectorFromSpec(ctx context.Context, spec credbroker.Connect
 	if _, err := s.opts.Partition(c.Region); err != nil && len(c.STSEndpoints) == 0 {
 		return nil, err
 	}
-	req := s.issueRequest(c, credbroker.Build{Plan: "PLAN-KEY", Number: "1"}, c.DefaultDuration, c.Policy, c.PolicyARNs, nil, c.Base == credbroker.BaseConnector)
+	req := s.issueRequest(c, credbroker.Build{Plan: "PLAN-KEY", Number: "1"},
+		vendParams{duration: c.DefaultDuration, policy: c.Policy, policyARNs: c.PolicyARNs}, c.Base == credbroker.BaseConnector)
 	if _, err := s.opts.Issuer.Check(req); err != nil {
 		return nil, err
 	}

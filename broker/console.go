@@ -31,6 +31,9 @@ func (s *Service) Console(ctx context.Context, tok *credbroker.Token, req credbr
 	}
 	ctx, cancel := detach(ctx, s.opts.VendTimeout)
 	defer cancel()
+	if id := identityOf(tok); req.Plan == "" && id != nil {
+		req.Plan = id.Plan
+	}
 	rec := s.requestRecord(credbroker.ActionConsole, tok, req.Plan, req.Build, "", "console")
 	res, vended, err := s.console(ctx, tok, req, rec)
 	if err != nil {

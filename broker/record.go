@@ -34,6 +34,9 @@ func (s *Service) requestRecord(action string, tok *credbroker.Token, plan, buil
 	}
 	if tok != nil {
 		rec.TokenID = tok.ID
+		if id := tok.Identity; id != nil {
+			rec.Issuer, rec.Subject, rec.Claims = id.IssuerURL, credbroker.CleanField(id.Subject, credbroker.MaxFieldLen), id.Claims
+		}
 	}
 	return rec
 }

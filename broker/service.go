@@ -7,6 +7,7 @@ package broker
 
 import (
 	"context"
+	"hash/maphash"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -87,6 +88,13 @@ type Options struct {
 	// AuditTimeout bounds the append of an audit record, which its caller
 	// cannot cancel; DefaultAuditTimeout when zero.
 	AuditTimeout time.Duration
+	// Verifier verifies the ID tokens presented in place of agent tokens
+	// (package oidc); nil refuses every ID token.
+	Verifier TokenVerifier
+	// IdentityTTL is how long the issuers and bindings read from the
+	// store are used before the store is asked whether they changed (by
+	// its identity generation); 1 s when zero.
+	IdentityTTL time.Duration
 }
 
 // Defaults of Options.
@@ -129,6 +137,8 @@ type Service struct {
 	defaultMu    sync.Mutex
 	defaultChain credbroker.Provider
 
+	ids idTokens
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -162,6 +172,9 @@ func New(opts Options) (*Service, error) {
 	if opts.AuditTimeout <= 0 {
 		opts.AuditTimeout = DefaultAuditTimeout
 	}
+	if opts.IdentityTTL <= 0 {
+		opts.IdentityTTL = time.Second
+	}
 	if opts.Partition == nil {
 		opts.Partition = func(string) (string, error) { return "aws", nil }
 	}
@@ -171,6 +184,7 @@ func New(opts Options) (*Service, error) {
 		tokens:   map[string]tokenEntry{},
 		conns:    map[string]*connEntry{},
 		vends:    map[string]*vendEntry{},
+		ids:      idTokens{seed: maphash.MakeSeed(), cache: map[uint64]verifiedEntry{}, seen: map[string]time.Time{}},
 		budget:   newSTSBudgets(opts.STSBudget, opts.Now, opts.Sleep),
 		refusals: newRefusalWindows(opts.RefusalBurst, opts.RefusalWindow),
 		stop:     make(chan struct{}),

@@ -47,6 +47,9 @@ type vendParams struct {
 	policy     string
 	policyARNs []string
 	tags       []credbroker.Tag
+	// sessionName and sourceIdentity, when set, replace the build's: the
+	// templates of the binding that accepted the caller's ID token.
+	sessionName, sourceIdentity string
 }
 
 // checkScope refuses a plan that the connector's scope or allow-list
@@ -138,10 +141,10 @@ func narrow(c *credbroker.Connector, req *credbroker.VendRequest) (vendParams, e
 	return p, nil
 }
 
-// buildTags are the session tags a vend sends: the build's identity and
-// the connector's own tags, then the request's, which may not override the
-// build's identity.
-func buildTags(c *credbroker.Connector, b credbroker.Build, extra []credbroker.Tag) ([]credbroker.Tag, error) {
+// buildTags are the session tags a vend sends: the build's identity, the
+// connector's own tags and those of the caller's ID token claims (claims),
+// then the request's, which may not override any of those.
+func buildTags(c *credbroker.Connector, b credbroker.Build, claims, extra []credbroker.Tag) ([]credbroker.Tag, error) {
 	if c.DisableTags || c.Principal == credbroker.PrincipalSession || c.Principal == credbroker.PrincipalProvided {
 		if len(extra) > 0 && c.DisableTags {
 			return nil, credbroker.Errorf(credbroker.CodeUnprocessable, "tags", "connector %s has session tags turned off", c.Name).
@@ -173,6 +176,9 @@ func buildTags(c *credbroker.Connector, b credbroker.Build, extra []credbroker.T
 	for _, t := range c.Tags {
 		add(t.Key, t.Value, true)
 	}
+	for _, t := range claims {
+		add(t.Key, t.Value, true)
+	}
 	for _, t := range extra {
 		if err := add(t.Key, t.Value, false); err != nil {
 			return nil, err
@@ -192,12 +198,20 @@ func transitiveKeys(c *credbroker.Connector, tags []credbroker.Tag) []string {
 }
 
 // issueRequest builds the STS request of a vend.
-func (s *Service) issueRequest(c *credbroker.Connector, b credbroker.Build, d time.Duration, pol string, arns []string, tags []credbroker.Tag, chained bool) credbroker.IssueRequest {
+func (s *Service) issueRequest(c *credbroker.Connector, b credbroker.Build, p vendParams, chained bool) credbroker.IssueRequest {
 	ident := b
 	if c.SessionMode == credbroker.SessionPerPlan {
 		ident = credbroker.Build{Plan: b.Plan}
 	}
 	name := credbroker.SessionName(ident)
+	source := name
+	if p.sessionName != "" {
+		name = p.sessionName
+	}
+	if p.sourceIdentity != "" {
+		source = p.sourceIdentity
+	}
+	d, pol, arns, tags := p.duration, p.policy, p.policyARNs, p.tags
 	fed := c.FederatedName
 	if fed == "" && c.Principal == credbroker.PrincipalFederatedUser {
 		fed = credbroker.CleanSTSName(name, 32)
@@ -210,7 +224,7 @@ func (s *Service) issueRequest(c *credbroker.Connector, b credbroker.Build, d ti
 		RoleARN:           c.RoleARN,
 		ExternalID:        c.ExternalID,
 		SessionName:       name,
-		SourceIdentity:    name,
+		SourceIdentity:    source,
 		FederatedName:     fed,
 		Duration:          d,
 		Policy:            pol,
@@ -256,8 +270,20 @@ func cacheKey(c *credbroker.Connector, b credbroker.Build, p vendParams) string 
 		part(t.Key)
 		part(t.Value)
 	}
+	// A session named after an ID token's claims is that caller's alone.
+	part(p.sessionName)
+	part(p.sourceIdentity)
 	sum := sha256.Sum256(buf)
 	return hex.EncodeToString(sum[:])
+}
+
+// identityOf is the workload identity of a caller that presented an ID
+// token; nil for an agent token.
+func identityOf(tok *credbroker.Token) *credbroker.WorkloadIdentity {
+	if tok == nil {
+		return nil
+	}
+	return tok.Identity
 }
 
 // Vend returns credentials of a connector for a build, after the token,
@@ -296,6 +322,12 @@ func (s *Service) vend(ctx context.Context, tok *credbroker.Token, req *credbrok
 	if err := checkVendRequest(req); err != nil {
 		return nil, "", err
 	}
+	id := identityOf(tok)
+	if req.Plan == "" && id != nil && id.Plan != "" {
+		// The binding derived the plan from the token's claims.
+		req.Plan = id.Plan
+		rec.Plan = id.Plan
+	}
 	if err := requireAgentFor(tok, req.Plan); err != nil {
 		return nil, "", err
 	}
@@ -319,7 +351,12 @@ func (s *Service) vend(ctx context.Context, tok *credbroker.Token, req *credbrok
 		// One session serves the plan's builds: it carries the plan only.
 		b = credbroker.Build{Plan: req.Plan}
 	}
-	if params.tags, err = buildTags(c, b, req.Tags); err != nil {
+	var claimTags []credbroker.Tag
+	if id != nil {
+		claimTags = id.Tags
+		params.sessionName, params.sourceIdentity = id.SessionName, id.SourceIdentity
+	}
+	if params.tags, err = buildTags(c, b, claimTags, req.Tags); err != nil {
 		return nil, "", err
 	}
 	minRemaining := s.opts.DefaultMinRemaining
@@ -378,7 +415,7 @@ func (s *Service) entry(ctx context.Context, c *credbroker.Connector, b credbrok
 	if err != nil {
 		return nil, false, err
 	}
-	req := s.issueRequest(c, b, p.duration, p.policy, p.policyARNs, p.tags, chained)
+	req := s.issueRequest(c, b, p, chained)
 	warnings, err := s.opts.Issuer.Check(req)
 	if err != nil {
 		return nil, false, err
@@ -477,6 +514,7 @@ func (s *Service) sweep() {
 	now := s.now()
 	s.budget.sweep()
 	s.flushRefusals(false)
+	s.sweepIDTokens()
 	s.vendMu.Lock()
 	defer s.vendMu.Unlock()
 	for k, e := range s.vends {

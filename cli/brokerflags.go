@@ -94,6 +94,6 @@ func table(w io.Writer, header []string, rows [][]string) error {
 func (a *app) brokerCommands() []*cobra.Command {
 	return []*cobra.Command{
 		a.serveCommand(), a.connectorCommand(), a.tokenCommand(), a.variableCommand(),
-		a.auditCommand(), a.keyCommand(), a.consoleCommand(),
+		a.auditCommand(), a.keyCommand(), a.consoleCommand(), a.issuerCommand(), a.bindingCommand(),
 	}
 }

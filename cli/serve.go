@@ -12,6 +12,7 @@ import (
 	"github.com/credbroker/credbroker/awscreds"
 	"github.com/credbroker/credbroker/broker"
 	"github.com/credbroker/credbroker/httpapi"
+	"github.com/credbroker/credbroker/oidc"
 )
 
 func (a *app) serveCommand() *cobra.Command {
@@ -103,6 +104,8 @@ Make the first admin token on the broker host with
 				},
 				Logger:    log,
 				STSBudget: stsf.budget(),
+				// ID tokens of trusted issuers, verified with their keys.
+				Verifier: oidc.New(oidc.Options{Logger: log}),
 				// A vend goes on when its client hangs up, so that it is
 				// audited; it never needs longer than an answer may take.
 				VendTimeout: lim.writeTimeout,

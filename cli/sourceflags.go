@@ -33,6 +33,9 @@ type sourceFlags struct {
 	broker          string
 	tokenFile       string
 	caFile          string
+	webIDTokenFile  string
+	oidc            string
+	audience        string
 	roleARN         string
 	externalID      string
 	sessionName     string
@@ -59,7 +62,7 @@ type sourceFlags struct {
 func (s *sourceFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.SortFlags = false
-	f.StringVar(&s.source, "source", "", "credentials source: instance, static or connector (default: connector when --connector is set, static when --access-key-id is set, else instance)")
+	f.StringVar(&s.source, "source", "", "credentials source: instance, static, web-identity or connector (default: connector when --connector is set, static when --access-key-id is set, web-identity with --oidc or --web-identity-token-file, else instance)")
 	f.StringVar(&s.region, "region", "", "AWS region; picks the partition and STS endpoint (default $AWS_REGION, then $AWS_DEFAULT_REGION)")
 	f.StringVar(&s.accessKeyID, "access-key-id", "", "static: access key ID, usually a variable reference such as '${bamboo.awsAccessKeyId}'")
 	f.StringVar(&s.secretAccessKey, "secret-access-key", "", "static: secret access key as a variable reference, e.g. '${bamboo.awsSecretKeyPassword}' (a literal value shows in process listings)")
@@ -70,6 +73,9 @@ func (s *sourceFlags) register(cmd *cobra.Command) {
 	f.StringVar(&s.broker, "broker", "", "connector: broker URL (default $CREDBROKER_BROKER)")
 	f.StringVar(&s.tokenFile, "token-file", "", "connector: file holding the agent token (default $CREDBROKER_TOKEN_FILE, or the token in $CREDBROKER_TOKEN)")
 	f.StringVar(&s.caFile, "ca-file", "", "connector: PEM file of the CA that signed the broker's TLS certificate")
+	f.StringVar(&s.webIDTokenFile, "web-identity-token-file", "", "web-identity: file of the ID token, read at each refresh (default $AWS_WEB_IDENTITY_TOKEN_FILE; the role then defaults to $AWS_ROLE_ARN)")
+	f.StringVar(&s.oidc, "oidc", "", "the CI's ID token: github, gitlab, buildkite, env:VAR or file:PATH; web-identity: assume the role with it; connector: present it to the broker instead of an agent token")
+	f.StringVar(&s.audience, "audience", "", "the audience the CI's ID token is asked for (--oidc github, buildkite) or must carry")
 	f.StringVar(&s.roleARN, "role-arn", "", "assume this role with the base credentials (cross-account roles)")
 	f.StringVar(&s.externalID, "external-id", "", "external ID the role's trust policy requires")
 	f.StringVar(&s.sessionName, "role-session-name", "", "role session name (default derived from plan, job and build number)")
@@ -138,8 +144,11 @@ func (s *sourceFlags) credentials() *jobfile.Credentials {
 		STSEndpoint:     s.stsEndpoint,
 		Retries:         s.retries,
 		MaxBackoff:      s.maxBackoff,
+		OIDC:            s.oidc,
+		Audience:        s.audience,
 
-		AllowedAccountIDs: s.allowedAccounts,
+		WebIdentityTokenFile: s.webIDTokenFile,
+		AllowedAccountIDs:    s.allowedAccounts,
 	}
 	if c.Source == "" {
 		switch {
@@ -147,6 +156,8 @@ func (s *sourceFlags) credentials() *jobfile.Credentials {
 			c.Source = string(credbroker.SourceConnector)
 		case c.AccessKeyID != "" || c.SecretAccessKey != "":
 			c.Source = string(credbroker.SourceStatic)
+		case c.OIDC != "" || c.WebIdentityTokenFile != "":
+			c.Source = string(credbroker.SourceWebIdentity)
 		default:
 			c.Source = string(credbroker.SourceInstance)
 		}
@@ -156,19 +167,23 @@ func (s *sourceFlags) credentials() *jobfile.Credentials {
 		k, v, _ := strings.Cut(t, "=")
 		tags = append(tags, jobfile.Tag{Key: k, Value: v})
 	}
+	policyFile, policyARNs, duration := s.policyFile, s.policyARNs, s.duration.String()
 	if c.Source == string(credbroker.SourceConnector) {
-		// A connector's role is on the broker; tags are asked of it.
+		// A connector's role is on the broker; tags are asked of it, and
+		// the duration and policies narrow what the broker vends.
 		c.Tags, tags = tags, nil
+		c.Duration, c.PolicyFile, c.PolicyARNs = duration, policyFile, policyARNs
+		policyFile, policyARNs, duration = "", nil, ""
 	}
-	if s.roleARN != "" || s.externalID != "" || s.policyFile != "" || len(s.policyARNs) > 0 || s.duration.d != 0 || s.sessionName != "" ||
+	if s.roleARN != "" || s.externalID != "" || policyFile != "" || len(policyARNs) > 0 || duration != "" || s.sessionName != "" ||
 		len(tags) > 0 || len(s.transitiveTags) > 0 || s.noSessionTags {
 		r := &jobfile.Role{
 			ARN:               s.roleARN,
 			ExternalID:        s.externalID,
 			SessionName:       s.sessionName,
-			Duration:          s.duration.String(),
-			PolicyFile:        s.policyFile,
-			PolicyARNs:        s.policyARNs,
+			Duration:          duration,
+			PolicyFile:        policyFile,
+			PolicyARNs:        policyARNs,
 			Tags:              tags,
 			TransitiveTagKeys: s.transitiveTags,
 			NoSessionTags:     s.noSessionTags,
@@ -183,6 +198,17 @@ func (s *sourceFlags) check(c *jobfile.Credentials) error {
 	bad := func(flag, fix string) error {
 		return credbroker.Errorf(credbroker.CodeInvalid, "--"+flag, "not used by --source %s", c.Source).WithFix(fix)
 	}
+	notWebIdentity := func() error {
+		switch {
+		case c.OIDC != "":
+			return bad("oidc", "use --source web-identity, or --source connector to present the token to the broker")
+		case c.WebIdentityTokenFile != "":
+			return bad("web-identity-token-file", "use --source web-identity")
+		case c.Audience != "":
+			return bad("audience", "--audience goes with --oidc")
+		}
+		return nil
+	}
 	switch credbroker.SourceKind(c.Source) {
 	case credbroker.SourceInstance:
 		if c.AccessKeyID != "" || c.SecretAccessKey != "" || c.SessionToken != "" {
@@ -190,6 +216,31 @@ func (s *sourceFlags) check(c *jobfile.Credentials) error {
 		}
 		if c.Connector != "" {
 			return bad("connector", "use --source connector")
+		}
+		if err := notWebIdentity(); err != nil {
+			return err
+		}
+	case credbroker.SourceWebIdentity:
+		switch {
+		case c.AccessKeyID != "" || c.SecretAccessKey != "" || c.SessionToken != "":
+			return bad("access-key-id", "the ID token is the proof; use --source static for keys")
+		case c.Connector != "":
+			return bad("connector", "use --source connector --oidc ... to present the token to the broker")
+		case c.IMDSEndpoint != "" || c.IMDSv1:
+			return bad("imds-endpoint", "the metadata service is for --source instance")
+		case c.OIDC != "" && c.WebIdentityTokenFile != "":
+			return credbroker.Errorf(credbroker.CodeInvalid, "--oidc", "both --oidc and --web-identity-token-file are given").
+				WithFix("keep one: --oidc fetches the CI's token, --web-identity-token-file reads a file")
+		}
+		if r := c.Role; r != nil {
+			switch {
+			case r.ExternalID != "":
+				return bad("external-id", "AssumeRoleWithWebIdentity takes no external ID; the role's trust policy checks the token")
+			case len(r.Tags) > 0:
+				return bad("tag", "AssumeRoleWithWebIdentity takes no session tags: STS takes them from the token's https://aws.amazon.com/tags claim")
+			case len(r.TransitiveTagKeys) > 0:
+				return bad("transitive-tag-key", "AssumeRoleWithWebIdentity takes no session tags")
+			}
 		}
 	case credbroker.SourceStatic:
 		if c.AccessKeyID == "" {
@@ -203,6 +254,9 @@ func (s *sourceFlags) check(c *jobfile.Credentials) error {
 		if c.IMDSEndpoint != "" || c.IMDSv1 {
 			return bad("imds-endpoint", "the metadata service is for --source instance")
 		}
+		if err := notWebIdentity(); err != nil {
+			return err
+		}
 	case credbroker.SourceConnector:
 		if c.Connector == "" {
 			return credbroker.Errorf(credbroker.CodeInvalid, "--connector", "missing for --source connector").
@@ -215,15 +269,26 @@ func (s *sourceFlags) check(c *jobfile.Credentials) error {
 				flag = "no-session-tags"
 			case len(c.Role.TransitiveTagKeys) > 0:
 				flag = "transitive-tag-key"
+			case c.Role.ExternalID != "":
+				flag = "external-id"
+			case c.Role.SessionName != "":
+				flag = "role-session-name"
 			}
-			return bad(flag, "a connector's role, and whether it takes session tags, is configured on the broker (connector update --disable-tags)")
+			return bad(flag, "a connector's role, and whether it takes session tags, is configured on the broker (connector update --disable-tags); --duration, --policy-file and --policy-arn narrow what it vends")
 		}
 		if c.AccessKeyID != "" || c.SecretAccessKey != "" {
 			return bad("access-key-id", "a connector's keys live on the broker")
 		}
+		if c.WebIdentityTokenFile != "" {
+			return bad("web-identity-token-file", "present a CI token to the broker with --oidc file:PATH")
+		}
+		if c.OIDC != "" && c.TokenFile != "" {
+			return credbroker.Errorf(credbroker.CodeInvalid, "--oidc", "both --oidc and --token-file are given").
+				WithFix("keep one: --oidc presents the CI's ID token, --token-file an agent token")
+		}
 	default:
 		return credbroker.Errorf(credbroker.CodeInvalid, "--source", "unknown source %q", c.Source).
-			WithFix("use instance, static or connector")
+			WithFix("use instance, static, web-identity or connector")
 	}
 	for _, t := range s.tags {
 		if k, _, ok := strings.Cut(t, "="); !ok || k == "" {
@@ -326,7 +391,10 @@ var fieldFlags = map[string]string{
 	"role.policy_arns": "--policy-arn", "policy_arns": "--policy-arn",
 	"tags": "--tag", "role.tags": "--tag", "transitive_tag_keys": "--transitive-tag-key",
 	"role.transitive_tag_keys": "--transitive-tag-key", "role.session_tags": "--no-session-tags",
-	"imds_v1": "--imds-v1", "allowed_account_ids": "--allowed-account-id",
+	"imds_v1": "--imds-v1", "oidc": "--oidc", "audience": "--audience",
+	"web_identity_token_file": "--web-identity-token-file", "policy_file": "--policy-file",
+	"session_name": "--role-session-name", "external_id": "--external-id",
+	"allowed_account_ids": "--allowed-account-id",
 }
 
 // flagField names a source field by the flag that sets it: the names of

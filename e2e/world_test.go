@@ -28,6 +28,9 @@ type world struct {
 	dir   string
 	minio *testpeers.MinIOServer
 	imds  *testpeers.IMDSServer
+	// issuer, in a world made by newIdentityWorld, is the OIDC issuer that
+	// MinIO's AssumeRoleWithWebIdentity trusts.
+	issuer *testpeers.Issuer
 	// cwd, when set, is the working directory of the programs run (dir
 	// otherwise).
 	cwd string
@@ -63,8 +66,14 @@ const readAlpha = `{
 // metadata mock (IMDSv2 only) serving MinIO's root credentials.
 func newWorld(t *testing.T, imds bool) *world {
 	t.Helper()
+	return newWorldWith(t, imds, nil)
+}
+
+// newWorldWith is newWorld with MinIO started with extra settings.
+func newWorldWith(t *testing.T, imds bool, minioEnv []string) *world {
+	t.Helper()
 	w := &world{t: t, cb: testpeers.BuildCredbroker(t), aws: testpeers.AWSCLI(t), py: testpeers.Python(t), dir: t.TempDir()}
-	w.minio = testpeers.MinIO(t)
+	w.minio = testpeers.MinIOWith(t, minioEnv...)
 	w.minio.MakeBucket(t, "alpha")
 	w.minio.MakeBucket(t, "beta")
 	w.minio.PutObject(t, "alpha", "hello.txt", helloTxt)

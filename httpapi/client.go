@@ -31,6 +31,9 @@ const maxResponseBytes = 64 << 20
 type ClientOptions struct {
 	// Token is the API token sent as "Authorization: Bearer".
 	Token string
+	// TokenSource, when set, gives the bearer of each request instead of
+	// Token: a CI's ID token, fetched fresh for every vend.
+	TokenSource func(ctx context.Context) (string, error)
 	// CAFile is a PEM bundle to verify the broker's certificate with;
 	// the system roots when empty. It cannot be combined with HTTPClient.
 	CAFile string
@@ -47,6 +50,7 @@ type ClientOptions struct {
 type Client struct {
 	base    string // scheme://host[/prefix], no trailing slash
 	token   string
+	source  func(ctx context.Context) (string, error)
 	hc      *http.Client
 	timeout time.Duration
 	ua      string
@@ -65,6 +69,7 @@ func NewClient(baseURL string, opts ClientOptions) (*Client, error) {
 	c := &Client{
 		base:    u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"),
 		token:   opts.Token,
+		source:  opts.TokenSource,
 		hc:      opts.HTTPClient,
 		timeout: opts.Timeout,
 		ua:      opts.UserAgent,
@@ -362,8 +367,14 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.ua)
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	token := c.token
+	if c.source != nil {
+		if token, err = c.source(ctx); err != nil {
+			return err
+		}
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 
 	resp, err := c.hc.Do(req)

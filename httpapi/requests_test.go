@@ -106,7 +106,7 @@ func TestUnauthorized(t *testing.T) {
 		{"empty bearer", "Bearer ", `Bearer realm="credbroker", error="invalid_request"`},
 		{"two words", "Bearer a b", `Bearer realm="credbroker", error="invalid_request"`},
 		{"control character", "Bearer a\x01b", `Bearer realm="credbroker", error="invalid_request"`},
-		{"too long", "Bearer " + strings.Repeat("x", 2000), `Bearer realm="credbroker", error="invalid_request"`},
+		{"too long", "Bearer " + strings.Repeat("x", 12<<10+1), `Bearer realm="credbroker", error="invalid_request"`},
 		{"wrong", "Bearer cbk_wrong", `Bearer realm="credbroker", error="invalid_token"`},
 		{"wrong, lowercase scheme", "bearer cbk_wrong", `Bearer realm="credbroker", error="invalid_token"`},
 	}

@@ -53,6 +53,16 @@ func (s *Server) routes() {
 		{http.MethodGet, "/v1/variables", s.auth(s.listVariables)},
 		{http.MethodPut, "/v1/variables/{name}", s.auth(s.setVariable)},
 		{http.MethodDelete, "/v1/variables/{name}", s.auth(s.deleteVariable)},
+		{http.MethodGet, "/v1/issuers", s.auth(s.listIssuers)},
+		{http.MethodPost, "/v1/issuers", s.auth(s.createIssuer)},
+		{http.MethodGet, "/v1/issuers/{name}", s.auth(s.getIssuer)},
+		{http.MethodPut, "/v1/issuers/{name}", s.auth(s.updateIssuer)},
+		{http.MethodDelete, "/v1/issuers/{name}", s.auth(s.deleteIssuer)},
+		{http.MethodGet, "/v1/bindings", s.auth(s.listBindings)},
+		{http.MethodPost, "/v1/bindings", s.auth(s.createBinding)},
+		{http.MethodGet, "/v1/bindings/{name}", s.auth(s.getBinding)},
+		{http.MethodPut, "/v1/bindings/{name}", s.auth(s.updateBinding)},
+		{http.MethodDelete, "/v1/bindings/{name}", s.auth(s.deleteBinding)},
 		{http.MethodGet, "/v1/audit", s.auth(s.listAudit)},
 		{http.MethodGet, "/v1/audit/verify", s.auth(s.verifyAudit)},
 		{http.MethodGet, "/healthz", s.healthz},
@@ -184,8 +194,11 @@ const (
 	challengeInvalidToken   = `Bearer realm="credbroker", error="invalid_token"`
 )
 
-// maxTokenLen bounds the token a request may present.
-const maxTokenLen = 1024
+// maxTokenLen bounds the token a request may present: an agent token is
+// 64 bytes, a CI's ID token (a JWT) a few kilobytes. It is above the
+// service's own bound of an ID token (8 KiB), which the service refuses
+// with a message that says so, and below --max-header-bytes (16 KiB).
+const maxTokenLen = 12 << 10
 
 // parseBearer returns the token of an "Authorization: Bearer <token>"
 // header value. The scheme is case-insensitive; the token is one run of

@@ -19,7 +19,7 @@
 //	tasks:
 //	  - name: upload             # required, unique: [A-Za-z0-9_.-]
 //	    credentials:             # optional; without it the task gets no AWS credentials
-//	      source: static         # instance | static | connector
+//	      source: static         # instance | static | connector | web-identity
 //	      region: ${bamboo.region}
 //	      access_key_id: ${bamboo.awsAccessKeyId}            # static
 //	      secret_access_key: ${bamboo.awsSecretKeyPassword}  # static
@@ -34,9 +34,18 @@
 //	      retries: 7                                         # optional, STS/IMDS attempts
 //	      max_backoff: 20s                                   # optional
 //	      tags: {team: ops}                                  # connector: session tags asked of the broker
+//	      duration: 30m                                      # connector: narrowing asked of the broker
+//	      policy_file: policies/read-only.json               # connector: (or policy:) a narrower session policy
+//	      policy_arns: [arn:aws:iam::aws:policy/ReadOnlyAccess]   # connector: fewer managed policies
+//	      oidc: github                                       # connector: present the CI's ID token (github, gitlab,
+//	                                                         # buildkite, env:VAR, file:PATH) instead of an agent token;
+//	                                                         # web-identity: the token to assume the role with
+//	      audience: credbroker                               # the audience the CI's token is asked for
+//	      web_identity_token_file: /var/run/secrets/token    # web-identity (default $AWS_WEB_IDENTITY_TOKEN_FILE)
 //	      allowed_account_ids: [123456789012]                # the account guard: credentials of
 //	                                                         # another account stop the task
 //	      role:                                              # optional: assume a role with the above
+//	                                                         # (web-identity: the role, default $AWS_ROLE_ARN)
 //	        arn: arn:aws:iam::123456789012:role/deploy
 //	        external_id: ${bamboo.externalId}
 //	        session_name: deploy-42
@@ -171,6 +180,19 @@ type Credentials struct {
 	MaxBackoff      time.Duration
 	// Tags are session tags a connector source asks the broker to add.
 	Tags []Tag
+	// WebIdentityTokenFile, OIDC and Audience give the ID token of a
+	// web-identity source; OIDC and Audience also the CI token a
+	// connector source presents to the broker instead of an agent token.
+	WebIdentityTokenFile string
+	OIDC                 string
+	Audience             string
+	// Duration, Policy, PolicyFile and PolicyARNs narrow a connector
+	// source's session: the vend request asks for them, and the broker
+	// refuses what would widen the connector's.
+	Duration   string
+	Policy     string
+	PolicyFile string
+	PolicyARNs []string
 	// AllowedAccountIDs is the account guard: the accounts the
 	// credentials must belong to, each an account ID or a ${...}
 	// reference (a value may list several, separated by commas or
@@ -693,7 +715,8 @@ func (p *parser) task(n *yaml.Node, path, dir string) Task {
 }
 
 var credKeys = []string{"source", "region", "access_key_id", "secret_access_key", "session_token", "imds_endpoint", "imds_v1",
-	"connector", "broker", "token_file", "ca_file", "sts_endpoint", "retries", "max_backoff", "tags", "allowed_account_ids", "role"}
+	"connector", "broker", "token_file", "ca_file", "sts_endpoint", "retries", "max_backoff", "tags", "allowed_account_ids", "role",
+	"web_identity_token_file", "oidc", "audience", "duration", "policy", "policy_file", "policy_arns"}
 
 func (p *parser) credentials(n *yaml.Node, path string) *Credentials {
 	c := &Credentials{Line: n.Line}
@@ -718,7 +741,16 @@ func (p *parser) credentials(n *yaml.Node, path string) *Credentials {
 	if v := m.get("tags"); v != nil {
 		c.Tags = p.tags(v, path+".tags")
 	}
+	m.str("web_identity_token_file", &c.WebIdentityTokenFile)
+	m.str("oidc", &c.OIDC)
+	m.str("audience", &c.Audience)
+	m.str("duration", &c.Duration)
+	m.str("policy", &c.Policy)
+	m.str("policy_file", &c.PolicyFile)
+	m.list("policy_arns", &c.PolicyARNs)
+	var roleNode *yaml.Node
 	if v := m.get("role"); v != nil {
+		roleNode = v
 		c.Role = p.role(v, path+".role")
 	}
 	m.list("allowed_account_ids", &c.AllowedAccountIDs)
@@ -731,17 +763,58 @@ func (p *parser) credentials(n *yaml.Node, path string) *Credentials {
 			c.Source = "connector"
 		case c.AccessKeyID != "" || c.SecretAccessKey != "":
 			c.Source = "static"
+		case c.OIDC != "" || c.WebIdentityTokenFile != "":
+			c.Source = "web-identity"
 		default:
-			p.errorf(n, path+".source", "add `source: instance`, `source: static` or `source: connector`", "missing")
+			p.errorf(n, path+".source", "add `source: instance`, `source: static`, `source: web-identity` or `source: connector`", "missing")
 			return c
+		}
+	}
+	if c.Role != nil && c.Role.ARN == "" && c.Source != "web-identity" {
+		p.errorf(roleNode, path+".role.arn", "name the role to assume: arn:aws:iam::ACCOUNT:role/NAME", "missing")
+	}
+	narrowing := []string{"duration", "policy", "policy_file", "policy_arns"}
+	if c.Source != "connector" {
+		for _, k := range narrowing {
+			if m.has(k) {
+				p.errorf(m.keys[k], path+"."+k, "put it under role: as role."+k, "not used by source %s", c.Source)
+			}
+		}
+	} else {
+		if c.Policy != "" && c.PolicyFile != "" {
+			p.errorf(n, path, "keep one of them", "both policy and policy_file are set")
+		}
+		if c.Duration != "" && !strings.Contains(c.Duration, "${") {
+			if d, err := ParseDuration(c.Duration); err != nil || d <= 0 {
+				p.errorf(m.vals["duration"], path+".duration", "write a duration such as 900s, 30m or 1h", "invalid duration %q", c.Duration)
+			}
+		}
+		if c.PolicyFile != "" && !filepath.IsAbs(c.PolicyFile) && !strings.Contains(c.PolicyFile, "${") {
+			c.PolicyFile = filepath.Join(filepath.Dir(p.file), c.PolicyFile)
 		}
 	}
 	switch c.Source {
 	case "instance":
-		p.forbid(m, path, "instance", "access_key_id", "secret_access_key", "session_token", "connector", "broker", "token_file", "ca_file")
+		p.forbid(m, path, "instance", "access_key_id", "secret_access_key", "session_token", "connector", "broker", "token_file", "ca_file",
+			"oidc", "audience", "web_identity_token_file")
 		p.roleTagsInstead(m, path, "instance")
+	case "web-identity":
+		p.forbid(m, path, "web-identity", "access_key_id", "secret_access_key", "session_token", "imds_endpoint", "imds_v1",
+			"connector", "broker", "token_file", "ca_file")
+		p.roleTagsInstead(m, path, "web-identity")
+		if c.OIDC != "" && c.WebIdentityTokenFile != "" {
+			p.errorf(m.keys["oidc"], path+".oidc", "keep one of oidc and web_identity_token_file", "both a CI token source and a token file are set")
+		}
+		if r := c.Role; r != nil && (len(r.Tags) > 0 || len(r.TransitiveTagKeys) > 0) {
+			p.errorf(roleNode, path+".role.tags", "remove them: STS takes a web identity session's tags from the token's claims",
+				"AssumeRoleWithWebIdentity takes no session tags")
+		}
+		if r := c.Role; r != nil && r.ExternalID != "" {
+			p.errorf(roleNode, path+".role.external_id", "remove it: the role's trust policy checks the token instead", "AssumeRoleWithWebIdentity takes no external ID")
+		}
 	case "static":
-		p.forbid(m, path, "static", "imds_endpoint", "imds_v1", "connector", "broker", "token_file", "ca_file")
+		p.forbid(m, path, "static", "imds_endpoint", "imds_v1", "connector", "broker", "token_file", "ca_file",
+			"oidc", "audience", "web_identity_token_file")
 		p.roleTagsInstead(m, path, "static")
 		if c.AccessKeyID == "" {
 			p.errorf(n, path+".access_key_id", "set it, usually to a variable such as ${bamboo.awsAccessKeyId}", "missing for source static")
@@ -753,12 +826,16 @@ func (p *parser) credentials(n *yaml.Node, path string) *Credentials {
 			p.errorf(m.vals["secret_access_key"], path+".secret_access_key", "put the key in a secret variable and write ${bamboo.NAME} here", "a literal secret key in a job file")
 		}
 	case "connector":
-		p.forbid(m, path, "connector", "access_key_id", "secret_access_key", "session_token", "imds_endpoint", "imds_v1", "role", "sts_endpoint")
+		p.forbid(m, path, "connector", "access_key_id", "secret_access_key", "session_token", "imds_endpoint", "imds_v1", "role", "sts_endpoint",
+			"web_identity_token_file")
 		if c.Connector == "" {
 			p.errorf(n, path+".connector", "name the connector, or a variable that holds its name: ${bamboo.deployConnector}", "missing for source connector")
 		}
+		if c.OIDC != "" && c.TokenFile != "" {
+			p.errorf(m.keys["oidc"], path+".oidc", "keep one of oidc (the CI's ID token) and token_file (an agent token)", "both an ID token source and an agent token file are set")
+		}
 	default:
-		p.errorf(m.vals["source"], path+".source", "use instance, static or connector", "unknown source %q", c.Source)
+		p.errorf(m.vals["source"], path+".source", "use instance, static, web-identity or connector", "unknown source %q", c.Source)
 	}
 	return c
 }
@@ -860,9 +937,6 @@ func (p *parser) role(n *yaml.Node, path string) *Role {
 			"session tags are turned off, but tags are given")
 	}
 	m.finish(roleKeys...)
-	if r.ARN == "" {
-		p.errorf(n, path+".arn", "name the role to assume: arn:aws:iam::ACCOUNT:role/NAME", "missing")
-	}
 	if r.Policy != "" && r.PolicyFile != "" {
 		p.errorf(n, path, "keep one of them", "both policy and policy_file are set")
 	}

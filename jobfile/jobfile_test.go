@@ -98,7 +98,7 @@ func TestParseErrors(t *testing.T) {
 		{"nothing to do", "version: 1\ntasks:\n - name: a\n", []string{"the task does nothing"}},
 		{"both", "version: 1\ntasks:\n - name: a\n   run: x\n   command: [y]\n", []string{"more than one"}},
 		{"dup names", "version: 1\ntasks:\n - name: a\n   run: x\n - name: a\n   run: y\n", []string{"also the name of tasks[0]"}},
-		{"bad source", "version: 1\ntasks:\n - name: a\n   run: x\n   credentials: {source: instanse}\n", []string{`unknown source "instanse"`, "use instance, static or connector"}},
+		{"bad source", "version: 1\ntasks:\n - name: a\n   run: x\n   credentials: {source: instanse}\n", []string{`unknown source "instanse"`, "use instance, static, web-identity or connector"}},
 		{"static no secret", "version: 1\ntasks:\n - name: a\n   run: x\n   credentials: {source: static, access_key_id: x}\n", []string{"secret_access_key: missing"}},
 		{"literal secret", "version: 1\ntasks:\n - name: a\n   run: x\n   credentials: {source: static, access_key_id: x, secret_access_key: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY}\n", []string{"literal secret key"}},
 		{"wrong field for source", "version: 1\ntasks:\n - name: a\n   run: x\n   credentials: {source: instance, access_key_id: x}\n", []string{"not used by source instance"}},

@@ -24,14 +24,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/credbroker/credbroker"
 	"github.com/credbroker/credbroker/awscreds"
 	"github.com/credbroker/credbroker/cienv"
+	"github.com/credbroker/credbroker/citoken"
 	"github.com/credbroker/credbroker/httpapi"
 	"github.com/credbroker/credbroker/jobfile"
+	"github.com/credbroker/credbroker/oidc"
+	"github.com/credbroker/credbroker/policy"
 	"github.com/credbroker/credbroker/taskrun"
 	"github.com/credbroker/credbroker/vars"
 )
@@ -54,6 +58,9 @@ type Options struct {
 	BrokerVariables func(ctx context.Context, plan string) (global, planVars []vars.Var, secrets []string, err error)
 	// UserAgent is sent to the broker.
 	UserAgent string
+	// Now is the clock an ID token's expiry is checked against; time.Now
+	// when nil.
+	Now func() time.Time
 }
 
 func (o *Options) env(name string) string {
@@ -370,9 +377,15 @@ func (c *checker) source(ctx context.Context, t *task, raw *jobfile.Credentials,
 	switch src.Kind {
 	case credbroker.SourceConnector:
 		c.offlineConnector(t, src)
-	case credbroker.SourceInstance, credbroker.SourceStatic:
+		if src.OIDC != "" && !unknown["oidc"] {
+			c.offlineIDToken(ctx, t, src, "")
+		}
+	case credbroker.SourceInstance, credbroker.SourceStatic, credbroker.SourceWebIdentity:
 		plan = awscreds.Decide(src, b, c.awsOptions(src), pendingIn(unknown))
 		c.offlineAWS(t, src, plan)
+		if src.Kind == credbroker.SourceWebIdentity && plan.WebIdentity != nil && !unknown["oidc"] && !unknown["web_identity_token_file"] {
+			c.offlineIDToken(ctx, t, src, plan.WebIdentity.TokenFile)
+		}
 	}
 	ready = ready && c.errorCount() == before
 	if !ready {
@@ -393,10 +406,95 @@ func (c *checker) source(ctx context.Context, t *task, raw *jobfile.Credentials,
 	switch src.Kind {
 	case credbroker.SourceConnector:
 		return c.onlineConnector(ctx, t, src, b)
-	case credbroker.SourceInstance, credbroker.SourceStatic:
+	case credbroker.SourceInstance, credbroker.SourceStatic, credbroker.SourceWebIdentity:
 		return c.onlineAWS(ctx, t, src, plan, res)
 	}
 	return nil
+}
+
+// offlineIDToken checks the ID token a source will present, when it can
+// be read without a network call (a file, a variable): a well-formed
+// JWT, not expired, for the audience asked. GitHub's and Buildkite's
+// tokens are fetched by the online check only. file is the token file of
+// a web-identity source ("" with oidc).
+func (c *checker) offlineIDToken(ctx context.Context, t *task, src credbroker.Source, file string) {
+	field := "oidc"
+	var ts citoken.Source
+	switch {
+	case file != "":
+		field, ts = "web_identity_token_file", citoken.File(file)
+	case strings.HasPrefix(src.OIDC, "file:") || strings.HasPrefix(src.OIDC, "env:") || src.OIDC == "gitlab":
+		var err error
+		if ts, err = citoken.New(field, src.OIDC, src.Audience, citoken.Options{LookupEnv: c.opts.LookupEnv}); err != nil {
+			c.addErr(SevError, t.name, err, t.names)
+			return
+		}
+	case src.OIDC == "github" || src.OIDC == "buildkite":
+		if _, err := citoken.New(field, src.OIDC, src.Audience, citoken.Options{}); err != nil {
+			c.addErr(SevError, t.name, err, t.names)
+		} else if c.opts.Offline {
+			c.add(SevInfo, t.name, t.names(field), "the "+src.OIDC+" ID token is fetched when the task runs; checked online only", "")
+		}
+		return
+	default:
+		if _, err := citoken.New(field, src.OIDC, src.Audience, citoken.Options{}); err != nil {
+			c.addErr(SevError, t.name, err, t.names)
+		}
+		return
+	}
+	raw, err := ts.Token(ctx)
+	if err != nil {
+		e := credbroker.AsError(err)
+		if e != nil && e.Field != field {
+			c2 := *e
+			c2.Field = field
+			err = &c2
+		}
+		c.addErr(SevError, t.name, err, t.names)
+		return
+	}
+	c.rep.secrets = append(c.rep.secrets, raw)
+	c.checkIDToken(t, field, ts.String(), raw, src.Audience)
+}
+
+// checkIDToken reports what is wrong with an ID token before it is sent.
+func (c *checker) checkIDToken(t *task, field, from, raw, audience string) {
+	u, err := oidc.Inspect(raw)
+	if err != nil {
+		c.add(SevError, t.name, t.names(field), "the ID token of "+from+" is malformed: "+err.Error(), "check that it holds the CI's ID token and nothing else")
+		return
+	}
+	now := time.Now()
+	if c.opts.Now != nil {
+		now = c.opts.Now()
+	}
+	switch {
+	case u.Expires.IsZero():
+		c.add(SevError, t.name, t.names(field), "the ID token of "+from+" has no expiry (exp); STS and the broker refuse it", "")
+	case !now.Before(u.Expires):
+		c.add(SevError, t.name, t.names(field), fmt.Sprintf("the ID token of %s expired at %s", from, u.Expires.UTC().Format(time.RFC3339)),
+			"fetch a fresh token (on Kubernetes the file is rotated; check the kubelet) and the host's clock")
+		return
+	}
+	if audience != "" && !slices.Contains(u.Audience, audience) {
+		c.add(SevError, t.name, t.names(field), fmt.Sprintf("the ID token of %s is for audience %s, not %q", from, strings.Join(quoted(u.Audience), ", "), audience),
+			"ask the CI for a token of that audience (GitLab: id_tokens aud), or fix --audience")
+		return
+	}
+	if u.Expires.IsZero() {
+		return
+	}
+	c.add(SevOK, t.name, t.names(field), fmt.Sprintf("the ID token of %s is a JWT of issuer %s, audience %s, valid until %s",
+		from, credbroker.CleanField(u.Issuer, 128), strings.Join(quoted(u.Audience), ", "), u.Expires.UTC().Format(time.RFC3339)), "")
+}
+
+// quoted renders values for a finding, escaped and bounded.
+func quoted(vals []string) []string {
+	out := make([]string, 0, len(vals))
+	for _, v := range vals {
+		out = append(out, fmt.Sprintf("%q", credbroker.CleanField(v, 96)))
+	}
+	return out
 }
 
 // markFields adds the fields of err's problems to fields.
@@ -466,8 +564,17 @@ func (c *checker) resolve(ctx context.Context, t *task, src credbroker.Source, b
 		return nil
 	}
 	what := "static keys " + credbroker.MaskKeyID(src.AccessKeyID)
-	if src.Kind == credbroker.SourceInstance {
+	switch src.Kind {
+	case credbroker.SourceInstance:
 		what = "the instance profile"
+	case credbroker.SourceWebIdentity:
+		from := src.OIDC
+		if wp := plan.WebIdentity; wp != nil && wp.TokenFile != "" {
+			from = "the file " + wp.TokenFile
+		}
+		c.add(SevOK, t.name, t.names(""), fmt.Sprintf("the credentials are well formed: the ID token of %s, then AssumeRoleWithWebIdentity of %s as %s",
+			from, plan.Role.ARN, plan.Role.SessionName), "")
+		return res
 	}
 	if r := plan.Role; r != nil {
 		tags := "with the build's session tags"
@@ -512,6 +619,8 @@ func (c *checker) onlineAWS(ctx context.Context, t *task, src credbroker.Source,
 		expiry = ", expiring " + cr.Expires.UTC().Format(time.RFC3339)
 	}
 	switch {
+	case src.Kind == credbroker.SourceWebIdentity:
+		c.add(SevOK, t.name, t.names("role_arn"), fmt.Sprintf("STS at %s answered AssumeRoleWithWebIdentity: credentials %s%s obtained and thrown away", plan.STSEndpoint, credbroker.MaskKeyID(cr.AccessKeyID), expiry), "")
 	case src.Role.Set():
 		c.add(SevOK, t.name, t.names("role_arn"), fmt.Sprintf("STS at %s answered AssumeRole: credentials %s%s obtained and thrown away", plan.STSEndpoint, credbroker.MaskKeyID(cr.AccessKeyID), expiry), "")
 	case src.Kind == credbroker.SourceInstance:
@@ -572,7 +681,22 @@ func (c *checker) offlineConnector(t *task, src credbroker.Source) {
 
 // onlineConnector asks the broker whether it answers, then vends.
 func (c *checker) onlineConnector(ctx context.Context, t *task, src credbroker.Source, b credbroker.Build) *obtained {
-	client, err := httpapi.NewClient(src.Broker, httpapi.ClientOptions{Token: src.Token, CAFile: src.CAFile, UserAgent: c.opts.UserAgent})
+	var source func(ctx context.Context) (string, error)
+	if src.OIDC != "" {
+		ts, err := citoken.New("oidc", src.OIDC, src.Audience, citoken.Options{LookupEnv: c.opts.LookupEnv})
+		if err != nil {
+			c.addErr(SevError, t.name, err, t.names)
+			return nil
+		}
+		source = func(ctx context.Context) (string, error) {
+			tok, err := ts.Token(ctx)
+			if tok != "" {
+				c.rep.secrets = append(c.rep.secrets, tok)
+			}
+			return tok, err
+		}
+	}
+	client, err := httpapi.NewClient(src.Broker, httpapi.ClientOptions{Token: src.Token, TokenSource: source, CAFile: src.CAFile, UserAgent: c.opts.UserAgent})
 	if err != nil {
 		c.addErr(SevError, t.name, err, t.names)
 		return nil
@@ -588,6 +712,7 @@ func (c *checker) onlineConnector(ctx context.Context, t *task, src credbroker.S
 	c.add(SevOK, t.name, t.names("broker"), fmt.Sprintf("the broker at %s answers", client.BaseURL()), "")
 	res, err := client.Vend(ctx, credbroker.VendRequest{
 		Connector: src.Connector, Plan: b.Plan, Build: b.Number, Job: b.Job, Task: b.Task, Tags: src.Tags,
+		DurationSeconds: int(src.Role.Duration / time.Second), Policy: compactPolicy(src.Role.Policy), PolicyARNs: src.Role.PolicyARNs,
 	})
 	if err != nil {
 		c.addErr(SevError, t.name, err, func(f string) string {
@@ -637,7 +762,31 @@ func (c *checker) guardPassed(t *task, src credbroker.Source, cr credbroker.Cred
 }
 
 func (c *checker) awsOptions(src credbroker.Source) awscreds.Options {
-	return awscreds.Options{LookupEnv: c.opts.LookupEnv, Retry: src.Retry}
+	o := awscreds.Options{LookupEnv: c.opts.LookupEnv, Retry: src.Retry}
+	if src.Kind == credbroker.SourceWebIdentity && src.OIDC != "" {
+		if ts, err := citoken.New("oidc", src.OIDC, src.Audience, citoken.Options{LookupEnv: c.opts.LookupEnv}); err == nil {
+			o.IdentityToken = func(ctx context.Context) (string, error) {
+				tok, err := ts.Token(ctx)
+				if tok != "" {
+					c.rep.secrets = append(c.rep.secrets, tok)
+				}
+				return tok, err
+			}
+		}
+	}
+	return o
+}
+
+// compactPolicy is a request's session policy without insignificant
+// whitespace, as the agent sends it; the broker validates it again.
+func compactPolicy(p string) string {
+	if p == "" {
+		return ""
+	}
+	if out, err := policy.Validate("policy", p); err == nil {
+		return out
+	}
+	return p
 }
 
 func keep(f string) string { return f }

@@ -50,6 +50,9 @@ func Run(t *testing.T, open func(t *testing.T) credbroker.Store) {
 		{"RewrapCompareAndSwap", testRewrapCAS},
 		{"RewrapError", testRewrapError},
 		{"KeyCheck", testKeyCheck},
+		{"Issuers", testIssuers},
+		{"Bindings", testBindings},
+		{"AuditIdentity", testAuditIdentity},
 		{"Closed", testClosed},
 	}
 	for _, tt := range tests {

@@ -45,7 +45,7 @@ func (r *Runner) deliverProfiles(ctx context.Context, c *Command, masks []*mask.
 	for i, p := range c.Profiles {
 		name := p.Name
 		profiles[i] = endpoint.ChannelProfile{Name: name, Region: p.Creds.Region, Provider: &maskedProvider{
-			p: p.Creds.Provider, masks: masks,
+			p: p.Creds.Provider, masks: masks, extra: p.Creds.Secrets,
 			onNew: func(cr credbroker.Credentials) {
 				if c.Name == "" {
 					log.Info("profile credentials", "profile", name, "credentials", cr)

@@ -135,6 +135,7 @@ func (r *Runner) now() time.Time {
 type maskedProvider struct {
 	p     credbroker.Provider
 	masks []*mask.Writer
+	extra func() []string // Resolved.Secrets, or nil
 	// onNew, when set, is told of each new set of credentials once it is
 	// registered, before it is handed out.
 	onNew func(credbroker.Credentials)
@@ -163,8 +164,12 @@ func (m *maskedProvider) Retrieve(ctx context.Context) (credbroker.Credentials, 
 	// new set of credentials, not once per request to the endpoint.
 	if key := cr.AccessKeyID + "\x00" + cr.SessionToken; !m.seen[key] {
 		m.seen[key] = true
+		secrets := cr.Secrets()
+		if m.extra != nil {
+			secrets = append(secrets, m.extra()...)
+		}
 		for _, w := range m.masks {
-			w.AddSecrets(cr.Secrets())
+			w.AddSecrets(secrets)
 			w.AddKeyID(cr.AccessKeyID)
 		}
 		if m.onNew != nil {
@@ -214,7 +219,7 @@ func (r *Runner) Run(ctx context.Context, c *Command) (int, error) {
 	}()
 
 	if c.Creds != nil {
-		prov := &maskedProvider{p: c.Creds.Provider, masks: masks}
+		prov := &maskedProvider{p: c.Creds.Provider, masks: masks, extra: c.Creds.Secrets}
 		if c.Creds.Region != "" {
 			env = append(env, "AWS_REGION="+c.Creds.Region, "AWS_DEFAULT_REGION="+c.Creds.Region)
 		}

@@ -30,7 +30,9 @@ const maxFile = 64 << 10
 // spaces (credbroker.SplitAccountIDs), and the policy and token files it
 // names are read.
 // env supplies CREDBROKER_BROKER, CREDBROKER_TOKEN and CREDBROKER_TOKEN_FILE
-// for connector sources.
+// for connector sources (none is needed with oidc). A connector source's
+// duration, policy and policy ARNs, the narrowing its vend asks for, go
+// into src.Role, whose other fields it does not use.
 func ExpandCredentials(c *jobfile.Credentials, x Expander, path string, env Env) (credbroker.Source, error) {
 	var src credbroker.Source
 	var errs []error
@@ -60,6 +62,32 @@ func ExpandCredentials(c *jobfile.Credentials, x Expander, path string, env Env)
 	}
 	src.Retry.MaxBackoff = c.MaxBackoff
 	tokenFile := ex("token_file", c.TokenFile)
+	src.WebIdentityTokenFile = ex("web_identity_token_file", c.WebIdentityTokenFile)
+	src.OIDC = ex("oidc", c.OIDC)
+	src.Audience = ex("audience", c.Audience)
+	if c.Duration != "" || c.Policy != "" || c.PolicyFile != "" || len(c.PolicyARNs) > 0 {
+		// A connector source's narrowing: what the vend asks of the broker.
+		if d := ex("duration", c.Duration); d != "" {
+			dur, err := jobfile.ParseDuration(d)
+			if err != nil || dur <= 0 {
+				errs = append(errs, credbroker.Errorf(credbroker.CodeInvalid, join(path, "duration"), "invalid duration").
+					WithFix("write a duration such as 900s, 30m or 1h"))
+			}
+			src.Role.Duration = dur
+		}
+		src.Role.Policy = ex("policy", c.Policy)
+		if f := ex("policy_file", c.PolicyFile); f != "" {
+			b, err := readSmall(f)
+			if err != nil {
+				errs = append(errs, credbroker.Errorf(credbroker.CodeInvalid, join(path, "policy_file"), "cannot read policy file %s: %s", f, err).
+					WithFix("check the path; it is relative to the job file"))
+			}
+			src.Role.Policy = string(b)
+		}
+		for i, a := range c.PolicyARNs {
+			src.Role.PolicyARNs = append(src.Role.PolicyARNs, ex(fmt.Sprintf("policy_arns[%d]", i), a))
+		}
+	}
 
 	if r := c.Role; r != nil {
 		rp := join(path, "role")
@@ -112,8 +140,11 @@ func ExpandCredentials(c *jobfile.Credentials, x Expander, path string, env Env)
 				WithFix("set broker: in the job file, --broker, or CREDBROKER_BROKER"))
 		}
 		// The task's token_file (or --token-file), then $CREDBROKER_TOKEN,
-		// then $CREDBROKER_TOKEN_FILE.
-		if t, ok := env("CREDBROKER_TOKEN"); ok && t != "" && tokenFile == "" {
+		// then $CREDBROKER_TOKEN_FILE; none with oidc, whose CI token the
+		// resolver fetches at each vend.
+		if src.OIDC != "" {
+			// no agent token
+		} else if t, ok := env("CREDBROKER_TOKEN"); ok && t != "" && tokenFile == "" {
 			src.Token = strings.TrimSpace(t)
 		} else if tokenFile == "" {
 			tokenFile, _ = env("CREDBROKER_TOKEN_FILE")
@@ -125,7 +156,7 @@ func ExpandCredentials(c *jobfile.Credentials, x Expander, path string, env Env)
 			}
 			src.Token = tok
 		}
-		if src.Token == "" && len(errs) == 0 {
+		if src.Token == "" && src.OIDC == "" && len(errs) == 0 {
 			errs = append(errs, credbroker.Errorf(credbroker.CodeUnauthorized, join(path, "token_file"), "no agent token").
 				WithFix("set CREDBROKER_TOKEN, CREDBROKER_TOKEN_FILE, --token-file or token_file: (create one with `credbroker token create --role agent`)"))
 		}
@@ -135,7 +166,7 @@ func ExpandCredentials(c *jobfile.Credentials, x Expander, path string, env Env)
 	}
 	if !src.Kind.Valid() {
 		return src, credbroker.Errorf(credbroker.CodeInvalid, join(path, "source"), "unknown source %q", src.Kind).
-			WithFix("use instance, static or connector")
+			WithFix("use instance, static, web-identity or connector")
 	}
 	return src, nil
 }

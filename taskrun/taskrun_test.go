@@ -342,3 +342,36 @@ tasks:
 		t.Fatalf("output %q", o)
 	}
 }
+
+// The secrets a source reports besides its credentials (the ID token it
+// assumed the role with) are masked in the task's output, as known when
+// each set of credentials is handed out: the endpoint's too.
+func TestResolvedSecretsMasked(t *testing.T) {
+	const idToken = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZXBvOmFjbWUvYXBwIn0.c2lnbmF0dXJlLW9mLXRoZS10ZXN0"
+	for _, d := range []Delivery{DeliverEnv, DeliverEndpoint} {
+		t.Run(string(d), func(t *testing.T) {
+			r, out, errb := runner()
+			res := resolved()
+			var asked int
+			var mu sync.Mutex
+			res.Secrets = func() []string { mu.Lock(); defer mu.Unlock(); asked++; return []string{idToken} }
+			script := `printf '%s\n' "$1"; printf '%s\n' "$1" >&2`
+			if d == DeliverEndpoint {
+				// Make the task fetch from the endpoint before printing.
+				script = `curl -s -H "Authorization: $(cat "$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")" "$AWS_CONTAINER_CREDENTIALS_FULL_URI" >/dev/null; ` + script
+			}
+			code, err := r.Run(context.Background(), &Command{Argv: []string{"/bin/sh", "-c", script, "x", idToken}, Creds: res, Delivery: d})
+			if err != nil || code != 0 {
+				t.Fatalf("code %d err %v, stderr %s", code, err, errb)
+			}
+			if all := out.String() + errb.String(); strings.Contains(all, idToken) || !strings.Contains(out.String(), "********") {
+				t.Errorf("the ID token is not masked: %q", all)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if asked == 0 {
+				t.Error("Resolved.Secrets was never asked")
+			}
+		})
+	}
+}

@@ -47,7 +47,7 @@ var rules = []rule{
 	{name: "the YAML parser", modules: []string{"go.yaml.in/yaml", "gopkg.in/yaml.v3", "gopkg.in/yaml.v2"},
 		owners: []string{"jobfile"}},
 	{name: "go-oidc and go-jose", modules: []string{"github.com/coreos/go-oidc", "github.com/go-jose/go-jose"},
-		owners: []string{"oidc"}},
+		owners: []string{"oidc", "internal/testpeers"}},
 	{name: "prometheus", modules: []string{"github.com/prometheus"},
 		owners: []string{"metrics"}},
 	{name: "chromedp", modules: []string{"github.com/chromedp"},
@@ -60,7 +60,7 @@ var rules = []rule{
 // inner are the domain's inner packages: nothing they build on, directly
 // or not, may be a heavy dependency (only the standard library, this
 // module and the dependencies allowed anywhere).
-var inner = []string{".", "credcache", "policy", "vars", "mask", "seal", "broker", "httpapi", "endpoint", "storetest"}
+var inner = []string{".", "credcache", "policy", "vars", "mask", "seal", "broker", "httpapi", "endpoint", "storetest", "identity"}
 
 // pkg is what `go list -json` says of a package.
 type pkg struct {

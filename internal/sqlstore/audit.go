@@ -3,17 +3,18 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strings"
 
 	"github.com/credbroker/credbroker"
 )
 
-const auditColumns = `seq, time_us, action, token_id, plan, build, job, task, connector, role_arn, access_key_id, expiration_us, outcome, error_code, detail, tags, prev_hash, hash`
+const auditColumns = `seq, time_us, action, token_id, plan, build, job, task, connector, role_arn, access_key_id, expiration_us, outcome, error_code, detail, tags, issuer, subject, claims, prev_hash, hash`
 
 // auditRowValues is the number of values of one audit row.
-const auditRowValues = 18
+const auditRowValues = 21
 
-// auditChunk is the most rows one INSERT takes: 1,152 values, far below
+// auditChunk is the most rows one INSERT takes: 1,344 values, far below
 // what either database binds. A batch of n rows goes in n/auditChunk full
 // statements and one of the rest; the statement of each size is prepared
 // once.
@@ -28,10 +29,12 @@ const (
 
 // appendAuditArgs appends the column values of r, in auditColumns order.
 func appendAuditArgs(args []any, r *credbroker.AuditRecord) []any {
-	tags, _ := jsonList(r.Tags) // a list of string pairs always encodes
+	tags, _ := jsonList(r.Tags) // lists of string pairs always encode
+	claims, _ := jsonList(r.Claims)
 	return append(args,
 		r.Seq, micros(r.Time), r.Action, r.TokenID, r.Plan, r.Build, r.Job, r.Task, r.Connector,
-		r.RoleARN, r.AccessKeyID, micros(r.Expiration), r.Outcome, r.ErrorCode, r.Detail, tags, r.PrevHash, r.Hash,
+		r.RoleARN, r.AccessKeyID, micros(r.Expiration), r.Outcome, r.ErrorCode, r.Detail, tags,
+		r.Issuer, r.Subject, claims, r.PrevHash, r.Hash,
 	)
 }
 
@@ -206,12 +209,13 @@ func scanAudit(sc scanner) (credbroker.AuditRecord, error) {
 	var (
 		r              credbroker.AuditRecord
 		at, expiration sql.NullInt64
-		tags           string
+		tags, claims   string
 	)
 	err := sc.Scan(&r.Seq, &at, &r.Action, &r.TokenID, &r.Plan, &r.Build, &r.Job, &r.Task, &r.Connector,
-		&r.RoleARN, &r.AccessKeyID, &expiration, &r.Outcome, &r.ErrorCode, &r.Detail, &tags, &r.PrevHash, &r.Hash)
+		&r.RoleARN, &r.AccessKeyID, &expiration, &r.Outcome, &r.ErrorCode, &r.Detail, &tags,
+		&r.Issuer, &r.Subject, &claims, &r.PrevHash, &r.Hash)
 	if err == nil {
-		err = parseList(tags, &r.Tags)
+		err = errors.Join(parseList(tags, &r.Tags), parseList(claims, &r.Claims))
 	}
 	r.Time, r.Expiration = fromMicros(at), fromMicros(expiration)
 	return r, err

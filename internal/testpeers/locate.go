@@ -57,6 +57,9 @@ const (
 	// KeyCurl is the path of curl, whose --data-urlencode the masking tests
 	// use.
 	KeyCurl = "CURL"
+	// KeyHydra is the path of ory/hydra, which scripts/deps builds into
+	// <cache>/bin: the real OIDC issuer of the ID token tests.
+	KeyHydra = "HYDRA"
 )
 
 // depsHint ends every message about a missing or broken peer.
@@ -137,6 +140,7 @@ func defaultPeers(cache string) map[string]string {
 		KeyChromium: "/usr/bin/chromium",
 		KeyNode:     "/usr/bin/node",
 		KeyCurl:     "/usr/bin/curl",
+		KeyHydra:    filepath.Join(cache, "bin", "hydra"),
 	}
 }
 
@@ -238,6 +242,10 @@ func (p *peers) binaryPath(name string) string {
 		return p.values[KeyNode]
 	case "curl":
 		return p.values[KeyCurl]
+	case "hydra":
+		if v := p.values[KeyHydra]; v != "" {
+			return v
+		}
 	}
 	pg := filepath.Join(p.values[KeyPGBin], name)
 	if _, err := os.Stat(pg); err == nil || pgTools[name] {

@@ -42,6 +42,14 @@ const minioStartAttempts = 3
 // t.Cleanup. It fails the test when minio is missing or does not start.
 func MinIO(t testing.TB) *MinIOServer {
 	t.Helper()
+	return MinIOWith(t)
+}
+
+// MinIOWith is MinIO with extra MINIO_* settings in its environment, such
+// as an OpenID issuer that AssumeRoleWithWebIdentity verifies tokens
+// against ([MinIOServer.OpenIDEnv]).
+func MinIOWith(t testing.TB, env ...string) *MinIOServer {
+	t.Helper()
 	bin := Binary(t, "minio")
 	dir := t.TempDir()
 	s := &MinIOServer{
@@ -72,6 +80,7 @@ func MinIO(t testing.TB) *MinIOServer {
 			"MINIO_BROWSER=off",
 			"MINIO_CALLHOME_ENABLE=off",
 		}
+		cmd.Env = append(cmd.Env, env...)
 		proc, err := startProcess(t, "minio", dir, cmd)
 		if err != nil {
 			t.Fatalf("testpeers: %v", err)
@@ -87,6 +96,19 @@ func MinIO(t testing.TB) *MinIOServer {
 			continue
 		}
 		t.Fatalf("testpeers: start minio: %v", err)
+	}
+}
+
+// OpenIDEnv is the MinIO setting that trusts the issuer at issuerURL for
+// AssumeRoleWithWebIdentity, for tokens whose audience is clientID: the
+// policy a session gets is the token's "policy" claim (a MinIO policy
+// such as readonly), narrowed by the call's session policy. MinIO ignores
+// the call's RoleArn with such an issuer.
+func OpenIDEnv(issuerURL, clientID string) []string {
+	return []string{
+		"MINIO_IDENTITY_OPENID_CONFIG_URL=" + issuerURL + "/.well-known/openid-configuration",
+		"MINIO_IDENTITY_OPENID_CLIENT_ID=" + clientID,
+		"MINIO_IDENTITY_OPENID_CLAIM_NAME=policy",
 	}
 }
 
