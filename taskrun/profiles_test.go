@@ -102,6 +102,25 @@ echo "token $(cat "$(dirname "$AWS_CONFIG_FILE")/token")"
 
 // A profile whose credentials cannot be had stops the task before it
 // starts, naming the profile, and leaves nothing behind.
+// A profile's source may hold secrets besides the credentials (a web
+// identity's ID token): the task's output masks them as well.
+func TestProfileSourceSecretsMasked(t *testing.T) {
+	r, out, errb := profileRunner(t)
+	idToken := "eyJhbGciOiJSUzI1NiJ9.profile-id-token.c2lnbmF0dXJl"
+	p := staticProfile("ci", "eu-west-1", testKeyID, testSecret, testToken)
+	p.Creds.Secrets = func() []string { return []string{idToken} }
+	code, err := r.Run(context.Background(), &Command{
+		Argv:     []string{"/bin/sh", "-c", "echo token=" + idToken},
+		Profiles: []Profile{p},
+	})
+	if err != nil || code != 0 {
+		t.Fatalf("code %d, err %v\nstdout %s\nstderr %s", code, err, out, errb)
+	}
+	if got := out.String(); !strings.Contains(got, "token=********") || strings.Contains(got+errb.String(), idToken) {
+		t.Errorf("the profile's ID token is not masked:\n%s\n%s", got, errb)
+	}
+}
+
 func TestProfileFailureStopsTheTaskFirst(t *testing.T) {
 	r, out, errb := profileRunner(t)
 	broken := Profile{Name: "prod", Creds: &credbroker.Resolved{Region: "us-east-1", Provider: credbroker.ProviderFunc(func(context.Context) (credbroker.Credentials, error) {
