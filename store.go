@@ -88,7 +88,8 @@ type SecretStore interface {
 	// RewrapSecrets calls fn for each sealed secret whose key version is
 	// below version, and stores what fn returns, each record in its own
 	// short transaction and only if the record still holds the blob fn saw.
-	// It returns how many were re-wrapped.
+	// It returns how many were re-wrapped. Shared sessions (Fleet) are
+	// sealed secrets too, with SessionRef(key).
 	RewrapSecrets(ctx context.Context, below int, fn func(ref SecretRef, s Sealed) (Sealed, error)) (int, error)
 	// CountSealed returns how many sealed secrets use each key version.
 	CountSealed(ctx context.Context) (map[int]int, error)

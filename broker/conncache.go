@@ -119,12 +119,7 @@ func (s *Service) connector(ctx context.Context, ref string) (*credbroker.Connec
 	}
 	if !c.Secret.Empty() {
 		ref := credbroker.SecretRef{Kind: "connector", ID: c.ID}
-		plain, err := s.opts.Keys.Open(ref, c.Secret)
-		if err != nil {
-			if rl, ok := s.opts.Keys.(Reloader); ok && rl.Reload() == nil {
-				plain, err = s.opts.Keys.Open(ref, c.Secret)
-			}
-		}
+		plain, err := s.openSecret(ref, c.Secret)
 		if err != nil {
 			s.log.Error("cannot open a connector's sealed secret", "connector", c.Name, "err", err)
 			return nil, credbroker.Errorf(credbroker.CodeUnavailable, "connector",

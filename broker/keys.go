@@ -40,6 +40,19 @@ func CheckKey(ctx context.Context, st credbroker.SecretStore, keys Sealer, keyNa
 	}
 }
 
+// openSecret opens a sealed secret of the store; when it does not open,
+// the key file is read again once (a rotation by another process may have
+// added the version it is sealed under) and it is tried again.
+func (s *Service) openSecret(ref credbroker.SecretRef, sealed credbroker.Sealed) ([]byte, error) {
+	plain, err := s.opts.Keys.Open(ref, sealed)
+	if err != nil {
+		if rl, ok := s.opts.Keys.(Reloader); ok && rl.Reload() == nil {
+			plain, err = s.opts.Keys.Open(ref, sealed)
+		}
+	}
+	return plain, err
+}
+
 // Rewrapper re-wraps a sealed secret under the active key (seal.Ring).
 type Rewrapper interface {
 	Rewrap(ref credbroker.SecretRef, s credbroker.Sealed) (credbroker.Sealed, error)

@@ -95,6 +95,20 @@ type Options struct {
 	// store are used before the store is asked whether they changed (by
 	// its identity generation); 1 s when zero.
 	IdentityTTL time.Duration
+	// Fleet is what the brokers on the store's database share (the
+	// PostgreSQL store's Fleet): with it, a session one of them got from
+	// STS is served by all, identical cold requests at different brokers
+	// make one STS call, and the STS budget is theirs together (see
+	// fleet.go). Nil keeps all of this in the broker's own process, as on
+	// the embedded store.
+	Fleet credbroker.Fleet
+	// FleetWait bounds how long a vend waits for another broker's STS
+	// call for the same session before it calls STS itself; give it the
+	// STS deadline. DefaultFleetWait when zero.
+	FleetWait time.Duration
+	// FleetObserver is told how sessions were found in the fleet and
+	// budget turns taken, for metrics; nil tells no one.
+	FleetObserver FleetObserver
 }
 
 // Defaults of Options.
@@ -178,6 +192,12 @@ func New(opts Options) (*Service, error) {
 	if opts.Partition == nil {
 		opts.Partition = func(string) (string, error) { return "aws", nil }
 	}
+	if opts.FleetWait <= 0 {
+		opts.FleetWait = DefaultFleetWait
+	}
+	if opts.FleetObserver == nil {
+		opts.FleetObserver = noFleetObserver{}
+	}
 	s := &Service{
 		opts:     opts,
 		log:      opts.Logger,
@@ -190,6 +210,7 @@ func New(opts Options) (*Service, error) {
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
+	s.budget.fleet, s.budget.obs, s.budget.log = opts.Fleet, opts.FleetObserver, opts.Logger
 	go s.sweeper()
 	return s, nil
 }

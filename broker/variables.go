@@ -106,12 +106,7 @@ func (s *Service) AgentVariables(ctx context.Context, tok *credbroker.Token, pla
 	for _, v := range vs {
 		c := *v
 		if c.Secret {
-			plain, err := s.opts.Keys.Open(c.Ref(), c.Sealed)
-			if err != nil {
-				if rl, ok := s.opts.Keys.(Reloader); ok && rl.Reload() == nil {
-					plain, err = s.opts.Keys.Open(c.Ref(), c.Sealed)
-				}
-			}
+			plain, err := s.openSecret(c.Ref(), c.Sealed)
 			if err != nil {
 				s.log.Error("cannot open a secret variable", "variable", c.Name, "plan", c.Plan, "err", err)
 				return nil, credbroker.Errorf(credbroker.CodeUnavailable, "variables", "the stored value of variable %s cannot be opened", c.Name).

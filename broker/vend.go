@@ -24,21 +24,36 @@ type vendEntry struct {
 
 	// handedOut is the access key ID of the last session of the entry
 	// that a vend handed out: a vend that gets another one is the first
-	// to hand it out, and its record says "issued".
+	// to hand it out, and its record says "issued" (or "shared session"
+	// when shared, the key ID of the last session the fleet gave the
+	// entry, is that session: another broker of the fleet got it).
 	mu        sync.Mutex
 	handedOut string
+	shared    string
 }
 
-// firstHandout reports whether keyID is a session of e that no vend has
-// handed out before, and notes it.
-func (e *vendEntry) firstHandout(keyID string) bool {
+// handout notes that a vend hands out keyID, a session of e, and returns
+// what its audit record says of the session: "issued" or "shared session"
+// the first time, "cached session" after.
+func (e *vendEntry) handout(keyID string) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.handedOut == keyID {
-		return false
+	switch {
+	case e.handedOut == keyID:
+		return "cached session"
+	case e.shared == keyID:
+		e.handedOut = keyID
+		return "shared session"
 	}
 	e.handedOut = keyID
-	return true
+	return "issued"
+}
+
+// noteShared notes that keyID came from the fleet's shared sessions.
+func (e *vendEntry) noteShared(keyID string) {
+	e.mu.Lock()
+	e.shared = keyID
+	e.mu.Unlock()
 }
 
 // vendParams is what a vend asks of STS after the narrowing rules.
@@ -389,12 +404,8 @@ func (s *Service) vend(ctx context.Context, tok *credbroker.Token, req *credbrok
 		Expiration: cr.Expires, Region: c.Region, Partition: part, Connector: c.Name, ConnectorID: c.ID,
 		RoleARN: c.RoleARN, AccountID: cr.AccountID, Warnings: e.warnings,
 	}
-	detail := "cached session"
-	if e.firstHandout(cr.AccessKeyID) {
-		detail = "issued"
-	}
 	rec.Tags = params.tags
-	return res, detail, nil
+	return res, e.handout(cr.AccessKeyID), nil
 }
 
 // entry finds or makes the cache entry of a session. The second result
@@ -443,7 +454,13 @@ func (s *Service) entry(ctx context.Context, c *credbroker.Connector, b credbrok
 		cr.Source = src
 		return cr, err
 	})
-	e = &vendEntry{cache: credcache.New(prov, credcache.Options{Now: s.opts.Now}), lastUsed: now, warnings: warnings}
+	e = &vendEntry{lastUsed: now, warnings: warnings}
+	var cached credbroker.Provider = prov
+	if c.Principal != credbroker.PrincipalProvided {
+		// Stored keys handed out as they are need no sharing.
+		cached = s.fleetProvider(key, c.Name, e, prov)
+	}
+	e.cache = credcache.New(cached, credcache.Options{Now: s.opts.Now})
 	s.vendMu.Lock()
 	if prev, ok := s.vends[key]; ok {
 		// Another request made it meanwhile; share it so there is one STS call.
@@ -513,6 +530,7 @@ func (s *Service) hostChain(ctx context.Context) (credbroker.Provider, error) {
 func (s *Service) sweep() {
 	now := s.now()
 	s.budget.sweep()
+	s.sweepFleet()
 	s.flushRefusals(false)
 	s.sweepIDTokens()
 	s.vendMu.Lock()

@@ -36,7 +36,10 @@ it up, since without it the stored secrets cannot be opened. A wrong or missing
 key stops the start and changes nothing.
 
 For several brokers serving one site, give them one PostgreSQL database
-(--database-url) and the same master key.
+(--database-url) and the same master key: they share the sessions STS
+issued, make one STS call for identical requests arriving at several of
+them, and share one STS budget (give them the same --sts-rate and
+--sts-burst).
 
 Make the first admin token on the broker host with
   credbroker token create --local --role admin --name me`,
@@ -79,6 +82,12 @@ Make the first admin token on the broker host with
 				LookupEnv: os.LookupEnv,
 				Logger:    log,
 			})}
+			// Brokers on one PostgreSQL database share sessions, single
+			// flight and the STS budget; the embedded store has no fleet.
+			var fleet credbroker.Fleet
+			if fs, ok := st.(credbroker.FleetStore); ok {
+				fleet = fs.Fleet()
+			}
 			// Concurrent vends' audit records share a transaction; each vend
 			// still waits for its own record to be committed.
 			audit := broker.NewGroupAudit(st, 0)
@@ -106,6 +115,10 @@ Make the first admin token on the broker host with
 				STSBudget: stsf.budget(),
 				// ID tokens of trusted issuers, verified with their keys.
 				Verifier: oidc.New(oidc.Options{Logger: log}),
+				Fleet:    fleet,
+				// A wait for another broker's STS call ends when that
+				// call's own deadline has.
+				FleetWait: stsf.deadline,
 				// A vend goes on when its client hangs up, so that it is
 				// audited; it never needs longer than an answer may take.
 				VendTimeout: lim.writeTimeout,
@@ -125,7 +138,8 @@ Make the first admin token on the broker host with
 			if certFile != "" {
 				scheme = "https"
 			}
-			log.Info("credbroker broker serving", "url", scheme+"://"+ln.Addr().String(), "store", where, "master_key", keyName, "key_versions", ring.Versions())
+			log.Info("credbroker broker serving", "url", scheme+"://"+ln.Addr().String(), "store", where, "master_key", keyName, "key_versions", ring.Versions(),
+				"fleet", fleet != nil)
 			if err := cf.mount(srv, svc, log, certFile != "", scheme+"://"+ln.Addr().String()); err != nil {
 				return err
 			}

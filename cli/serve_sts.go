@@ -37,8 +37,8 @@ func (s *stsFlags) register(cmd *cobra.Command) {
 	f.DurationVar(&s.deadline, "sts-deadline", defaultSTSDeadline, "bound of a vend's whole STS work: attempts, retries, fallback endpoints and the wait for the rate budget (keep it under --write-timeout)")
 	f.IntVar(&s.retries, "sts-retries", awscreds.DefaultMaxAttempts-1, "retries of a throttled or failed STS call, for connectors that set none (--retries)")
 	f.DurationVar(&s.maxBackoff, "sts-max-backoff", awscreds.DefaultMaxBackoff, "longest wait between two STS retries (full-jitter exponential backoff), for connectors that set none (--max-backoff)")
-	f.Float64Var(&s.rate, "sts-rate", broker.DefaultSTSRate, "STS calls per second this broker makes per base identity (access key, default chain, or base connector's account) and region; STS allows about 600 per account and region; 0 turns the budget off")
-	f.IntVar(&s.burst, "sts-burst", broker.DefaultSTSBurst, "STS calls this broker may make at once per base identity and region, above --sts-rate")
+	f.Float64Var(&s.rate, "sts-rate", broker.DefaultSTSRate, "STS calls per second this broker makes per base identity (access key, default chain, or base connector's account) and region (with --database-url, the brokers on the database together); STS allows about 600 per account and region; 0 turns the budget off")
+	f.IntVar(&s.burst, "sts-burst", broker.DefaultSTSBurst, "STS calls this broker (with --database-url, the brokers on the database together) may make at once per base identity and region, above --sts-rate")
 	f.DurationVar(&s.wait, "sts-rate-wait", broker.DefaultSTSWait, "how long a vend waits for its turn in the STS budget before it is refused with 429; cached sessions are served without waiting")
 }
 

@@ -18,7 +18,8 @@
 // runs with the caller's context values but not its cancellation (a caller
 // that hangs up leaves it running for the others), bounded by its own
 // RefreshTimeout. The provider can tell an advisory refresh, which nobody
-// waits for, from one callers wait for, with Advisory(ctx).
+// waits for, from one callers wait for, with Advisory(ctx), and learn the
+// lifetime the caller who started it needs with Need(ctx).
 //
 // Why not aws.CredentialsCache: the SDK is imported by package awscreds
 // alone, and this cache also sits in front of sources that are not the
@@ -112,7 +113,8 @@ type entry struct {
 // for it. Its fields are written before done is closed.
 type flight struct {
 	advisory bool
-	waiters  int // callers that waited for it; under Cache.mu
+	need     time.Duration // the minRemaining of the caller that started it
+	waiters  int           // callers that waited for it; under Cache.mu
 	done     chan struct{}
 	got      *entry
 	err      error
@@ -207,18 +209,76 @@ func (c *Cache) classify(e *entry, minRemaining time.Duration, now time.Time) st
 	return stateFresh
 }
 
+// needKey marks the context of a refresh with the remaining lifetime
+// that the caller who started it needs.
+type needKey struct{}
+
+// Need returns the remaining lifetime that the caller who started the
+// refresh of ctx asked for (RetrieveMin's minRemaining; zero for an
+// advisory refresh). A provider that may answer with credentials issued
+// earlier (a store of sessions other processes share) uses it to tell
+// which are still long enough; credentials fresh from their source need
+// not look at it.
+func Need(ctx context.Context) time.Duration {
+	v, _ := ctx.Value(needKey{}).(time.Duration)
+	return v
+}
+
+// Served says how a call of RetrieveServed was answered, for metrics.
+type Served uint8
+
+// How a call was served.
+const (
+	// Hit: the cached credentials, with no refresh needed.
+	Hit Served = iota
+	// HitRefreshing: the cached credentials, in the advisory window while
+	// a refresh runs in the background (started by this call or before).
+	HitRefreshing
+	// Miss: no usable credentials were cached; this call started a
+	// refresh and waited for it.
+	Miss
+	// Coalesced: no usable credentials were cached; this call waited for
+	// a refresh another caller had started.
+	Coalesced
+)
+
+// String names the outcome: "hit", "hit_refreshing", "miss", "coalesced".
+func (o Served) String() string {
+	switch o {
+	case Hit:
+		return "hit"
+	case HitRefreshing:
+		return "hit_refreshing"
+	case Miss:
+		return "miss"
+	case Coalesced:
+		return "coalesced"
+	}
+	return "unknown"
+}
+
 // RetrieveMin returns credentials that remain valid for more than
 // minRemaining (and more than the mandatory window). In the advisory window
 // it returns the cached credentials at once and starts a refresh in the
 // background, unless one is running or a failed one is backing off.
 // Concurrent callers that must wait share one call to the provider.
 func (c *Cache) RetrieveMin(ctx context.Context, minRemaining time.Duration) (credbroker.Credentials, error) {
+	cr, _, err := c.RetrieveServed(ctx, minRemaining)
+	return cr, err
+}
+
+// RetrieveServed is RetrieveMin, also saying how the call was served:
+// from the cache, or after waiting for a refresh it started or joined.
+func (c *Cache) RetrieveServed(ctx context.Context, minRemaining time.Duration) (credbroker.Credentials, Served, error) {
 	if e := c.cur.Load(); e != nil && c.classify(e, minRemaining, c.opts.Now()) == stateFresh {
-		return e.creds, nil
+		return e.creds, Hit, nil
 	}
 	// At most twice: a caller that must wait and joined an advisory
 	// refresh that failed asks again in a refresh of its own, since the
-	// provider may have given up early on the advisory one.
+	// provider may have given up early on the advisory one; so does one
+	// that joined a refresh started for a caller needing less, whose
+	// credentials are too short for it (a provider may answer with older
+	// credentials that suffice for the caller that started it: Need).
 	for try := 0; ; try++ {
 		c.mu.Lock()
 		now := c.opts.Now()
@@ -226,17 +286,19 @@ func (c *Cache) RetrieveMin(ctx context.Context, minRemaining time.Duration) (cr
 		switch c.classify(e, minRemaining, now) {
 		case stateFresh:
 			c.mu.Unlock()
-			return e.creds, nil
+			return e.creds, Hit, nil
 		case stateAdvisory:
 			if c.flight == nil && !now.Before(c.retryAt) {
-				c.start(ctx, true)
+				c.start(ctx, true, 0)
 			}
 			c.mu.Unlock()
-			return e.creds, nil
+			return e.creds, HitRefreshing, nil
 		}
+		outcome := Coalesced
 		f := c.flight
 		if f == nil {
-			f = c.start(ctx, false)
+			f = c.start(ctx, false, minRemaining)
+			outcome = Miss
 		}
 		f.waiters++
 		c.mu.Unlock()
@@ -244,28 +306,32 @@ func (c *Cache) RetrieveMin(ctx context.Context, minRemaining time.Duration) (cr
 		select {
 		case <-f.done:
 		case <-ctx.Done():
-			return credbroker.Credentials{}, ctx.Err()
+			return credbroker.Credentials{}, outcome, ctx.Err()
 		}
 		if f.err != nil {
 			if f.advisory && try == 0 {
 				continue
 			}
-			return credbroker.Credentials{}, f.err
+			return credbroker.Credentials{}, outcome, f.err
 		}
 		now = c.opts.Now()
 		if c.classify(f.got, minRemaining, now) == stateMust {
-			return credbroker.Credentials{}, shortLived(f.got.creds, minRemaining, now)
+			if f.need < minRemaining && try == 0 {
+				continue
+			}
+			return credbroker.Credentials{}, outcome, shortLived(f.got.creds, minRemaining, now)
 		}
-		return f.got.creds, nil
+		return f.got.creds, outcome, nil
 	}
 }
 
-// start begins a refresh; c.mu is held. The refresh keeps ctx's values
-// but not its cancellation or deadline.
-func (c *Cache) start(ctx context.Context, advisory bool) *flight {
-	f := &flight{advisory: advisory, done: make(chan struct{})}
+// start begins a refresh for a caller needing need; c.mu is held. The
+// refresh keeps ctx's values but not its cancellation or deadline.
+func (c *Cache) start(ctx context.Context, advisory bool, need time.Duration) *flight {
+	f := &flight{advisory: advisory, need: need, done: make(chan struct{})}
 	c.flight = f
 	ctx = context.WithValue(context.WithoutCancel(ctx), advisoryKey{}, advisory)
+	ctx = context.WithValue(ctx, needKey{}, need)
 	go c.run(ctx, f)
 	return f
 }

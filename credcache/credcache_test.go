@@ -619,3 +619,117 @@ func TestMustWaitersShareOneCall(t *testing.T) {
 		t.Fatalf("%d upstream calls, want 4 (first, two advisory, one mandatory)", n)
 	}
 }
+
+// olderFirst answers its first call with credentials that have short
+// left, as a store of sessions issued earlier may, then fresh ones; it
+// records the Need of each call.
+type olderFirst struct {
+	clk   *clock
+	gate  chan struct{}
+	mu    sync.Mutex
+	needs []time.Duration
+}
+
+func (o *olderFirst) Retrieve(ctx context.Context) (credbroker.Credentials, error) {
+	o.mu.Lock()
+	o.needs = append(o.needs, Need(ctx))
+	n := len(o.needs)
+	o.mu.Unlock()
+	if n == 1 {
+		<-o.gate
+		return credbroker.Credentials{AccessKeyID: "ASIAOLDER00000000001", SecretAccessKey: "s", Expires: o.clk.Now().Add(20 * time.Minute)}, nil
+	}
+	return credbroker.Credentials{AccessKeyID: "ASIAFRESH00000000002", SecretAccessKey: "s", Expires: o.clk.Now().Add(time.Hour)}, nil
+}
+
+// A refresh tells its provider what its first caller needs; a caller that
+// joined it needing more, and finds its answer too short, asks again in a
+// refresh of its own instead of failing; RetrieveServed says who waited
+// for what.
+func TestNeedAndJoinersNeedingMore(t *testing.T) {
+	clk := newClock()
+	p := &olderFirst{clk: clk, gate: make(chan struct{})}
+	c := New(p, Options{Now: clk.Now})
+	ctx := context.Background()
+	type answer struct {
+		cr      credbroker.Credentials
+		outcome Served
+		err     error
+	}
+	first, second := make(chan answer, 1), make(chan answer, 1)
+	go func() {
+		cr, o, err := c.RetrieveServed(ctx, 10*time.Minute)
+		first <- answer{cr, o, err}
+	}()
+	for !running(c) {
+		runtime.Gosched()
+	}
+	go func() {
+		cr, o, err := c.RetrieveServed(ctx, 30*time.Minute)
+		second <- answer{cr, o, err}
+	}()
+	for waiting(c) < 2 {
+		runtime.Gosched()
+	}
+	close(p.gate)
+	a, b := <-first, <-second
+	if a.err != nil || a.cr.AccessKeyID != "ASIAOLDER00000000001" || a.outcome != Miss {
+		t.Fatalf("first caller: %v %v %v", a.cr, a.outcome, a.err)
+	}
+	if b.err != nil || b.cr.AccessKeyID != "ASIAFRESH00000000002" || b.outcome != Miss {
+		t.Fatalf("caller needing 30 min: %v %v %v; want the fresh credentials of a refresh of its own", b.cr, b.outcome, b.err)
+	}
+	p.mu.Lock()
+	needs := append([]time.Duration(nil), p.needs...)
+	p.mu.Unlock()
+	if len(needs) != 2 || needs[0] != 10*time.Minute || needs[1] != 30*time.Minute {
+		t.Fatalf("the provider was told needs %v, want [10m 30m]", needs)
+	}
+	if _, o, err := c.RetrieveServed(ctx, 0); err != nil || o != Hit {
+		t.Fatalf("cached: %v %v", o, err)
+	}
+	// In the advisory window: served at once while a refresh runs, which
+	// needs nothing more than a fresh session.
+	clk.Add(53 * time.Minute)
+	if _, o, err := c.RetrieveServed(ctx, 0); err != nil || o != HitRefreshing {
+		t.Fatalf("advisory window: %v %v", o, err)
+	}
+	settle(c)
+	p.mu.Lock()
+	last := p.needs[len(p.needs)-1]
+	p.mu.Unlock()
+	if last != 0 {
+		t.Fatalf("an advisory refresh was told a need of %s", last)
+	}
+}
+
+// A caller that joins a refresh it did not start is Coalesced.
+func TestServedCoalesced(t *testing.T) {
+	clk := newClock()
+	f := &stsFake{clk: clk, life: time.Hour, gate: make(chan struct{})}
+	c := New(f, Options{Now: clk.Now})
+	ctx := context.Background()
+	outcomes := make(chan Served, 2)
+	for range 2 {
+		go func() {
+			_, o, err := c.RetrieveServed(ctx, 0)
+			if err != nil {
+				t.Error(err)
+			}
+			outcomes <- o
+		}()
+	}
+	for waiting(c) < 2 {
+		runtime.Gosched()
+	}
+	close(f.gate)
+	got := map[Served]int{}
+	got[<-outcomes]++
+	got[<-outcomes]++
+	if got[Miss] != 1 || got[Coalesced] != 1 || f.calls.Load() != 1 {
+		t.Fatalf("outcomes %v with %d calls; want one miss and one coalesced wait on one call", got, f.calls.Load())
+	}
+	if Miss.String() != "miss" || Coalesced.String() != "coalesced" || Hit.String() != "hit" || HitRefreshing.String() != "hit_refreshing" {
+		t.Fatal("outcome names")
+	}
+}

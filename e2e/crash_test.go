@@ -68,6 +68,7 @@ func TestCrashKillPostgres(t *testing.T) {
 		dataDir: dataDir(w, "pg"),
 		extra:   []string{"--database-url", dsn, "--key-file", keyFile},
 		keyFile: keyFile,
+		dsn:     dsn,
 		open: func(ctx context.Context) (credbroker.Store, error) {
 			return postgres.Open(ctx, dsn)
 		},
@@ -96,6 +97,7 @@ type crashStore struct {
 	extra   []string // more store flags: --database-url, --key-file
 	keyFile string
 	dbFile  string // SQLite only
+	dsn     string // PostgreSQL only
 	open    func(ctx context.Context) (credbroker.Store, error)
 }
 
@@ -501,7 +503,7 @@ func (r *crashRig) check(n int) {
 	if err != nil {
 		t.Fatalf("round %d: the key file does not load after the kill: %v", n, err)
 	}
-	checkSealed(t, ctx, st, ring)
+	checkSealed(t, ctx, st, ring, r.cs.dsn)
 
 	r.led.mu.Lock()
 	defer r.led.mu.Unlock()
@@ -669,11 +671,38 @@ func sqliteIntegrity(t *testing.T, path string) {
 }
 
 // checkSealed opens every sealed value in the store (connectors, secret
-// variables, the key check) with ring, and checks that the counts per key
-// version add up.
-func checkSealed(t *testing.T, ctx context.Context, st credbroker.Store, ring *seal.Ring) {
+// variables, the key check, and on the PostgreSQL database dsn the shared
+// sessions) with ring, and checks that the counts per key version add up.
+func checkSealed(t *testing.T, ctx context.Context, st credbroker.Store, ring *seal.Ring, dsn string) {
 	t.Helper()
 	total := 0
+	if dsn != "" {
+		// The sessions the brokers of a fleet share are sealed too; the
+		// store lists them to no one, so they are read from the database.
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		rows, err := db.QueryContext(ctx, `SELECT key, key_version, blob FROM shared_sessions`)
+		if err != nil {
+			t.Fatalf("list shared sessions: %v", err)
+		}
+		for rows.Next() {
+			var key string
+			var sealed credbroker.Sealed
+			if err := rows.Scan(&key, &sealed.KeyVersion, &sealed.Blob); err != nil {
+				t.Fatal(err)
+			}
+			total++
+			if _, err := ring.Open(credbroker.SessionRef(key), sealed); err != nil {
+				t.Errorf("shared session %s: sealed session does not open: %v", key, err)
+			}
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	kc, err := st.KeyCheck(ctx)
 	if err == nil {
 		_, err = ring.Open(credbroker.KeyCheckRef, kc)
@@ -762,7 +791,7 @@ func TestCrashKillFirstStart(t *testing.T) {
 			st.Close()
 			t.Fatalf("start %d: load the key file: %v", i, err)
 		}
-		checkSealed(t, ctx, st, ring)
+		checkSealed(t, ctx, st, ring, "")
 		st.Close()
 	}
 }

@@ -277,13 +277,7 @@ func harvestProxy(t *testing.T, w *world, target string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	direct := rp.Director
-	rp.Director = func(r *http.Request) {
-		host := r.Host
-		direct(r)
-		r.Host = host
-	}
+	rp := hostKeepingProxy(u)
 	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 256, ResponseHeaderTimeout: 2 * time.Minute}
 	rp.ModifyResponse = func(resp *http.Response) error {
 		if !strings.Contains(resp.Header.Get("Content-Type"), "xml") || resp.ContentLength > 1<<20 {

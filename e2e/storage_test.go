@@ -167,7 +167,7 @@ func (e *storeEnv) checkStoreWhole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkSealed(t, ctx, st, ring)
+	checkSealed(t, ctx, st, ring, "")
 	recs, err := st.ListAudit(ctx, credbroker.AuditFilter{Action: credbroker.ActionVend, Outcome: credbroker.OutcomeGranted})
 	if err != nil {
 		t.Fatal(err)

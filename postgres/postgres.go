@@ -19,6 +19,16 @@
 // is bounded in time (Options.Timeout), so a database that stops answering
 // (a network partition drops packets; nothing refuses or resets) fails
 // requests instead of holding them. What still fails is CodeUnavailable.
+//
+// Fleet: the brokers on one database share their STS sessions (sealed
+// rows of shared_sessions), a lock per session so that one of them calls
+// STS while the others wait (session-level advisory locks, held on one
+// connection of their own, apart from the pool, so that a broker that dies
+// releases them with its connection), and their STS budget (one token
+// bucket row per base identity and region, refilled by the database's
+// clock). Session locks need a connection that stays the broker's: point
+// brokers at the server, or at a pooler in session mode, not at one in
+// transaction mode.
 package postgres
 
 import (
@@ -26,11 +36,13 @@ import (
 	"database/sql"
 	"embed"
 	"io/fs"
+	"os"
 	"strconv"
 	"time"
 
 	"github.com/credbroker/credbroker"
 	"github.com/credbroker/credbroker/internal/sqlstore"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 )
@@ -115,11 +127,32 @@ func Open(ctx context.Context, dsn string, optFns ...func(*Options)) (*Store, er
 		db.Close()
 		return nil, credbroker.Errorf(credbroker.CodeInternal, "", "the embedded schema is broken").WithCause(err)
 	}
-	core, err := sqlstore.Open(ctx, dialect(sub), sqlstore.Options{Writer: db, Retries: max(o.Retries, 0), Timeout: o.Timeout})
+	core, err := sqlstore.Open(ctx, dialect(sub), sqlstore.Options{Writer: db, Locks: locksDB(cfg.ConnConfig),
+		Retries: max(o.Retries, 0), Timeout: o.Timeout})
 	if err != nil {
 		return nil, err
 	}
 	return &Store{Store: core}, nil
+}
+
+// locksDB is a pool of one connection, apart from the store's pool, for
+// the fleet's session locks (sqlstore.Options.Locks). It connects at the
+// first lock, and keeps its connection for good: the locks live as long
+// as it does. Its application_name says which process holds them, for an
+// operator looking at pg_locks and pg_stat_activity.
+func locksDB(cc *pgx.ConnConfig) *sql.DB {
+	lc := cc.Copy()
+	name := lc.RuntimeParams["application_name"]
+	if name == "" {
+		name = "credbroker"
+	}
+	lc.RuntimeParams["application_name"] = name + " session locks, pid " + strconv.Itoa(os.Getpid())
+	db := sql.OpenDB(stdlib.GetConnector(*lc))
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	return db
 }
 
 // dialect is what PostgreSQL needs of the store's logic.
@@ -137,6 +170,9 @@ func dialect(migrations fs.FS) sqlstore.Dialect {
 		ForUpdate:      ` FOR UPDATE`,
 		ForNoKeyUpdate: ` FOR NO KEY UPDATE`,
 		WritableCTE:    true,
+		Now:            `CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)`,
+		TryLock:        `SELECT pg_try_advisory_lock($1)`,
+		Unlock:         `SELECT pg_advisory_unlock($1)`,
 		Retryable:      retryable,
 		Classify:       classify,
 	}

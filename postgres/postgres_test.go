@@ -296,3 +296,14 @@ func BenchmarkAppendAudit(b *testing.B) {
 		})
 	}
 }
+
+func TestFleet(t *testing.T) {
+	storetest.RunFleet(t, func(t *testing.T) (credbroker.Store, credbroker.Store) {
+		dsn := testpeers.Postgres(t)
+		a, b := open(t, dsn), open(t, dsn)
+		if a.Fleet() == nil || b.Fleet() == nil {
+			t.Fatal("the PostgreSQL store has no fleet")
+		}
+		return a, b
+	})
+}

@@ -178,7 +178,10 @@ func dialect(path string) (sqlstore.Dialect, error) {
 			applied_at TEXT    NOT NULL DEFAULT CURRENT_TIMESTAMP
 		) STRICT`,
 		MarkVersion: func(version int) string { return `PRAGMA user_version = ` + strconv.Itoa(version) },
-		Classify:    func(err error) (credbroker.Code, string) { return classify(path, err) },
+		// A broker on the embedded store shares nothing with other
+		// brokers: no session locks, so the store has no Fleet.
+		Now:      `CAST(unixepoch('subsec') * 1000000 AS INTEGER)`,
+		Classify: func(err error) (credbroker.Code, string) { return classify(path, err) },
 	}, nil
 }
 

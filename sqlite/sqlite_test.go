@@ -532,3 +532,18 @@ func TestUpgradeKeepsOldRecords(t *testing.T) {
 		t.Fatalf("the upgraded trail does not verify: %v", p)
 	}
 }
+
+func TestFleet(t *testing.T) {
+	storetest.RunFleet(t, func(t *testing.T) (credbroker.Store, credbroker.Store) {
+		a, path := openTemp(t)
+		b, err := Open(t.Context(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		if a.Fleet() != nil || b.Fleet() != nil {
+			t.Fatal("the embedded store has a fleet")
+		}
+		return a, b
+	})
+}

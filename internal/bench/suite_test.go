@@ -216,7 +216,7 @@ func TestSuite(t *testing.T) {
 	loadStart := LoadAverage()
 	started = time.Now()
 	s.report.Started = started
-	needSTS := s.want("vend-1conn", "vend-1conn-normal", "vend-64-sqlite", "vend-64-postgres", "cold-1000", "growth", "profile")
+	needSTS := s.want("vend-1conn", "vend-1conn-normal", "vend-64-sqlite", "vend-64-postgres", "cold-1000", "cold-1000-3brokers", "growth", "profile")
 	if needSTS {
 		s.minio = testpeers.MinIO(t)
 		p, err := testpeers.StartCountingProxy(s.minio.Endpoint)
@@ -242,6 +242,7 @@ func TestSuite(t *testing.T) {
 	s.scenario("agent-endpoint", s.agentEndpoint)
 	s.scenario("agent-channel", s.agentChannel)
 	s.scenario("cold-1000", s.cold1000)
+	s.scenario("cold-1000-3brokers", s.cold1000Fleet)
 	s.scenario("hour-900s", s.hour900)
 	s.scenario("exec", s.execOverhead)
 	s.scenario("growth", s.growth)
@@ -435,6 +436,15 @@ func (s *suite) startSite(t *testing.T, name, dsn string, n int, binary string, 
 	if err != nil {
 		t.Fatal(err)
 	}
+	st.serve(t, name, binary, keyFile, dsn, env...)
+	return st
+}
+
+// serve starts binary serve on a new loopback port, with st's data
+// directory, the master key in keyFile and, when dsn is set, the
+// PostgreSQL database dsn, and waits until it is ready.
+func (st *site) serve(t *testing.T, name, binary, keyFile, dsn string, env ...string) {
+	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", testpeers.FreePort(t))
 	st.url = "http://" + addr
 	args := []string{"serve", "--listen", addr, "--data-dir", st.dataDir, "--key-file", keyFile}
@@ -445,7 +455,23 @@ func (s *suite) startSite(t *testing.T, name, dsn string, n int, binary string, 
 	cmd.Env = testpeers.Env(append([]string{"HOME=" + st.dataDir, "AWS_EC2_METADATA_DISABLED=true"}, env...)...)
 	st.proc = testpeers.StartProcess(t, name, cmd)
 	waitHTTP(t, st.proc, st.url+"/readyz")
-	return st
+}
+
+// startFleet starts n brokers of binary on one new PostgreSQL database
+// with one master key, each with a data directory of its own: a fleet.
+// The first is provisioned as startSite does; the others share its
+// tokens and connectors through the database.
+func (s *suite) startFleet(t *testing.T, n int, binary string) []*site {
+	t.Helper()
+	dsn := testpeers.Postgres(t)
+	first := s.startSite(t, "fleet-broker-0", dsn, 1, binary)
+	fleet := []*site{first}
+	for i := 1; i < n; i++ {
+		st := &site{dataDir: t.TempDir(), tokens: first.tokens}
+		st.serve(t, fmt.Sprintf("fleet-broker-%d", i), binary, filepath.Join(first.dataDir, "master.key"), dsn)
+		fleet = append(fleet, st)
+	}
+	return fleet
 }
 
 func connectorName(i int) string {

@@ -27,6 +27,8 @@ const (
 		WHERE sealed_blob = $3 AND key_version = $4 AND plan = $5 AND name = $6 AND secret`
 	casMeta = `UPDATE meta SET blob = $1, key_version = $2
 		WHERE blob = $3 AND key_version = $4 AND key = $5`
+	casSession = `UPDATE shared_sessions SET blob = $1, key_version = $2
+		WHERE blob = $3 AND key_version = $4 AND key = $5`
 )
 
 // sealedBelow lists the sealed secrets whose key version is below below.
@@ -67,6 +69,15 @@ func (s *Store) sealedBelow(ctx context.Context, below int) ([]sealedRow, error)
 					var sealed credbroker.Sealed
 					err := sc.Scan(&key, &sealed.KeyVersion, &sealed.Blob)
 					return sealedRow{credbroker.SecretRef{Kind: "meta", ID: key}, sealed, casMeta, []any{key}}, err
+				})
+		}
+		if err == nil {
+			err = add(`SELECT key, key_version, blob FROM shared_sessions WHERE key_version < $1 ORDER BY key`+s.d.ByteOrder,
+				func(sc scanner) (sealedRow, error) {
+					var key string
+					var sealed credbroker.Sealed
+					err := sc.Scan(&key, &sealed.KeyVersion, &sealed.Blob)
+					return sealedRow{credbroker.SessionRef(key), sealed, casSession, []any{key}}, err
 				})
 		}
 		return err
@@ -122,6 +133,7 @@ func (s *Store) CountSealed(ctx context.Context) (map[int]int, error) {
 			SELECT secret_key_version AS key_version FROM connectors WHERE secret_blob IS NOT NULL
 			UNION ALL SELECT key_version FROM variables WHERE secret
 			UNION ALL SELECT key_version FROM meta
+			UNION ALL SELECT key_version FROM shared_sessions
 		) AS sealed GROUP BY key_version`,
 		func(sc scanner) (c count, err error) { err = sc.Scan(&c.version, &c.n); return c, err })
 	if err != nil {

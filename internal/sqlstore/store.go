@@ -65,6 +65,19 @@ type Dialect struct {
 	// inserts the last records, saving a round trip while the head is
 	// locked. SQLite moves it in a statement of its own.
 	WritableCTE bool
+	// Now is the database's clock, an SQL expression of unix
+	// microseconds: brokers whose own clocks disagree compare the times
+	// they share (a shared session's expiry, a budget bucket's refill) by
+	// this one. clock_timestamp() for PostgreSQL, unixepoch('subsec') for
+	// SQLite.
+	Now string
+	// TryLock and Unlock take (when no one holds it) and release a lock
+	// named by the 64-bit integer $1 that every connection to the
+	// database sees and that the connection holding it keeps until it
+	// releases it or ends; each answers one boolean, whether it did.
+	// PostgreSQL's session-level advisory locks. Empty for SQLite, which
+	// serves one broker: the store then has no Fleet.
+	TryLock, Unlock string
 	// Retryable reports whether a transaction or read that failed with
 	// err left nothing committed and may pass if run again; commit says
 	// that err came from the commit itself, whose outcome may be unknown.
@@ -94,6 +107,10 @@ type Options struct {
 	// Timeout bounds each operation, its tries and the waits between them
 	// included; none when zero.
 	Timeout time.Duration
+	// Locks runs the dialect's TryLock and Unlock on its one connection,
+	// which holds the fleet's session locks for as long as it lives, apart
+	// from the pool of Writer; nil when the store has no Fleet.
+	Locks *sql.DB
 }
 
 // Store is credbroker.Store over a database/sql database. Its methods are
@@ -101,6 +118,7 @@ type Options struct {
 type Store struct {
 	d       Dialect
 	w, r    *sql.DB
+	locks   *sql.DB
 	retries int
 	timeout time.Duration
 	closed  atomic.Bool
@@ -109,6 +127,8 @@ type Store struct {
 	// insertConnector and updateConnector are generated with the
 	// dialect's placeholders.
 	insertConnector, updateConnector string
+	// takeTurn is the statement of TakeTurn, with the dialect's clock.
+	takeTurn string
 
 	stmts sync.Map // stmtKey -> *sql.Stmt
 	// audit[h][n] inserts n audit rows, and moves the head too when h is 1.
@@ -124,14 +144,15 @@ type stmtKey struct {
 }
 
 // Open migrates the schema (or, with o.ReadOnly, checks it) and returns the
-// store. The store owns o.Writer and o.Reader from then on and closes them
-// in Close, also when Open fails.
+// store. The store owns o.Writer, o.Reader and o.Locks from then on and
+// closes them in Close, also when Open fails.
 func Open(ctx context.Context, d Dialect, o Options) (*Store, error) {
-	s := &Store{d: d, w: o.Writer, r: o.Reader, retries: max(o.Retries, 0), timeout: o.Timeout}
+	s := &Store{d: d, w: o.Writer, r: o.Reader, locks: o.Locks, retries: max(o.Retries, 0), timeout: o.Timeout}
 	if s.r == nil {
 		s.r = s.w
 	}
 	s.insertConnector, s.updateConnector = s.connectorWrites()
+	s.takeTurn = s.takeTurnSQL()
 	if err := s.migrate(ctx, o.ReadOnly); err != nil {
 		s.Close()
 		return nil, err
@@ -158,6 +179,9 @@ func (s *Store) Close() error {
 		}
 		if s.r != s.w {
 			errs = append(errs, s.r.Close())
+		}
+		if s.locks != nil {
+			errs = append(errs, s.locks.Close())
 		}
 		errs = append(errs, s.w.Close())
 	})

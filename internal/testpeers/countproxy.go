@@ -14,8 +14,9 @@ import (
 )
 
 // CountingProxy stands between credbroker and its STS (MinIO) and counts
-// the STS calls by Action, with how long the STS took to answer each: the
-// peer's view of how many calls credbroker made.
+// the STS calls by Action, with when each arrived and how long the STS
+// took to answer it: the peer's view of how many calls credbroker made,
+// and when.
 type CountingProxy struct {
 	// URL is the proxy's address, to give credbroker as the STS endpoint.
 	URL string
@@ -26,8 +27,15 @@ type CountingProxy struct {
 	done   chan struct{}
 
 	mu    sync.Mutex
-	calls map[string][]time.Duration
-	forms map[string][]url.Values
+	calls map[string][]proxiedCall
+}
+
+// proxiedCall is one call the proxy forwarded: when it arrived, by the
+// proxy's clock, how long the upstream took to answer, and its form.
+type proxiedCall struct {
+	at   time.Time
+	took time.Duration
+	form url.Values
 }
 
 // StartCountingProxy listens on a free loopback port and forwards every
@@ -46,8 +54,7 @@ func StartCountingProxy(target string) (*CountingProxy, error) {
 		target: u,
 		tr:     &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute},
 		done:   make(chan struct{}),
-		calls:  map[string][]time.Duration{},
-		forms:  map[string][]url.Values{},
+		calls:  map[string][]proxiedCall{},
 	}
 	p.srv = &http.Server{Handler: http.HandlerFunc(p.serve), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -58,6 +65,7 @@ func StartCountingProxy(target string) (*CountingProxy, error) {
 }
 
 func (p *CountingProxy) serve(w http.ResponseWriter, r *http.Request) {
+	arrived := time.Now()
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
 		http.Error(w, "read request", http.StatusBadRequest)
@@ -91,8 +99,7 @@ func (p *CountingProxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if action != "" {
 		p.mu.Lock()
-		p.calls[action] = append(p.calls[action], took)
-		p.forms[action] = append(p.forms[action], form)
+		p.calls[action] = append(p.calls[action], proxiedCall{arrived, took, form})
 		p.mu.Unlock()
 	}
 	for k, v := range resp.Header {
@@ -113,18 +120,33 @@ func (p *CountingProxy) Calls(action string) int {
 // Durations returns how long the upstream took to answer each request
 // with action, in the order they were answered.
 func (p *CountingProxy) Durations(action string) []time.Duration {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]time.Duration(nil), p.calls[action]...)
+	return callsOf(p, action, func(c proxiedCall) time.Duration { return c.took })
+}
+
+// Arrivals returns when each request with action reached the proxy, by
+// the proxy's clock, in the order they were answered (not necessarily the
+// order they arrived in).
+func (p *CountingProxy) Arrivals(action string) []time.Time {
+	return callsOf(p, action, func(c proxiedCall) time.Time { return c.at })
 }
 
 // Forms returns the form of each request with action the proxy
 // forwarded, in order: what credbroker asked of STS (RoleSessionName,
 // SourceIdentity, Tags.member.N.Key, ...).
 func (p *CountingProxy) Forms(action string) []url.Values {
+	return callsOf(p, action, func(c proxiedCall) url.Values { return c.form })
+}
+
+// callsOf returns field of each call with action that p forwarded, in the
+// order they were answered.
+func callsOf[T any](p *CountingProxy, action string, field func(proxiedCall) T) []T {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]url.Values(nil), p.forms[action]...)
+	out := make([]T, len(p.calls[action]))
+	for i, c := range p.calls[action] {
+		out[i] = field(c)
+	}
+	return out
 }
 
 // Close stops the proxy.

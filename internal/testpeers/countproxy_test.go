@@ -40,6 +40,9 @@ func TestCountingProxyCountsActions(t *testing.T) {
 	if p.Calls("AssumeRole") != 2 || p.Calls("GetCallerIdentity") != 1 || len(p.Durations("AssumeRole")) != 2 {
 		t.Errorf("counted AssumeRole %d, GetCallerIdentity %d", p.Calls("AssumeRole"), p.Calls("GetCallerIdentity"))
 	}
+	if at := p.Arrivals("AssumeRole"); len(at) != 2 || at[0].IsZero() || at[1].Before(at[0]) {
+		t.Errorf("arrivals of the two AssumeRole calls, sent one after the other: %v", at)
+	}
 	// The signed Host header reaches the upstream unchanged.
 	mu.Lock()
 	defer mu.Unlock()

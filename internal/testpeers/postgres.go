@@ -96,6 +96,20 @@ func (s *PostgresServer) CreateDatabase(t testing.TB) string {
 	return s.DSN(name)
 }
 
+// PSQL runs one SQL statement on the database dsn with PostgreSQL's psql
+// and returns what it printed, unaligned and without headers, trimmed: for
+// tests that reach behind a store to read or change its rows (which a
+// package outside postgres may not do with a driver of its own). It fails
+// t when psql does.
+func PSQL(t testing.TB, dsn, query string) string {
+	t.Helper()
+	stdout, stderr, err := Run(t, nil, filepath.Join(pgBinDir(t), "psql"), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-c", query)
+	if err != nil {
+		t.Fatalf("testpeers: psql %q: %v: %s", query, err, stderr)
+	}
+	return strings.TrimSpace(stdout)
+}
+
 // Stop shuts s down (pg_ctl -m fast: open sessions are ended) and waits
 // until it has.
 func (s *PostgresServer) Stop(t testing.TB) {

@@ -1,0 +1,70 @@
+package credbroker
+
+import (
+	"context"
+	"time"
+)
+
+// SharedSession is a session that one broker got from STS, stored sealed
+// so that the other brokers on the same database can hand it out too.
+type SharedSession struct {
+	// Key is the broker's cache key of the session: a hash of the
+	// connector and its revision, the plan (and build and job, for
+	// per-build sessions) and the vend's parameters. The session is
+	// sealed under SessionRef(Key), so a blob copied onto another key
+	// does not open.
+	Key string
+	// Sealed holds the credentials and when they were issued.
+	Sealed Sealed
+	// Expires is when the credentials stop working: the store drops the
+	// row then. Brokers judge a session by the expiry sealed inside it,
+	// not by this copy.
+	Expires time.Time
+}
+
+// SessionRef is the reference a shared session is sealed under.
+func SessionRef(key string) SecretRef { return SecretRef{Kind: "session", ID: key} }
+
+// Fleet is what the brokers on one database share beyond the store's
+// records: the sessions they were issued, a lock per session so that one
+// broker calls STS while the others wait for its result, and the token
+// buckets of their STS budget. Times that brokers compare (a session's
+// expiry in the store, a bucket's refill) are read from the database's
+// clock, so brokers whose clocks disagree still share one budget.
+//
+// The PostgreSQL store's Fleet implements it; the embedded SQLite store
+// serves one broker and has none (FleetStore.Fleet returns nil).
+type Fleet interface {
+	// SharedSession returns the session stored under key that has not
+	// expired by the database's clock; CodeNotFound when there is none.
+	SharedSession(ctx context.Context, key string) (SharedSession, error)
+	// ShareSession stores s under s.Key unless the session already stored
+	// there expires later.
+	ShareSession(ctx context.Context, s SharedSession) error
+	// TryLockSession takes the lock of the session key if no broker holds
+	// it, and reports whether it did. The lock is held until
+	// UnlockSession, or until the broker's connection to the database
+	// ends: the database releases the locks of a broker that dies.
+	TryLockSession(ctx context.Context, key string) (bool, error)
+	// UnlockSession releases a lock TryLockSession took.
+	UnlockSession(ctx context.Context, key string) error
+	// TakeTurn reserves one call in the token bucket named bucket, which
+	// holds burst calls and refills at rate calls per second, and returns
+	// how long the caller must wait before it makes the call (zero when
+	// it may call at once). When the turn is further away than maxWait,
+	// nothing is reserved and ok is false.
+	TakeTurn(ctx context.Context, bucket string, rate float64, burst int, maxWait time.Duration) (wait time.Duration, ok bool, err error)
+	// ReturnTurn gives back a turn that TakeTurn reserved and that was
+	// not used.
+	ReturnTurn(ctx context.Context, bucket string) error
+	// SweepFleet deletes the sessions that have expired and the buckets
+	// that are full again, and returns how many rows it deleted.
+	SweepFleet(ctx context.Context) (int, error)
+}
+
+// FleetStore is a Store that can say whether several brokers share it.
+type FleetStore interface {
+	// Fleet returns what the brokers on the store's database share, or
+	// nil when the store serves a single broker.
+	Fleet() Fleet
+}
