@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/smithy-go"
@@ -353,10 +354,11 @@ func httpStatus(err error) int {
 	return 0
 }
 
-var statusRE = regexp.MustCompile(`StatusCode: (\d{3})`)
+// statusRE finds an HTTP status in an error's text, compiled on first use.
+var statusRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`StatusCode: (\d{3})`) })
 
 func statusInText(s string) int {
-	m := statusRE.FindStringSubmatch(s)
+	m := statusRE().FindStringSubmatch(s)
 	if m == nil {
 		return 0
 	}

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/credbroker/credbroker"
 )
@@ -30,7 +31,7 @@ type Partition struct {
 	Region string
 
 	regions []string
-	pattern *regexp.Regexp
+	pattern string // a regular expression, compiled on first use (patterns)
 }
 
 // STSHost returns the host name of the regional STS endpoint of p.Region:
@@ -77,57 +78,67 @@ var partitions = []Partition{
 			"il-central-1", "me-central-1", "me-south-1", "me-west-1", "mx-central-1",
 			"sa-east-1", "sa-west-1", "us-east-1", "us-east-2", "us-west-1", "us-west-2",
 		},
-		pattern: regexp.MustCompile(`^(us|eu|ap|sa|ca|me|af|il|mx)-\w+-\d+$`),
+		pattern: `^(us|eu|ap|sa|ca|me|af|il|mx)-\w+-\d+$`,
 	},
 	{
 		ID: "aws-cn", DNSSuffix: "amazonaws.com.cn",
 		SigninHost: "signin.amazonaws.cn", ConsoleHost: "console.amazonaws.cn",
 		regions: []string{"cn-north-1", "cn-northwest-1"},
-		pattern: regexp.MustCompile(`^cn-\w+-\d+$`),
+		pattern: `^cn-\w+-\d+$`,
 	},
 	{
 		ID: "aws-us-gov", DNSSuffix: "amazonaws.com",
 		SigninHost: "signin.amazonaws-us-gov.com", ConsoleHost: "console.amazonaws-us-gov.com",
 		regions: []string{"us-gov-east-1", "us-gov-west-1"},
-		pattern: regexp.MustCompile(`^us-gov-\w+-\d+$`),
+		pattern: `^us-gov-\w+-\d+$`,
 	},
 	{
 		ID: "aws-iso", DNSSuffix: "c2s.ic.gov",
 		SigninHost: "signin.c2shome.ic.gov",
 		regions:    []string{"us-iso-east-1", "us-iso-west-1"},
-		pattern:    regexp.MustCompile(`^us-iso-\w+-\d+$`),
+		pattern:    `^us-iso-\w+-\d+$`,
 	},
 	{
 		ID: "aws-iso-b", DNSSuffix: "sc2s.sgov.gov",
 		SigninHost: "signin.sc2shome.sgov.gov",
 		regions:    []string{"us-isob-east-1", "us-isob-west-1"},
-		pattern:    regexp.MustCompile(`^us-isob-\w+-\d+$`),
+		pattern:    `^us-isob-\w+-\d+$`,
 	},
 	{
 		ID: "aws-iso-e", DNSSuffix: "cloud.adc-e.uk",
 		SigninHost: "signin.csphome.adc-e.uk",
 		regions:    []string{"eu-isoe-west-1"},
-		pattern:    regexp.MustCompile(`^eu-isoe-\w+-\d+$`),
+		pattern:    `^eu-isoe-\w+-\d+$`,
 	},
 	{
 		ID: "aws-iso-f", DNSSuffix: "csp.hci.ic.gov",
 		SigninHost: "signin.csphome.hci.ic.gov",
 		regions:    []string{"us-isof-east-1", "us-isof-south-1"},
-		pattern:    regexp.MustCompile(`^us-isof-\w+-\d+$`),
+		pattern:    `^us-isof-\w+-\d+$`,
 	},
 	{
 		ID: "aws-eusc", DNSSuffix: "amazonaws.eu",
 		SigninHost: "signin.amazonaws-eusc.eu",
 		regions:    []string{"eusc-de-east-1"},
-		pattern:    regexp.MustCompile(`^eusc-(de)-\w+-\d+$`),
+		pattern:    `^eusc-(de)-\w+-\d+$`,
 	},
 }
+
+// patterns are the partitions' region patterns, compiled the first time a
+// region is not in any partition's list, rather than at start-up.
+var patterns = sync.OnceValue(func() []*regexp.Regexp {
+	out := make([]*regexp.Regexp, len(partitions))
+	for i, p := range partitions {
+		out[i] = regexp.MustCompile(p.pattern)
+	}
+	return out
+})
 
 // Partitions returns the partitions this package knows, in a fixed order.
 func Partitions() []Partition {
 	out := make([]Partition, len(partitions))
 	for i, p := range partitions {
-		p.regions, p.pattern = nil, nil
+		p.regions, p.pattern = nil, ""
 		out[i] = p
 	}
 	return out
@@ -144,7 +155,7 @@ func partitionIDs() string {
 func partitionByID(id string) (Partition, bool) {
 	for _, p := range partitions {
 		if p.ID == id {
-			p.regions, p.pattern = nil, nil
+			p.regions, p.pattern = nil, ""
 			return p, true
 		}
 	}
@@ -179,13 +190,13 @@ func lookup(region string) (Partition, bool) {
 func lookupListed(region string) (p Partition, listed, ok bool) {
 	for _, p := range partitions {
 		if slices.Contains(p.regions, region) {
-			p.regions, p.pattern, p.Region = nil, nil, region
+			p.regions, p.pattern, p.Region = nil, "", region
 			return p, true, true
 		}
 	}
-	for _, p := range partitions {
-		if p.pattern.MatchString(region) {
-			p.regions, p.pattern, p.Region = nil, nil, region
+	for i, p := range partitions {
+		if patterns()[i].MatchString(region) {
+			p.regions, p.pattern, p.Region = nil, "", region
 			return p, false, true
 		}
 	}

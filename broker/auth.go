@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"path"
-	"regexp"
 	"strings"
 	"time"
 
@@ -227,8 +226,6 @@ func globMatch(pattern, s string) bool {
 	return false
 }
 
-var tokenNameRE = regexp.MustCompile(`^[A-Za-z0-9_.@ -]{1,64}$`)
-
 // CreateToken makes a new token and returns its secret, shown this once.
 func (s *Service) CreateToken(ctx context.Context, tok *credbroker.Token, spec credbroker.TokenSpec) (*credbroker.NewToken, error) {
 	if err := requireAdmin(tok); err != nil {
@@ -245,7 +242,7 @@ func (s *Service) CreateTokenLocal(ctx context.Context, spec credbroker.TokenSpe
 }
 
 func (s *Service) createToken(ctx context.Context, actor string, spec credbroker.TokenSpec) (*credbroker.NewToken, error) {
-	if !tokenNameRE.MatchString(spec.Name) {
+	if !validTokenName(spec.Name) {
 		return nil, credbroker.Errorf(credbroker.CodeInvalid, "name", "a token needs a name of 1 to 64 letters, digits, spaces or _.@-").
 			WithFix("say who or what uses it: --name bamboo-agents")
 	}

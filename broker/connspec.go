@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -15,11 +14,6 @@ import (
 const (
 	defaultDuration = time.Hour
 	maxChainDepth   = 5
-)
-
-var (
-	connectorNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-	projectKeyRE    = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
 )
 
 // validPlanKey reports whether s is a plan key, PROJECT-PLAN:
@@ -50,7 +44,7 @@ func (s *Service) connectorFromSpec(ctx context.Context, spec credbroker.Connect
 	if prev != nil {
 		*c = *prev
 	}
-	if !connectorNameRE.MatchString(spec.Name) || strings.HasPrefix(spec.Name, "con_") {
+	if !validConnectorName(spec.Name) || strings.HasPrefix(spec.Name, "con_") {
 		return nil, invalid("name", "use 1 to 64 letters, digits, '_', '.' or '-', not starting with con_", "invalid connector name %q", spec.Name)
 	}
 	c.Name = spec.Name
@@ -217,7 +211,7 @@ func (s *Service) connectorFromSpec(ctx context.Context, spec credbroker.Connect
 			return nil, invalid("scope", "write --scope system without a key", "a system scope has no key")
 		}
 	case credbroker.ScopeProject:
-		if !projectKeyRE.MatchString(c.Scope.Key) {
+		if !validProjectKey(c.Scope.Key) {
 			return nil, invalid("scope", "write --scope 'project OPS' with the project key in capitals", "invalid project key %q", c.Scope.Key)
 		}
 	case credbroker.ScopePlan:

@@ -14,6 +14,7 @@ import (
 
 func (a *app) checkCommand() *cobra.Command {
 	var sf sourceFlags
+	var pf profileFlags
 	var offline bool
 	var out *outputFlag
 	cmd := &cobra.Command{
@@ -78,6 +79,8 @@ message, fix} instead (--output table, the default, is also spelled text).`,
 				rep = preflight.Job(cmd.Context(), preflight.JobInput{
 					Path: args[0], Flags: sf.flagBuild(), CI: kind, Vars: sf.varSources(a, cienv.None),
 				}, opts)
+			case pf.given():
+				rep = a.checkProfiles(cmd, &sf, &pf, opts)
 			default:
 				raw := sf.credentials()
 				kind, err := sf.ciKind("")
@@ -105,6 +108,7 @@ message, fix} instead (--output table, the default, is also spelled text).`,
 		},
 	}
 	sf.register(cmd)
+	pf.register(cmd)
 	cmd.Flags().BoolVar(&offline, "offline", false, "make no network call: only the offline checks")
 	out = addOutput(cmd, []string{"table", "json"}, map[string]string{"text": "table"}, "output format: table (one line per finding; also spelled text) or json")
 	return cmd

@@ -9,6 +9,7 @@ import (
 
 func (a *app) execCommand() *cobra.Command {
 	var sf sourceFlags
+	var pf profileFlags
 	var delivery string
 	cmd := &cobra.Command{
 		Use:   "exec [source flags] -- COMMAND [ARG...]",
@@ -30,6 +31,16 @@ are removed from the command's environment. Every secret value (secret key,
 session token, secret variables, and their base64 and URL-encoded forms) is
 replaced by ******** in the command's output; access key IDs show as ****WXYZ.
 
+Several accounts in one command: each --profile NAME=FLAG=VALUE,... names a
+profile and its source flags (without their dashes; the source flags given
+outside --profile apply to every profile). The command gets them all in one
+private AWS config file (AWS_CONFIG_FILE): a [profile NAME] each, and
+[default] (--default-profile, else the profile named default, else the first).
+Each profile's credential_process asks this credbroker for its current
+credentials, so each refreshes on its own; AWS_REGION is not set, each profile
+has its region. The directory is removed when the command ends (after a kill -9,
+by the next run).
+
 The exit code is the command's; 125 when credbroker itself fails, 126 when the
 command cannot run, 127 when it is not found, 128+N when it dies of signal N.
 Signals (INT, TERM, HUP, QUIT) are forwarded to the command.`,
@@ -45,12 +56,21 @@ Signals (INT, TERM, HUP, QUIT) are forwarded to the command.`,
   # A connector on the broker, through a refreshing endpoint
   CREDBROKER_TOKEN_FILE=/etc/credbroker/agent.token \
   credbroker exec --broker https://broker:8420 --connector deploy --plan OPS-DEPLOY \
-      --build 42 --delivery endpoint -- terraform apply`,
+      --build 42 --delivery endpoint -- terraform apply
+
+  # Two accounts: read with the instance profile's role, write with a connector
+  credbroker exec --region eu-west-1 \
+      --profile 'source=role-arn=arn:aws:iam::111111111111:role/reader' \
+      --profile 'target=connector=deploy' -- \
+      sh -c 'aws s3 cp s3://src/build.zip - --profile source | aws s3 cp - s3://dst/build.zip --profile target'`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.ArgsLenAtDash() != 0 {
 				return &exitError{code: taskrun.ExitOwnFailure, err: credbroker.Errorf(credbroker.CodeInvalid, "command", "put the command after --").
 					WithFix("write: credbroker exec [flags] -- " + args[0] + " ...")}
+			}
+			if pf.given() {
+				return a.execProfiles(cmd, &sf, &pf, args)
 			}
 			d := taskrun.Delivery(delivery)
 			switch d {
@@ -84,6 +104,7 @@ Signals (INT, TERM, HUP, QUIT) are forwarded to the command.`,
 		},
 	}
 	sf.register(cmd)
+	pf.register(cmd)
 	cmd.Flags().StringVar(&delivery, "delivery", "env", "how the command receives credentials: env, endpoint or profile")
 	return cmd
 }

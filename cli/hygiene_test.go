@@ -1,11 +1,15 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 
 	"github.com/credbroker/credbroker/internal/jobtest"
 )
@@ -130,5 +134,40 @@ func TestRegionFromTheEnvironment(t *testing.T) {
 	c := check(t, []string{"AWS_REGION=us-gov-west-1", "AWS_DEFAULT_REGION=cn-north-1"}, append([]string{"--offline"}, flags...)...)
 	if c.code != 0 || c.has("ok", "--region", "region us-gov-west-1 is in partition aws-us-gov") == nil {
 		t.Fatalf("check: exit %d:\n%s", c.code, c.dump())
+	}
+}
+
+// The agent's commands, built alone when the command line names one
+// (rootCommand), print the same help and the same errors as in the whole
+// tree.
+func TestLeanTreeHelpIsTheSame(t *testing.T) {
+	for _, name := range []string{"exec", "run", "check", "credential-process", "export"} {
+		for _, args := range [][]string{{name, "--help"}, {name, "--bogus"}, {name, "--region"}} {
+			out := func(lean bool) string {
+				var b bytes.Buffer
+				a := &app{io: IO{Stdout: &b, Stderr: &b}}
+				var root *cobra.Command
+				if lean {
+					root = a.rootCommand(args...)
+				} else {
+					root = a.rootCommand()
+				}
+				root.SetArgs(args)
+				root.SetOut(&b)
+				root.SetErr(&b)
+				err := root.Execute()
+				return fmt.Sprintf("%s\nerror: %v", b.String(), err)
+			}
+			lean, full := out(true), out(false)
+			if lean != full {
+				t.Errorf("%v: the lean tree says\n%s\nthe whole tree says\n%s", args, lean, full)
+			}
+			if len(args) == 2 && args[1] == "--help" && !strings.Contains(lean, "Usage:") {
+				t.Errorf("%v: no usage:\n%s", args, lean)
+			}
+		}
+		if n := len((&app{}).rootCommand(name).Commands()); n != 1 {
+			t.Errorf("%s: the lean tree holds %d commands", name, n)
+		}
 	}
 }

@@ -68,7 +68,7 @@ func (e *exitError) Unwrap() error { return e.err }
 // line per problem on stderr, without a stack trace or a secret.
 func Main(ctx context.Context, args []string, io IO) int {
 	a := &app{io: io}
-	root := a.rootCommand()
+	root := a.rootCommand(args...)
 	root.SetArgs(args)
 	root.SetIn(io.Stdin)
 	root.SetOut(io.Stdout)
@@ -100,7 +100,13 @@ func (a *app) printError(err error) {
 	}
 }
 
-func (a *app) rootCommand() *cobra.Command {
+// rootCommand builds the command tree. When args name one of the agent's
+// commands, the tree holds that command alone: they run on every build,
+// credential-process once per profile of each AWS call, and building the
+// whole tree (some 30 commands and 300 flags) would cost each of them a
+// third of a millisecond. Help and errors of that command are the same
+// either way (TestLeanTreeHelpIsTheSame).
+func (a *app) rootCommand(args ...string) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "credbroker",
 		Short: "AWS credentials for CI build tasks: safely, quickly, and with a trail",
@@ -134,15 +140,31 @@ the task's output.`,
 	a.logOpts.register(root)
 	root.AddGroup(&cobra.Group{ID: "agent", Title: "Build tasks (agent side):"},
 		&cobra.Group{ID: "broker", Title: "The broker:"})
-	for _, c := range []*cobra.Command{
-		a.execCommand(), a.runCommand(), a.checkCommand(), a.credentialProcessCommand(), a.exportCommand(),
-	} {
-		c.GroupID = "agent"
-		root.AddCommand(c)
+	agent := []struct {
+		name  string
+		build func() *cobra.Command
+	}{
+		{"exec", a.execCommand}, {"run", a.runCommand}, {"check", a.checkCommand},
+		{"credential-process", a.credentialProcessCommand}, {"export", a.exportCommand},
 	}
-	for _, c := range a.brokerCommands() {
-		c.GroupID = "broker"
-		root.AddCommand(c)
+	only := ""
+	for _, c := range agent {
+		if len(args) > 0 && args[0] == c.name {
+			only = c.name
+		}
+	}
+	for _, c := range agent {
+		if only == "" || c.name == only {
+			cmd := c.build()
+			cmd.GroupID = "agent"
+			root.AddCommand(cmd)
+		}
+	}
+	if only == "" {
+		for _, c := range a.brokerCommands() {
+			c.GroupID = "broker"
+			root.AddCommand(c)
+		}
 	}
 	root.SetFlagErrorFunc(flagError)
 	return root

@@ -71,7 +71,11 @@ See examples/ and the README for the job file format.`,
 			}
 			a.hide.addVars(vs)
 
-			r := &taskrun.Runner{Stdout: a.io.Stdout, Stderr: a.io.Stderr, Environ: a.io.Environ, Logger: log}
+			self, err := credentialProcess()
+			if err != nil {
+				return &exitError{code: taskrun.ExitOwnFailure, err: err}
+			}
+			r := &taskrun.Runner{Stdout: a.io.Stdout, Stderr: a.io.Stderr, Environ: a.io.Environ, Logger: log, CredentialProcess: self}
 			code, err := r.RunJob(cmd.Context(), job, taskrun.JobOptions{
 				Vars: vs, Build: b, Resolve: a.resolver(), Env: a.getenv, Secrets: bSecrets,
 			})

@@ -1,16 +1,26 @@
-// Package endpoint serves a task's credentials the way Amazon ECS does: a
-// container-credentials endpoint on the loopback interface, which the AWS
-// SDKs and the AWS CLI find through AWS_CONTAINER_CREDENTIALS_FULL_URI and
+// Package endpoint serves a task's credentials on the task's own host, as
+// the AWS SDKs ask for them, in two ways.
+//
+// The container-credentials endpoint (Server) serves one set the way
+// Amazon ECS does: HTTP on the loopback interface, which the AWS SDKs and
+// the AWS CLI find through AWS_CONTAINER_CREDENTIALS_FULL_URI and
 // AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE. Unlike environment variables, it
 // refreshes: a task that outlives one session keeps working, because each
 // request asks the provider (a credcache.Cache) for credentials that still
-// have life in them.
+// have life in them. Defences: it listens on 127.0.0.1 only and refuses
+// peers that are not loopback; it checks the Host header against the
+// address it serves, so a page in a browser on the agent cannot reach it
+// through DNS rebinding; it requires a random 256-bit token, written to a
+// file of mode 0600 and compared in constant time.
 //
-// Defences: it listens on 127.0.0.1 only and refuses peers that are not
-// loopback; it checks the Host header against the address it serves, so a
-// page in a browser on the agent cannot reach it through DNS rebinding; it
-// requires a random 256-bit token, written to a file of mode 0600 and
-// compared in constant time.
+// The profile channel (Channel) serves several named sets to one task: an
+// AWS config file (AWS_CONFIG_FILE) whose profiles each run
+// `credbroker credential-process --channel DIR --profile NAME`, which asks
+// the running credbroker for that profile over a unix socket in a private
+// directory. Each profile refreshes on its own. Defences: the directory
+// has mode 0700 and its files are removed when the task ends; the server
+// refuses peers of another user (SO_PEERCRED) and requests without its
+// random token, which is read from a file, never passed on a command line.
 package endpoint
 
 import (
@@ -24,13 +34,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/internal/wire"
 )
 
 // Path is the URL path the endpoint serves.
@@ -62,6 +75,7 @@ type Server struct {
 
 	opts    Options
 	token   []byte
+	body    *wire.Cache
 	hosts   map[string]bool
 	srv     *http.Server
 	ln      net.Listener
@@ -81,13 +95,12 @@ func Start(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, done: make(chan struct{})}
+	s := &Server{opts: opts, done: make(chan struct{}), body: wire.NewCache(wire.AppendContainer)}
 
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
+	var err error
+	if s.token, err = newToken(); err != nil {
 		return nil, fmt.Errorf("endpoint token: %w", err)
 	}
-	s.token = []byte(hex.EncodeToString(raw))
 
 	dir := opts.Dir
 	if dir == "" {
@@ -134,6 +147,22 @@ func Start(opts Options) (*Server, error) {
 		s.srv.Serve(ln)
 	}()
 	return s, nil
+}
+
+// newToken returns 256 random bits in hex.
+func newToken() ([]byte, error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, err
+	}
+	return []byte(hex.EncodeToString(raw)), nil
+}
+
+// tokenMatches compares the Authorization header got with token in
+// constant time. got is viewed as bytes, not copied: the comparison
+// neither keeps nor changes it.
+func tokenMatches(got string, token []byte) bool {
+	return len(got) > 0 && subtle.ConstantTimeCompare(unsafe.Slice(unsafe.StringData(got), len(got)), token) == 1
 }
 
 // writePrivate creates path with mode 0600, failing if it exists.
@@ -189,31 +218,72 @@ func (s *Server) cleanup() {
 	}
 }
 
-// response is the container-credentials JSON the SDKs read.
-type response struct {
-	AccessKeyID     string `json:"AccessKeyId"`
-	SecretAccessKey string `json:"SecretAccessKey"`
-	Token           string `json:"Token"` // always present: botocore reads it unconditionally
-	Expiration      string `json:"Expiration"`
-}
-
 type errorBody struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
 
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
-	s.opts.Logger.Debug("container endpoint refused a request", "remote", r.RemoteAddr, "status", status, "code", code)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+// Header values of every answer, shared: net/http only reads them.
+var (
+	jsonType = []string{"application/json"}
+	noStore  = []string{"no-store"}
+	getOnly  = []string{"GET"}
+)
+
+// writeError answers status with the JSON {code, message}; log gets a
+// debug line naming the peer.
+func writeError(log *slog.Logger, w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	log.Debug("local credentials server refused a request", "remote", r.RemoteAddr, "status", status, "code", code)
+	h := w.Header()
+	h["Content-Type"] = jsonType
+	h["Cache-Control"] = noStore
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(errorBody{Code: code, Message: msg})
 }
 
+// writeProviderError answers a provider's failure with the status its
+// code maps to and its public message; log gets a warning.
+func writeProviderError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
+	status := http.StatusBadGateway
+	code := credbroker.ErrorCode(err)
+	switch code {
+	case credbroker.CodeThrottled:
+		status = http.StatusTooManyRequests
+	case credbroker.CodeUnavailable:
+		status = http.StatusServiceUnavailable
+	}
+	log.Warn("local credentials server could not get credentials", "err", credbroker.PublicMessage(err))
+	writeError(log, w, r, status, string(code), credbroker.PublicMessage(err))
+}
+
+// writeJSON answers 200 with body, which is JSON, of length (a
+// Content-Length value).
+func writeJSON(w http.ResponseWriter, body []byte, length []string) {
+	h := w.Header()
+	h["Content-Type"] = jsonType
+	h["Cache-Control"] = noStore
+	h["Content-Length"] = length
+	w.Write(body)
+}
+
+// loopbackPeer reports whether remote, a request's RemoteAddr, is a
+// loopback address (an IPv4-mapped one included), without allocating.
+func loopbackPeer(remote string) bool {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		return false
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Zone() == "" && a.Unmap().IsLoopback()
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	writeError(s.opts.Logger, w, r, status, code, msg)
+}
+
 // ServeHTTP answers GET Path with credentials, after the checks.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+	if !loopbackPeer(r.RemoteAddr) {
 		s.fail(w, r, http.StatusForbidden, "forbidden", "only loopback clients may use this endpoint")
 		return
 	}
@@ -226,46 +296,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", "GET")
+		w.Header()["Allow"] = getOnly
 		s.fail(w, r, http.StatusMethodNotAllowed, "invalid", "use GET")
 		return
 	}
-	got := []byte(r.Header.Get("Authorization"))
-	if len(got) == 0 {
+	got := r.Header.Get("Authorization")
+	if got == "" {
 		s.fail(w, r, http.StatusUnauthorized, "unauthorized", "missing Authorization header; send the token from AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
 		return
 	}
-	if subtle.ConstantTimeCompare(got, s.token) != 1 {
+	if !tokenMatches(got, s.token) {
 		s.fail(w, r, http.StatusUnauthorized, "unauthorized", "wrong authorization token")
 		return
 	}
 	cr, err := s.opts.Provider.Retrieve(r.Context())
 	if err != nil {
-		status := http.StatusBadGateway
-		code := credbroker.ErrorCode(err)
-		switch code {
-		case credbroker.CodeThrottled:
-			status = http.StatusTooManyRequests
-		case credbroker.CodeUnavailable:
-			status = http.StatusServiceUnavailable
-		}
-		s.opts.Logger.Warn("container endpoint could not get credentials", "err", credbroker.PublicMessage(err))
-		s.fail(w, r, status, string(code), credbroker.PublicMessage(err))
+		writeProviderError(s.opts.Logger, w, r, err)
 		return
 	}
-	exp := cr.Expires
-	if exp.IsZero() {
+	if cr.Expires.IsZero() {
 		// Long-lived keys: botocore needs an Expiration; an hour from now
-		// makes clients come back, and they get the same keys.
-		exp = s.opts.Now().Add(time.Hour)
+		// makes clients come back, and they get the same keys. Whole
+		// minutes keep the answer the same, and encoded once, per minute.
+		cr.Expires = s.opts.Now().Add(time.Hour).Truncate(time.Minute)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	json.NewEncoder(w).Encode(response{
-		AccessKeyID:     cr.AccessKeyID,
-		SecretAccessKey: cr.SecretAccessKey,
-		Token:           cr.SessionToken,
-		Expiration:      exp.UTC().Format(time.RFC3339),
-	})
-	s.opts.Logger.Debug("container endpoint served credentials", "remote", r.RemoteAddr, "credentials", cr)
+	body, length := s.body.Answer(cr)
+	writeJSON(w, body, length)
+	if s.opts.Logger.Enabled(r.Context(), slog.LevelDebug) {
+		s.opts.Logger.Debug("container endpoint served credentials", "remote", r.RemoteAddr, "credentials", cr)
+	}
 }

@@ -41,8 +41,25 @@ func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) WriteHeader(status int)      { w.status = status }
 func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 
-// BenchmarkServeHTTP measures one credentials request: the handler alone,
-// and over loopback TCP through net/http as an SDK would send it.
+// serveLoop has h answer r once per benchmark iteration, with nothing
+// of net/http around it, and fails on an answer other than 200.
+func serveLoop(b *testing.B, h http.Handler, r *http.Request) {
+	b.Helper()
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		w.status = 0
+		h.ServeHTTP(w, r)
+		if w.status != 0 && w.status != http.StatusOK {
+			b.Fatalf("status %d", w.status)
+		}
+	}
+}
+
+// BenchmarkServeHTTP measures one credentials request: the endpoint's
+// handler alone, the profile channel's, and the endpoint over loopback TCP
+// through net/http as an SDK would send it.
 func BenchmarkServeHTTP(b *testing.B) {
 	b.Run("handler", func(b *testing.B) {
 		s := benchServer(b)
@@ -57,16 +74,26 @@ func BenchmarkServeHTTP(b *testing.B) {
 		r.RemoteAddr = "127.0.0.1:50000"
 		r.Host = u.Host
 		r.Header.Set("Authorization", s.Token())
-		w := &discardWriter{h: http.Header{}}
-		b.ReportAllocs()
-		for b.Loop() {
-			clear(w.h)
-			w.status = 0
-			s.ServeHTTP(w, r)
-			if w.status != 0 && w.status != http.StatusOK {
-				b.Fatalf("status %d", w.status)
-			}
+		serveLoop(b, s, r)
+	})
+	b.Run("channel-handler", func(b *testing.B) {
+		creds := credbroker.Credentials{
+			AccessKeyID: "ASIABENCHCHANNEL0001", SecretAccessKey: strings.Repeat("s", 40),
+			SessionToken: strings.Repeat("t", 800), Expires: time.Now().Add(time.Hour),
 		}
+		p := credcache.New(credbroker.ProviderFunc(func(context.Context) (credbroker.Credentials, error) { return creds, nil }), credcache.Options{})
+		c, err := endpoint.StartChannel(endpoint.ChannelOptions{Dir: b.TempDir(), Command: []string{"credbroker", "credential-process"},
+			Profiles: []endpoint.ChannelProfile{{Name: "ci", Region: "us-east-1", Provider: p}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { c.Close() })
+		r, err := http.NewRequest(http.MethodGet, "http://channel"+endpoint.ProfilePath+"ci", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.Header.Set("Authorization", c.Token())
+		serveLoop(b, c, r)
 	})
 	b.Run("loopback/parallel", func(b *testing.B) {
 		s := benchServer(b)

@@ -12,7 +12,6 @@ package identity
 import (
 	"fmt"
 	"path"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -45,8 +44,6 @@ var ProvenanceClaims = []string{
 	"organization_slug", "pipeline_slug", "build_number", "build_branch", "build_commit", "step_key",
 }
 
-var bindingNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-
 // Rule is a compiled binding.
 type Rule struct {
 	b            credbroker.Binding
@@ -72,7 +69,7 @@ func Compile(b *credbroker.Binding) (*Rule, error) {
 		return nil, invalid("binding", "send a binding", "no binding given")
 	}
 	r := &Rule{b: *b, ruleClaimSet: map[string]bool{}}
-	if !bindingNameRE.MatchString(b.Name) {
+	if !validBindingName(b.Name) {
 		return nil, invalid("name", "use 1 to 64 letters, digits, '_', '.' or '-': gh-deploy-main", "invalid binding name %q", credbroker.CleanField(b.Name, 80))
 	}
 	if b.Issuer == "" {
@@ -425,8 +422,6 @@ const (
 	maxURL       = 1024
 )
 
-var issuerNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
-
 // asymmetric are the signature algorithms an issuer may name: RSA,
 // RSA-PSS, ECDSA and EdDSA. none and HMAC (HS256, ...) are refused: an
 // HMAC key is a shared secret, and a verifier that takes one can be
@@ -442,7 +437,7 @@ func Asymmetric(alg string) bool { return slices.Contains(asymmetric, alg) }
 // or http to a loopback address (for tests and local issuers). Errors are
 // CodeInvalid naming the field.
 func CheckIssuer(i *credbroker.TrustedIssuer) error {
-	if !issuerNameRE.MatchString(i.Name) {
+	if !validIssuerName(i.Name) {
 		return invalid("name", "use 1 to 64 lowercase letters, digits and '-': github, gitlab-internal", "invalid issuer name %q", credbroker.CleanField(i.Name, 80))
 	}
 	if err := credbroker.CheckField("description", i.Description, maxDescription); err != nil {

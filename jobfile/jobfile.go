@@ -65,6 +65,16 @@
 //	    timeout: 10m
 //	    set_variables:           # instead of command/run: resolve the credentials and set
 //	      namespace: aws         # runtime variables aws.accessKeyId, aws.secretAccessKey, ...
+//	  - name: copy               # several credentials in one task, as named AWS profiles
+//	    profiles:                # instead of credentials: NAME: a credentials block, each
+//	      source-account: {source: instance, region: eu-west-1, role: {arn: ...}}
+//	      target-account: {connector: deploy}
+//	    default_profile: target-account  # the [default] profile; default: the profile
+//	                                     # named default, else the first
+//	    run: aws s3 cp s3://a/x - --profile source-account | aws s3 cp - s3://b/x
+//
+// A task's profiles reach it as one AWS config file (AWS_CONFIG_FILE) whose
+// profiles each refresh on their own; such a task has no delivery:.
 package jobfile
 
 import (
@@ -77,6 +87,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -131,6 +142,13 @@ type Task struct {
 	SetVariables *SetVariables
 	// Line is where the task starts in the file.
 	Line int
+	// Profiles are the task's named credentials, delivered together as
+	// one AWS config file (a task has Credentials or Profiles, not both).
+	Profiles []Profile
+	// DefaultProfile names the profile that is the config file's
+	// [default]: default_profile: as written, else the profile named
+	// default, else the first.
+	DefaultProfile string
 }
 
 // EnvVar is one entry of a task's env map, in file order.
@@ -257,12 +275,6 @@ func pathErr(err error) string {
 	return err.Error()
 }
 
-var (
-	taskNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-	varNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
-	envNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-)
-
 // Parse parses a job file's bytes; name is used in messages and to resolve
 // relative paths. It returns Errors listing every problem found.
 func Parse(name string, data []byte) (*Job, error) {
@@ -299,16 +311,17 @@ type parser struct {
 	errs Errors
 }
 
-var yamlLineRE = regexp.MustCompile(`line (\d+)`)
+// yamlLineRE finds the line in a YAML error, compiled on first use.
+var yamlLineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`line (\d+)`) })
 
 func (p *parser) yamlError(err error) *credbroker.Error {
 	msg := err.Error()
 	line := 0
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+	if m := yamlLineRE().FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 	}
 	msg = strings.TrimPrefix(msg, "yaml: ")
-	msg = yamlLineRE.ReplaceAllString(msg, "")
+	msg = yamlLineRE().ReplaceAllString(msg, "")
 	msg = strings.TrimLeft(msg, ": ")
 	return fileError(p.file, line, "not valid YAML: "+msg, "")
 }
@@ -579,7 +592,7 @@ func (p *parser) variables(n *yaml.Node) []Variable {
 		k, v := n.Content[i], n.Content[i+1]
 		path := "variables." + k.Value
 		name := strings.TrimPrefix(k.Value, "bamboo.")
-		if !varNameRE.MatchString(name) {
+		if !validVarName(name) {
 			p.errorf(k, path, "use letters, digits, '_', '.' and '-', starting with a letter or '_'", "invalid variable name")
 			continue
 		}
@@ -604,7 +617,7 @@ func (p *parser) variables(n *yaml.Node) []Variable {
 	return out
 }
 
-var taskKeys = []string{"name", "credentials", "delivery", "env", "command", "run", "dir", "timeout", "set_variables"}
+var taskKeys = []string{"name", "credentials", "profiles", "default_profile", "delivery", "env", "command", "run", "dir", "timeout", "set_variables"}
 
 func (p *parser) task(n *yaml.Node, path, dir string) Task {
 	t := Task{Line: n.Line}
@@ -616,12 +629,13 @@ func (p *parser) task(n *yaml.Node, path, dir string) Task {
 	switch {
 	case !m.has("name"):
 		p.errorf(n, path+".name", "give the task a name", "missing")
-	case !taskNameRE.MatchString(t.Name):
+	case !validTaskName(t.Name):
 		p.errorf(m.vals["name"], path+".name", "use 1 to 64 letters, digits, '_', '.' or '-'", "invalid task name %q", t.Name)
 	}
 	if v := m.get("credentials"); v != nil {
 		t.Credentials = p.credentials(v, path+".credentials")
 	}
+	p.taskProfiles(m, &t, path)
 	t.Delivery = "env"
 	m.str("delivery", &t.Delivery)
 	switch t.Delivery {
@@ -635,7 +649,7 @@ func (p *parser) task(n *yaml.Node, path, dir string) Task {
 		} else {
 			for i := 0; i+1 < len(v.Content); i += 2 {
 				k, val := v.Content[i], v.Content[i+1]
-				if !envNameRE.MatchString(k.Value) {
+				if !validEnvName(k.Value) {
 					p.errorf(k, path+".env."+k.Value, "use letters, digits and '_'", "invalid environment variable name")
 					continue
 				}
@@ -671,7 +685,7 @@ func (p *parser) task(n *yaml.Node, path, dir string) Task {
 			sm.str("namespace", &t.SetVariables.Namespace)
 			sm.finish("namespace")
 		}
-		if !varNameRE.MatchString(t.SetVariables.Namespace) {
+		if !validVarName(t.SetVariables.Namespace) {
 			p.errorf(v, path+".set_variables.namespace", "use letters, digits, '_', '.' and '-'", "invalid namespace %q", t.SetVariables.Namespace)
 		}
 		if t.Credentials == nil {

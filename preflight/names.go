@@ -27,9 +27,10 @@ func RenameField(field string, table map[string]string) (string, bool) {
 }
 
 // jobField returns the namer of a task's source fields: the path in the
-// job file, such as credentials.role.arn. awscreds names fields by their
-// own short names (role_arn, policy, duration); they are mapped here.
-func jobField(raw *jobfile.Credentials) func(string) string {
+// job file below block (credentials, or profiles.NAME for a profile), such
+// as credentials.role.arn. awscreds names fields by their own short names
+// (role_arn, policy, duration); they are mapped here.
+func jobField(raw *jobfile.Credentials, block string) func(string) string {
 	policyField := "role.policy"
 	if raw.Role != nil && raw.Role.PolicyFile != "" {
 		policyField = "role.policy_file"
@@ -48,15 +49,15 @@ func jobField(raw *jobfile.Credentials) func(string) string {
 		if f != "" && strings.ToUpper(f) == f {
 			return f // an environment variable, such as AWS_REGION
 		}
-		if strings.HasPrefix(f, "credentials") {
+		if strings.HasPrefix(f, block) {
 			return f
 		}
 		out, _ := RenameField(f, table)
 		out = strings.TrimPrefix(out, ".")
 		if out == "" {
-			return "credentials"
+			return block
 		}
-		return "credentials." + out
+		return block + "." + out
 	}
 }
 

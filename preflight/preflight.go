@@ -278,10 +278,21 @@ func (c *checker) job(ctx context.Context, in JobInput) {
 		x.task, x.unresolved = jt.Name, map[string]bool{}
 		t := &task{name: jt.Name, x: x}
 		var got *obtained
-		if jt.Credentials == nil {
+		switch {
+		case len(jt.Profiles) > 0:
+			for _, p := range jt.Profiles {
+				// Each profile is a source of its own, checked as a run
+				// resolves it.
+				x.unresolved = map[string]bool{}
+				pb := tb
+				pb.Task = taskrun.ProfileTask(jt.Name, p.Name)
+				t.names = jobField(p.Credentials, "profiles."+p.Name)
+				c.source(ctx, t, p.Credentials, pb)
+			}
+		case jt.Credentials == nil:
 			c.add(SevInfo, jt.Name, "", "no credentials block: the task runs without AWS credentials", "")
-		} else {
-			t.names = jobField(jt.Credentials)
+		default:
+			t.names = jobField(jt.Credentials, "credentials")
 			got = c.source(ctx, t, jt.Credentials, tb)
 		}
 		c.references(t, jt)

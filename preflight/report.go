@@ -132,6 +132,13 @@ func (r *Report) Write(w io.Writer, asJSON bool) error {
 	return err
 }
 
+// Merge appends o's findings to r's, and the secrets o met, which Write
+// masks.
+func (r *Report) Merge(o *Report) {
+	r.Findings = append(r.Findings, o.Findings...)
+	r.secrets = append(r.secrets, o.secrets...)
+}
+
 func (r *Report) add(sev Severity, task, field, msg, fix string) {
 	r.Findings = append(r.Findings, Finding{Severity: sev, Task: task, Field: field, Message: msg, Fix: fix})
 }

@@ -122,7 +122,29 @@ func (r *Runner) runTask(ctx context.Context, job *jobfile.Job, i int, vs *vars.
 		return 0, nil
 	}
 
-	c := &Command{Name: t.Name, Timeout: t.Timeout, Creds: resolved, Delivery: Delivery(t.Delivery), OwnGroup: true, Secrets: secrets, KeyIDs: *keyIDs}
+	var profiles []Profile
+	for _, p := range t.Profiles {
+		pb := b
+		pb.Task = ProfileTask(t.Name, p.Name)
+		src, err := ExpandCredentials(p.Credentials, vs, path+".profiles."+p.Name, o.Env)
+		if err != nil {
+			return ExitOwnFailure, err
+		}
+		if src.Token != "" {
+			secrets = append(secrets, src.Token)
+		}
+		res, err := o.Resolve(ctx, src, pb)
+		if err != nil {
+			return ExitOwnFailure, fmt.Errorf("profile %s: %w", p.Name, err)
+		}
+		for _, w := range res.Warnings {
+			fmt.Fprintf(r.Stderr, "[%s] profile %s: warning: %s\n", t.Name, p.Name, w)
+		}
+		profiles = append(profiles, Profile{Name: p.Name, Creds: res})
+	}
+
+	c := &Command{Name: t.Name, Timeout: t.Timeout, Creds: resolved, Delivery: Delivery(t.Delivery), OwnGroup: true, Secrets: secrets, KeyIDs: *keyIDs,
+		Profiles: profiles, DefaultProfile: t.DefaultProfile}
 	var err error
 	for _, e := range t.Env {
 		v, xerr := vs.Expand(path+".env."+e.Name, e.Value)

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -73,6 +74,12 @@ type Command struct {
 	// Creds is what the task's credentials resolved to; nil for none.
 	Creds    *credbroker.Resolved
 	Delivery Delivery
+	// Profiles, instead of Creds, are several named credentials,
+	// delivered as one AWS config file whose profiles each refresh on
+	// their own; DefaultProfile names its [default] (see
+	// endpoint.ChannelOptions.Default).
+	Profiles       []Profile
+	DefaultProfile string
 	// Stdin is the task's standard input; none when nil.
 	Stdin io.Reader
 	// OwnGroup starts the task in its own process group, so signals and
@@ -101,6 +108,11 @@ type Runner struct {
 	// GracePeriod is how long a task has to exit after SIGTERM on timeout
 	// or cancellation before it is killed; 10 s when zero.
 	GracePeriod time.Duration
+	// CredentialProcess is the program and arguments that the
+	// credential_process of a task's profiles runs: credbroker's own
+	// binary and its credential-process command. Tasks with profiles
+	// need it.
+	CredentialProcess []string
 }
 
 func (r *Runner) logger() *slog.Logger {
@@ -124,15 +136,24 @@ type maskedProvider struct {
 	p     credbroker.Provider
 	masks []*mask.Writer
 	extra func() []string // Resolved.Secrets, or nil
+	// onNew, when set, is told of each new set of credentials once it is
+	// registered, before it is handed out.
+	onNew func(credbroker.Credentials)
 
+	// last is the set handed out last: the endpoint and the channel ask
+	// for the same set again and again, which costs no lock then.
+	last atomic.Pointer[credbroker.Credentials]
 	mu   sync.Mutex
-	seen map[string]bool // access key IDs already registered
+	seen map[string]bool // access key IDs and tokens already registered
 }
 
 func (m *maskedProvider) Retrieve(ctx context.Context) (credbroker.Credentials, error) {
 	cr, err := m.p.Retrieve(ctx)
 	if err != nil {
 		return cr, err
+	}
+	if l := m.last.Load(); l != nil && l.AccessKeyID == cr.AccessKeyID && l.SessionToken == cr.SessionToken {
+		return cr, nil
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -141,8 +162,8 @@ func (m *maskedProvider) Retrieve(ctx context.Context) (credbroker.Credentials, 
 	}
 	// Rebuilding the masks' matcher costs milliseconds; do it once per
 	// new set of credentials, not once per request to the endpoint.
-	if !m.seen[cr.AccessKeyID+"\x00"+cr.SessionToken] {
-		m.seen[cr.AccessKeyID+"\x00"+cr.SessionToken] = true
+	if key := cr.AccessKeyID + "\x00" + cr.SessionToken; !m.seen[key] {
+		m.seen[key] = true
 		secrets := cr.Secrets()
 		if m.extra != nil {
 			secrets = append(secrets, m.extra()...)
@@ -151,7 +172,11 @@ func (m *maskedProvider) Retrieve(ctx context.Context) (credbroker.Credentials, 
 			w.AddSecrets(secrets)
 			w.AddKeyID(cr.AccessKeyID)
 		}
+		if m.onNew != nil {
+			m.onNew(cr)
+		}
 	}
+	m.last.Store(&cr)
 	return cr, nil
 }
 
@@ -238,6 +263,14 @@ func (r *Runner) Run(ctx context.Context, c *Command) (int, error) {
 			return ExitOwnFailure, credbroker.Errorf(credbroker.CodeInvalid, "delivery", "unknown delivery %q", c.Delivery).
 				WithFix("use env, endpoint or profile")
 		}
+	}
+	if len(c.Profiles) > 0 {
+		entries, closeChannel, err := r.deliverProfiles(ctx, c, masks)
+		if err != nil {
+			return ExitOwnFailure, err
+		}
+		cleanup = append(cleanup, closeChannel)
+		env = append(withoutRegion(env), entries...)
 	}
 	if c.VariablesFile != "" {
 		env = append(env, "CREDBROKER_VARIABLES="+c.VariablesFile)

@@ -28,6 +28,9 @@ type Load struct {
 	Hits int
 	// Timeout bounds one request; 30 s when zero.
 	Timeout time.Duration
+	// Unix, when set, is the unix socket every request is sent over,
+	// whatever the target's host.
+	Unix string
 	// Check, when set, judges the body of each response with a 2xx
 	// status; an error counts the response as failed. Its message is
 	// reported, so it must not quote the body.
@@ -110,8 +113,15 @@ func Run(ctx context.Context, l Load) (*Sample, error) {
 	}
 	// One transport per run, closed after it, so that no run inherits
 	// another's connections.
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	dial := dialer.DialContext
+	if l.Unix != "" {
+		dial = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return dialer.DialContext(ctx, "unix", l.Unix)
+		}
+	}
 	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:         dial,
 		MaxIdleConns:        l.Conns,
 		MaxIdleConnsPerHost: l.Conns,
 		MaxConnsPerHost:     l.Conns,

@@ -53,7 +53,7 @@ var (
 // The helper processes this test binary can become, chosen by helperVar.
 const (
 	helperVar      = "CREDBROKER_BENCH_HELPER"
-	helperBaseline = "baseline"            // FixedJSON on $CREDBROKER_BENCH_LISTEN, body from $CREDBROKER_BENCH_BODY
+	helperBaseline = "baseline"            // FixedJSON on $CREDBROKER_BENCH_LISTEN (host:port or unix:PATH), body from $CREDBROKER_BENCH_BODY
 	helperProfiled = "credbroker-profiled" // credbroker's own main, under a CPU profile written to $CREDBROKER_BENCH_CPUPROFILE
 	helperDurable  = "durable"             // DurableJSON: the baseline plus an fdatasync'd append to $CREDBROKER_BENCH_SYNCFILE
 )
@@ -79,7 +79,11 @@ func runBaseline() int {
 		fmt.Fprintln(os.Stderr, "baseline:", err)
 		return 1
 	}
-	ln, err := net.Listen("tcp", os.Getenv("CREDBROKER_BENCH_LISTEN"))
+	network, addr := "tcp", os.Getenv("CREDBROKER_BENCH_LISTEN")
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, addr = "unix", path
+	}
+	ln, err := net.Listen(network, addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "baseline:", err)
 		return 1
@@ -262,12 +266,15 @@ func TestSuite(t *testing.T) {
 	s.scenario("vend-64-postgres", s.vend64Postgres)
 	s.scenario("metrics-overhead", s.metricsOverhead)
 	s.scenario("endpoint-16", s.endpoint16)
+	s.scenario("agent-endpoint", s.agentEndpoint)
+	s.scenario("agent-channel", s.agentChannel)
 	s.scenario("cold-1000", s.cold1000)
 	s.scenario("cold-1000-3brokers", s.cold1000Fleet)
 	s.scenario("hour-900s", s.hour900)
 	s.scenario("exec", s.execOverhead)
 	s.scenario("growth", s.growth)
 	s.scenario("profile", s.profiles)
+	s.scenario("agent-profile", s.agentProfiles)
 	if *flagMicro {
 		s.scenario("micro", s.micro)
 	}
@@ -547,10 +554,17 @@ func vendOnce(t *testing.T, st *site, connector, build string) []byte {
 }
 
 // startBaseline starts FixedJSON, answering with the body of a real
-// cached vend of the SQLite site.
+// cached vend of the SQLite site, and the durability limit: the same
+// answer after an fdatasync'd append on the disk of the SQLite site's
+// store.
 func (s *suite) startBaseline(t *testing.T) {
 	body := vendOnce(t, s.sqlite, "deploy", "42")
-	path := filepath.Join(t.TempDir(), "vend-body.json")
+	addr := fmt.Sprintf("127.0.0.1:%d", testpeers.FreePort(t))
+	s.baseline = startFixed(t, "baseline", addr, body)
+	s.baseURL = "http://" + addr
+	waitHTTP(t, s.baseline, s.baseURL+"/")
+
+	path := filepath.Join(t.TempDir(), "durable-body.json")
 	if err := os.WriteFile(path, body, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -558,16 +572,8 @@ func (s *suite) startBaseline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", testpeers.FreePort(t))
-	cmd := exec.Command(self)
-	cmd.Env = testpeers.Env(helperVar+"="+helperBaseline, "CREDBROKER_BENCH_LISTEN="+addr, "CREDBROKER_BENCH_BODY="+path)
-	s.baseline = testpeers.StartProcess(t, "baseline", cmd)
-	s.baseURL = "http://" + addr
-	waitHTTP(t, s.baseline, s.baseURL+"/")
-
-	// The durability limit appends on the disk of the SQLite site's store.
 	addr = fmt.Sprintf("127.0.0.1:%d", testpeers.FreePort(t))
-	cmd = exec.Command(self)
+	cmd := exec.Command(self)
 	cmd.Env = testpeers.Env(helperVar+"="+helperDurable, "CREDBROKER_BENCH_LISTEN="+addr, "CREDBROKER_BENCH_BODY="+path,
 		"CREDBROKER_BENCH_SYNCFILE="+filepath.Join(s.sqlite.dataDir, "durable-baseline.log"))
 	s.durable = testpeers.StartProcess(t, "durable-baseline", cmd)
@@ -578,6 +584,23 @@ func (s *suite) startBaseline(t *testing.T) {
 // durableTarget is a request to the durable baseline shaped like a vend.
 func (s *suite) durableTarget() vegeta.Target {
 	return vendTarget(s.durURL, s.sqlite.tokens.Agent, "deploy", "42")
+}
+
+// startFixed starts this test binary as a FixedJSON process answering
+// body on listen (host:port, or unix:PATH).
+func startFixed(t *testing.T, name, listen string, body []byte) *testpeers.Process {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name+"-body.json")
+	if err := os.WriteFile(path, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self)
+	cmd.Env = testpeers.Env(helperVar+"="+helperBaseline, "CREDBROKER_BENCH_LISTEN="+listen, "CREDBROKER_BENCH_BODY="+path)
+	return testpeers.StartProcess(t, name, cmd)
 }
 
 // baselineTarget is a request to the baseline shaped like a vend.
