@@ -3,14 +3,17 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -36,6 +39,76 @@ type ciSetup struct {
 	keys func(w *world, id, secret string) []string
 	// plan and session are what the CI's variables make of the build.
 	plan, session string
+	// oidc is how the CI issues its jobs ID tokens; nil for a CI that
+	// issues none (Bamboo).
+	oidc *ciOIDC
+}
+
+// ciOIDC is a CI's ID token, as the page's OIDC recipe uses it. The
+// page's test=oidc-admin block trusts the CI's real issuer, which the
+// test points at its in-process issuer (testpeers.Issuer), and binds
+// the CI's claims to the page's plan; the test=oidc block runs in the
+// CI's environment with the token handed over as that CI does.
+type ciOIDC struct {
+	// issuer is the CI's issuer URL as the page writes it.
+	issuer string
+	// binding is the binding the page creates; the audit's vend names it.
+	binding string
+	// claims are the CI's token's claims (iss, iat, nbf, exp, jti are the
+	// test issuer's); the subject is claims["sub"].
+	claims map[string]any
+	// actions: the token comes from the Actions token service stand-in.
+	actions bool
+	// dropToken: the CI scopes the agent token to other steps, so the
+	// ID token's step does not have it. Else it is there too, and the ID
+	// token must still be the one used.
+	dropToken bool
+	// env hands the job its token: the variables the CI sets.
+	env func(w *world, is *testpeers.Issuer, dir string, claims map[string]any, env []string) []string
+}
+
+// setEnv is env with each KEY=VALUE of kvs in place of KEY's value.
+func setEnv(env []string, kvs ...string) []string {
+	out := append([]string{}, env...)
+	for _, kv := range kvs {
+		k, _, _ := strings.Cut(kv, "=")
+		out = slices.DeleteFunc(out, func(e string) bool { return strings.HasPrefix(e, k+"=") })
+		out = append(out, kv)
+	}
+	return out
+}
+
+// withClaims is base with over's claims in place.
+func withClaims(base, over map[string]any) map[string]any {
+	maps.Copy(base, over)
+	return base
+}
+
+// buildkiteAgent puts on PATH a stand-in of buildkite-agent that, as the
+// agent does for `oidc request-token --audience AUD`, prints a token for
+// the job: one the test issuer signed. Any other command fails.
+func buildkiteAgent(w *world, is *testpeers.Issuer, dir string, claims map[string]any, env []string) []string {
+	tok := w.write("input-buildkite-oidc.jwt", is.Token(w.t, claims))
+	bin := filepath.Join(dir, "buildkite-bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		w.t.Fatal(err)
+	}
+	script := "#!/bin/sh\n" +
+		"if [ $# -ne 4 ] || [ \"$1 $2 $3\" != 'oidc request-token --audience' ]; then\n" +
+		"  echo \"buildkite-agent (test stand-in): not a command it knows: $*\" >&2; exit 2\n" +
+		"fi\n" +
+		"[ \"$4\" = " + fmt.Sprint(claims["aud"]) + " ] || { echo \"buildkite-agent (test stand-in): audience $4\" >&2; exit 2; }\n" +
+		"exec cat " + tok + "\n"
+	if err := os.WriteFile(filepath.Join(bin, "buildkite-agent"), []byte(script), 0o755); err != nil {
+		w.t.Fatal(err)
+	}
+	path := ""
+	for _, kv := range env {
+		if p, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = p
+		}
+	}
+	return setEnv(env, "PATH="+bin+":"+path)
 }
 
 // keysInEnv: the CI puts secrets in AWS_ACCESS_KEY_ID and
@@ -69,6 +142,21 @@ var ciSetups = map[string]ciSetup{
 			"GITHUB_REF=refs/heads/main", "GITHUB_SHA=6dcb09b5b57875f334f61aebed695e2e4193db5e", "RUNNER_OS=Linux"},
 		keys: keysInEnv,
 		plan: "OCTO_ORG-MY_REPO", session: "OCTO_ORG-MY_REPO-deploy-9876543210.1",
+		oidc: &ciOIDC{
+			issuer: "https://token.actions.githubusercontent.com", binding: "gh-my-repo",
+			// The Actions stand-in's claims, for this run of octo-org/my-repo;
+			// the audience is the one the job asks for.
+			claims: map[string]any{"sub": "repo:octo-org/my-repo:ref:refs/heads/main", "repository": "octo-org/my-repo",
+				"repository_owner": "octo-org", "ref": "refs/heads/main", "sha": "6dcb09b5b57875f334f61aebed695e2e4193db5e",
+				"workflow": "release", "run_id": "9876543210", "run_attempt": "1", "run_number": "12",
+				"job_workflow_ref": "octo-org/my-repo/.github/workflows/release.yml@refs/heads/main"},
+			// CREDBROKER_TOKEN is in the other steps' env: only.
+			dropToken: true, actions: true,
+			env: func(w *world, is *testpeers.Issuer, _ string, claims map[string]any, env []string) []string {
+				is.SetActionsClaims(claims)
+				return setEnv(env, "ACTIONS_ID_TOKEN_REQUEST_URL="+is.ActionsURL, "ACTIONS_ID_TOKEN_REQUEST_TOKEN="+is.ActionsToken)
+			},
+		},
 	},
 	"gitlab.md": {
 		shell: []string{"bash", "-eo", "pipefail", "-c"},
@@ -77,6 +165,15 @@ var ciSetups = map[string]ciSetup{
 			"CI_COMMIT_REF_NAME=main"},
 		keys: keysInFile("gitlab"),
 		plan: "PLATFORM-DEPLOY_TOOLS", session: "PLATFORM-DEPLOY_TOOLS-deploy-4242",
+		oidc: &ciOIDC{
+			issuer: "https://gitlab.example.com", binding: "gl-deploy-tools",
+			claims: withClaims(testpeers.GitLabClaims("platform/deploy-tools", "main", "credbroker"),
+				map[string]any{"pipeline_id": "4242", "job_id": "98765"}),
+			// The project's CREDBROKER_TOKEN variable reaches every job.
+			env: func(w *world, is *testpeers.Issuer, _ string, claims map[string]any, env []string) []string {
+				return setEnv(env, "GITLAB_OIDC_TOKEN="+is.Token(w.t, claims))
+			},
+		},
 	},
 	"jenkins.md": {
 		shell: []string{"/bin/sh", "-xe", "-c"},
@@ -84,6 +181,16 @@ var ciSetups = map[string]ciSetup{
 			"BUILD_ID=17", "BUILD_TAG=jenkins-ops-deploy-17", "STAGE_NAME=Deploy", "NODE_NAME=aws-agent-1", "EXECUTOR_NUMBER=0"},
 		keys: keysInFile("jenkins"),
 		plan: "OPS-DEPLOY", session: "OPS-DEPLOY-Deploy-17",
+		oidc: &ciOIDC{
+			issuer: "https://jenkins.example.com/oidc", binding: "jk-ops-deploy",
+			// The OpenID Connect Provider plugin's default claim templates.
+			claims: map[string]any{"aud": "credbroker", "sub": "https://jenkins.example.com/job/ops/job/deploy/", "build_number": 17},
+			// withCredentials binds the agent token for other steps only.
+			dropToken: true,
+			env: func(w *world, is *testpeers.Issuer, _ string, claims map[string]any, env []string) []string {
+				return setEnv(env, "CREDBROKER_ID_TOKEN="+is.Token(w.t, claims))
+			},
+		},
 	},
 	"buildkite.md": {
 		shell: []string{"bash", "-e", "-c"},
@@ -93,6 +200,12 @@ var ciSetups = map[string]ciSetup{
 		tokenFile: true,
 		keys:      keysInEnv,
 		plan:      "ACME-WEB_SITE", session: "ACME-WEB_SITE-deploy-301",
+		oidc: &ciOIDC{
+			issuer: "https://agent.buildkite.com", binding: "bk-acme",
+			claims: withClaims(testpeers.BuildkiteClaims("acme", "web-site", "credbroker"), map[string]any{"build_number": 301}),
+			// The environment hook exports CREDBROKER_TOKEN_FILE for every job.
+			env: buildkiteAgent,
+		},
 	},
 }
 
@@ -244,6 +357,11 @@ func TestRecipes(t *testing.T) {
 	w := newWorld(t, true)
 	w.minio.MakeBucket(t, "artifacts")
 	sts := newNamingSTS(t, w.minio.Endpoint)
+	// The CIs' issuer: every token it signs, and the Actions stand-in's
+	// request token, are secrets.
+	is := testpeers.StartIssuer(t)
+	is.OnToken = func(tok string) { w.secret(tok) }
+	w.secret(is.ActionsToken)
 
 	// credbroker and the AWS CLI on PATH, the CLI's S3 calls to MinIO (the
 	// AWS CLI 2.9 of Debian has no AWS_ENDPOINT_URL).
@@ -275,7 +393,7 @@ func TestRecipes(t *testing.T) {
 			continue
 		}
 		seen[name] = true
-		w.recipePage(t, page, setup, sts, peers)
+		w.recipePage(t, page, setup, sts, is, peers)
 	}
 	for name := range ciSetups {
 		if !seen[name] {
@@ -287,7 +405,7 @@ func TestRecipes(t *testing.T) {
 // recipePage runs the tested blocks of one page in order: the broker's
 // setup on a broker of its own, then each recipe in the CI's shell and
 // environment.
-func (w *world) recipePage(t *testing.T, page string, setup ciSetup, sts *namingSTS, peers []string) {
+func (w *world) recipePage(t *testing.T, page string, setup ciSetup, sts *namingSTS, is *testpeers.Issuer, peers []string) {
 	name := filepath.Base(page)
 	blocks := parseRecipes(t, page)
 	kinds := map[string]int{}
@@ -303,6 +421,14 @@ func (w *world) recipePage(t *testing.T, page string, setup ciSetup, sts *naming
 	}
 	if text, _ := os.ReadFile(page); !bytes.Contains(text, []byte("\n## OIDC\n")) {
 		t.Errorf("%s has no OIDC section", name)
+	}
+	for _, k := range []string{"oidc-admin", "oidc"} {
+		switch {
+		case setup.oidc != nil && kinds[k] == 0:
+			t.Errorf("%s has no block marked sh test=%s", name, k)
+		case setup.oidc == nil && kinds[k] > 0:
+			t.Errorf("%s has a block marked sh test=%s, but its CI issues no ID token in TestRecipes", name, k)
+		}
 	}
 
 	dir := filepath.Join(w.dir, "page-"+strings.TrimSuffix(name, ".md"))
@@ -332,10 +458,28 @@ func (w *world) recipePage(t *testing.T, page string, setup ciSetup, sts *naming
 		if ciEnv == nil {
 			t.Fatalf("%s: a recipe before the broker's setup", where)
 		}
+		if blk.test == "oidc-admin" {
+			// The CI's issuer is the test's: on loopback, signing the
+			// CI's claims with keys of its own.
+			text := strings.ReplaceAll(blk.text, setup.oidc.issuer, is.URL)
+			if text == blk.text {
+				t.Fatalf("%s: the block trusts no issuer %s", where, setup.oidc.issuer)
+			}
+			w.expectOK(w.runIn(dir, adminEnv, "bash", "-e", "-c", text), where)
+			continue
+		}
 		if !inConfig(name, blk.text, blocks) {
 			t.Errorf("%s: the script is not, line for line, in the page's CI configuration", where)
 		}
-		r := w.runIn(dir, ciEnv, setup.shell[0], append(setup.shell[1:], blk.text)...)
+		env := ciEnv
+		asked := is.ActionsRequests.Load()
+		if blk.test == "oidc" {
+			env = w.oidcEnv(dir, setup.oidc, is, ciEnv)
+		}
+		r := w.runIn(dir, env, setup.shell[0], append(setup.shell[1:], blk.text)...)
+		if blk.test == "oidc" && setup.oidc.actions && is.ActionsRequests.Load() == asked {
+			t.Errorf("%s: the script did not ask the Actions token service for a token", where)
+		}
 		w.expectOK(r, where)
 		t.Logf("%s: ok", where)
 	}
@@ -351,6 +495,45 @@ func (w *world) recipePage(t *testing.T, page string, setup ciSetup, sts *naming
 	if !strings.Contains(r.stdout, `"connector": "deploy"`) {
 		t.Errorf("%s: no granted vend for plan %s in the audit:\n%s", name, setup.plan, r.stdout)
 	}
+	if setup.oidc != nil {
+		w.expectIDTokenVend(t, name, b, admin, setup, is)
+	}
+}
+
+// oidcEnv is the environment of a CI's script with the job's ID token:
+// the CI's own, without the agent token where the CI scopes it to other
+// steps, with the token handed over as the CI does.
+func (w *world) oidcEnv(dir string, o *ciOIDC, is *testpeers.Issuer, ciEnv []string) []string {
+	env := append([]string{}, ciEnv...)
+	if o.dropToken {
+		env = slices.DeleteFunc(env, func(kv string) bool {
+			return strings.HasPrefix(kv, "CREDBROKER_TOKEN=") || strings.HasPrefix(kv, "CREDBROKER_TOKEN_FILE=")
+		})
+	}
+	return o.env(w, is, dir, maps.Clone(o.claims), env)
+}
+
+// expectIDTokenVend checks that the audit has the ID token's vend: by
+// the page's binding (token_id oidc:BINDING, the actor), for the page's
+// plan, naming the token's issuer, subject and claims.
+func (w *world) expectIDTokenVend(t *testing.T, name string, b *brokerProc, admin string, setup ciSetup, is *testpeers.Issuer) {
+	r := b.admin(admin, "", "audit", "--plan", setup.plan, "--output", "json")
+	w.expectOK(r, "audit")
+	var recs []credbroker.AuditRecord
+	if err := json.Unmarshal([]byte(r.stdout), &recs); err != nil {
+		t.Fatalf("%s: audit: %v", name, err)
+	}
+	for _, rec := range recs {
+		if rec.Action != credbroker.ActionVend || rec.TokenID != "oidc:"+setup.oidc.binding {
+			continue
+		}
+		if rec.Outcome != credbroker.OutcomeGranted || rec.Connector != "deploy" || rec.Issuer != is.URL ||
+			rec.Subject != setup.oidc.claims["sub"] || len(rec.Claims) == 0 {
+			t.Errorf("%s: the ID token's vend: %+v", name, rec)
+		}
+		return
+	}
+	t.Errorf("%s: no vend by binding %s in the audit:\n%s", name, setup.oidc.binding, r.stdout)
 }
 
 // ciEnv is the environment of a CI's script: the CI's variables, the
