@@ -398,7 +398,7 @@ func (f *bindingForm) withError(spec credbroker.Binding, err error) (general, fi
 	return fieldError(f.Errors, err, func(field string) string {
 		in := bindingInput(field)
 		if i, err := parseIndex(field, "claims["); err == nil && in == "claims" && !strings.Contains(field, ".values") &&
-			i < len(spec.Claims) && len(spec.Claims[i].Values) == 0 {
+			i >= 0 && i < len(spec.Claims) && len(spec.Claims[i].Values) == 0 {
 			return "claim_globs"
 		}
 		return in
