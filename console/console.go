@@ -58,6 +58,10 @@ type Service interface {
 
 	ListAudit(ctx context.Context, tok *credbroker.Token, f credbroker.AuditFilter) ([]credbroker.AuditRecord, error)
 	VerifyAudit(ctx context.Context, tok *credbroker.Token) (*credbroker.AuditReport, error)
+
+	// IdentityService administers trusted OIDC issuers and bindings, as
+	// the API does.
+	httpapi.IdentityService
 }
 
 // Limiter slows down token guessing at sign-in: httpapi's AuthFailures,
@@ -180,6 +184,19 @@ func (c *Console) routes() {
 		{"POST " + Prefix + "variables", c.authed(c.variableSet)},
 		{"GET " + Prefix + "variables/delete", c.authed(c.variableDeletePage)},
 		{"POST " + Prefix + "variables/delete", c.authed(c.variableDelete)},
+		{"GET " + Prefix + "identity", c.authed(c.identityList)},
+		{"POST " + Prefix + "issuers", c.authed(c.issuerCreate)},
+		{"GET " + Prefix + "issuers/new", c.authed(c.issuerNew)},
+		{"GET " + Prefix + "issuers/{name}", c.authed(c.issuerEdit)},
+		{"POST " + Prefix + "issuers/{name}", c.authed(c.issuerUpdate)},
+		{"GET " + Prefix + "issuers/{name}/delete", c.authed(c.issuerDeletePage)},
+		{"POST " + Prefix + "issuers/{name}/delete", c.authed(c.issuerDelete)},
+		{"POST " + Prefix + "bindings", c.authed(c.bindingCreate)},
+		{"GET " + Prefix + "bindings/new", c.authed(c.bindingNew)},
+		{"GET " + Prefix + "bindings/{name}", c.authed(c.bindingEdit)},
+		{"POST " + Prefix + "bindings/{name}", c.authed(c.bindingUpdate)},
+		{"GET " + Prefix + "bindings/{name}/delete", c.authed(c.bindingDeletePage)},
+		{"POST " + Prefix + "bindings/{name}/delete", c.authed(c.bindingDelete)},
 		{"GET " + Prefix + "audit", c.authed(c.auditList)},
 		{"GET " + Prefix + "audit/verify", c.authed(c.auditVerify)},
 		{"GET " + Prefix + "audit/export", c.authed(c.auditExport)},
@@ -231,6 +248,7 @@ func (c *Console) notFound(w http.ResponseWriter, r *http.Request) {
 var pageNames = []string{
 	"signin", "error", "overview", "connectors", "connector", "connector_delete", "connector_test", "connector_signin",
 	"tokens", "token_created", "token_revoke", "variables", "variable_delete", "audit", "audit_record", "audit_verify",
+	"identity", "issuer", "binding", "identity_delete",
 }
 
 func parsePages() (map[string]*template.Template, error) {

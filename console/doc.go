@@ -1,6 +1,7 @@
 // Package console is the broker's web console: connectors, tokens,
-// variables and the audit trail in a browser, served by `credbroker serve`
-// on the API's listener under /console/.
+// variables, trusted OIDC issuers and their bindings, and the audit trail
+// in a browser, served by `credbroker serve` on the API's listener under
+// /console/.
 //
 // Pages are rendered on the server with html/template from templates
 // embedded in the binary, with one embedded stylesheet and one small

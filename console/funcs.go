@@ -23,12 +23,15 @@ var funcs = template.FuncMap{
 	"fieldOf": fieldOf,
 }
 
-// fieldRef is one input of the connector form, for its label and error.
+// fieldRef is one input of a form, for its label and error.
 type fieldRef struct {
 	Name, Label, Err string
 }
 
-func fieldOf(f *connectorForm, name, label string) fieldRef {
+// fieldErrs is a form whose fields can carry errors.
+type fieldErrs interface{ Err(field string) string }
+
+func fieldOf(f fieldErrs, name, label string) fieldRef {
 	return fieldRef{Name: name, Label: label, Err: f.Err(name)}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,13 +14,16 @@ import (
 
 // FuzzForms: the console's own readers of what a browser sends (the
 // connector form, the audit filter, the service's field names, the policy
-// excerpt, CSV cells) never panic, and their promises hold.
+// excerpt, CSV cells, the issuer and binding forms) never panic, and
+// their promises hold.
 func FuzzForms(f *testing.F) {
 	f.Add("deploy", "1h", "team=ops\nx", "{\n\"a\" 1}", "at line 2, column 6", "policy.Statement[0]", "24h", "=cmd")
 	f.Add("", "-5s", "=", "", "at line 99", "allow_plans[3]", "2026-01-02T15:04", "@x")
+	f.Add("gh", "61s", "repository=acme\nref", "ref=refs/*", "no", "claims[-1]", "", "")
 	f.Fuzz(func(t *testing.T, name, dur, tags, pol, msg, field, since, cell string) {
 		form := url.Values{"name": {name}, "default_duration": {dur}, "max_backoff": {dur}, "tags": {tags},
-			"policy": {pol}, "retries": {dur}, "secret_access_key": {cell}, "revision": {dur}}
+			"policy": {pol}, "retries": {dur}, "secret_access_key": {cell}, "revision": {dur},
+			"leeway": {dur}, "audiences": {tags}, "claims": {tags}, "claim_globs": {pol}, "tag_claims": {tags}}
 		r, _ := http.NewRequest(http.MethodPost, "/", strings.NewReader(form.Encode()))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		if err := r.ParseForm(); err != nil {
@@ -40,6 +44,26 @@ func FuzzForms(f *testing.F) {
 			t.Fatalf("formField(%q) = %q, not a form field", field, ff)
 		}
 		cf.withError(credbroker.Errorf(credbroker.CodeInvalid, field, "%s", msg))
+		isf := readIssuerForm(r)
+		if is, errs := isf.spec(); len(errs) == 0 && is.LeewaySeconds < 0 {
+			t.Fatalf("negative leeway %d accepted", is.LeewaySeconds)
+		}
+		bf := readBindingForm(r)
+		bs, errs := bf.spec()
+		if len(errs) == 0 {
+			for _, c := range bs.Claims {
+				if c.Claim == "" || len(c.Values)+len(c.Globs) == 0 {
+					t.Fatalf("rule %+v from claims %q and globs %q", c, tags, pol)
+				}
+			}
+		}
+		if in := issuerInput(field); in != "" && !slices.Contains(issuerFields, in) {
+			t.Fatalf("issuerInput(%q) = %q, not a form field", field, in)
+		}
+		if in := bindingInput(field); in != "" && !slices.Contains(bindingFields, in) {
+			t.Fatalf("bindingInput(%q) = %q, not a form field", field, in)
+		}
+		bf.withError(bs, credbroker.Errorf(credbroker.CodeInvalid, field, "%s", msg))
 		q := auditQuery{Since: since, Until: dur}
 		q.filter(time.Unix(1e9, 0))
 		if s := csvSafe(cell); s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {

@@ -383,3 +383,235 @@ func TestOverview(t *testing.T) {
 		t.Errorf("a day later:\n%s", p.body)
 	}
 }
+
+func issuerForm(tok, name string, extra ...string) url.Values {
+	v := url.Values{"csrf": {tok}, "name": {name}, "url": {"https://token.actions.githubusercontent.com"},
+		"audiences": {"credbroker"}, "description": {"GitHub Actions"}}
+	for i := 0; i+1 < len(extra); i += 2 {
+		v.Set(extra[i], extra[i+1])
+	}
+	return v
+}
+
+func bindingForm(tok, name string, extra ...string) url.Values {
+	v := url.Values{"csrf": {tok}, "name": {name}, "issuer": {"github"}, "subject": {"repo:acme/*:ref:refs/heads/main"},
+		"claims": {"repository_owner=acme\r\nrepository=acme/app\r\nrepository=acme/web"}, "claim_globs": {"ref=refs/heads/*"},
+		"plan_template": {"GH-{repository_owner}-{repository}"}, "tag_claims": {"repository\r\ncommit=sha"},
+		"session_name": {"gh-{run_id}-{run_attempt}"}, "source_identity": {"{actor}"}, "audit_claims": {"workflow_ref"}}
+	for i := 0; i+1 < len(extra); i += 2 {
+		v.Set(extra[i], extra[i+1])
+	}
+	return v
+}
+
+// TestIssuerForm: a trusted issuer's every CLI setting on the form, the
+// service's rules shown on their fields, revisions, and the changes
+// audited as the API audits them.
+func TestIssuerForm(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	b, tok := r.signedIn()
+	for field, extra := range map[string][]string{
+		"name":          {"name", "GitHub"},
+		"url":           {"url", "http://ci.example.com"},
+		"discovery_url": {"discovery_url", "ftp://ci.example.com/keys"},
+		"jwks_url":      {"discovery_url", "https://ci.example.com/d", "jwks_url", "https://ci.example.com/k"},
+		"audiences":     {"audiences", "\r\n"},
+		"algorithms":    {"algorithms", "RS256\r\nHS256"},
+		"leeway":        {"leeway", "ten seconds"},
+	} {
+		p := b.post("/console/issuers", issuerForm(tok, "github", extra...))
+		if got := fieldErrors(p.body); got[field] == "" || p.status != http.StatusBadRequest {
+			t.Errorf("%s = %q: status %d, errors %v", field, extra[1], p.status, got)
+		}
+	}
+	// The service's own messages, with their fix, as the CLI prints them.
+	p := b.post("/console/issuers", issuerForm(tok, "github", "leeway", "10m"))
+	if got := fieldErrors(p.body)["leeway"]; !strings.Contains(got, "leeway_seconds: leeway 600 s is out of range; allow a small clock skew") {
+		t.Errorf("leeway 10m: %q", got)
+	}
+	p = b.post("/console/issuers", issuerForm(tok, "github", "algorithms", "RS256\r\nHS256"))
+	if got := fieldErrors(p.body)["algorithms"]; !strings.HasPrefix(got, `algorithms[1]: algorithm &#34;HS256&#34; is refused`) {
+		t.Errorf("HS256: %q", got)
+	}
+	if recs := r.audit(credbroker.AuditFilter{Action: credbroker.ActionIssuerCreate}); len(recs) != 0 {
+		t.Fatalf("refused forms were stored: %+v", recs)
+	}
+	p = b.post("/console/issuers", issuerForm(tok, "github", "algorithms", "RS256\r\nES256\r\nEdDSA", "leeway", "2m", "reject_replay", "1"))
+	if p.status != http.StatusSeeOther || p.location() != "/console/issuers/github" {
+		t.Fatalf("create: %d %s\n%s", p.status, p.location(), p.body)
+	}
+	in, err := r.svc.GetIssuer(context.Background(), r.adminTok, "github")
+	if err != nil || in.LeewaySeconds != 120 || !in.RejectReplay || len(in.Algorithms) != 3 || in.Audiences[0] != "credbroker" ||
+		in.DiscoveryURL != "https://token.actions.githubusercontent.com/.well-known/openid-configuration" || in.Description != "GitHub Actions" {
+		t.Fatalf("stored: %+v, %v", in, err)
+	}
+	edit := b.get("/console/issuers/github")
+	if edit.status != 200 || !strings.Contains(edit.body, "Issuer github trusted.") || !strings.Contains(edit.body, `value="2m"`) ||
+		!strings.Contains(edit.body, "RS256\nES256\nEdDSA</textarea>") || !strings.Contains(edit.body, `name="reject_replay" value="1" checked`) {
+		t.Fatalf("edit page: %d\n%s", edit.status, edit.body)
+	}
+	if p := b.post("/console/issuers", issuerForm(tok, "github")); p.status != http.StatusConflict || !strings.Contains(fieldErrors(p.body)["name"], "already exists") {
+		t.Fatalf("second github: %d %v", p.status, fieldErrors(p.body))
+	}
+	// The same change through the API is audited the same way.
+	body, _ := json.Marshal(credbroker.TrustedIssuer{Name: "gitlab", URL: "https://gitlab.example.com", Audiences: []string{"credbroker"}})
+	req, _ := http.NewRequest(http.MethodPost, r.ts.URL+"/v1/issuers", strings.NewReader(string(body)))
+	req.Header.Set("Authorization", "Bearer "+r.admin)
+	req.Header.Set("Content-Type", "application/json")
+	if p := r.browser().do(req); p.status != http.StatusCreated {
+		t.Fatalf("API create: %d %s", p.status, p.body)
+	}
+	recs := r.audit(credbroker.AuditFilter{Action: credbroker.ActionIssuerCreate})
+	if len(recs) != 2 || recs[0].Detail != "issuer github (https://token.actions.githubusercontent.com)" || recs[1].Detail != "issuer gitlab (https://gitlab.example.com)" {
+		t.Fatalf("audit %+v", recs)
+	}
+	for _, rec := range recs {
+		if rec.TokenID != r.adminTok.ID || rec.Outcome != credbroker.OutcomeGranted {
+			t.Errorf("audit record %+v", rec)
+		}
+	}
+	// Update: every field replaced from the form; a stale revision conflicts.
+	form := issuerForm(tok, "github", "audiences", "credbroker\r\nhttps://broker.example.com", "discovery_url", "",
+		"jwks_url", "https://token.actions.githubusercontent.com/.well-known/jwks", "revision", "1")
+	if p := b.post("/console/issuers/github", form); p.status != http.StatusSeeOther {
+		t.Fatalf("update: %d\n%s", p.status, p.body)
+	}
+	in, _ = r.svc.GetIssuer(context.Background(), r.adminTok, "github")
+	if in.Revision != 2 || len(in.Audiences) != 2 || in.JWKSURL == "" || in.DiscoveryURL != "" || in.RejectReplay || in.LeewaySeconds != 0 {
+		t.Fatalf("after update: %+v", in)
+	}
+	if p := b.post("/console/issuers/github", form); p.status != http.StatusConflict || !strings.Contains(p.body, "revision") {
+		t.Fatalf("stale revision: %d\n%s", p.status, p.body)
+	}
+	if p := b.post("/console/issuers/github", withField(form, "revision", "")); p.status != http.StatusBadRequest || !strings.Contains(p.body, "which revision") {
+		t.Fatalf("no revision: %d", p.status)
+	}
+	if n := len(r.audit(credbroker.AuditFilter{Action: credbroker.ActionIssuerUpdate})); n != 1 {
+		t.Fatalf("%d issuer.update records", n)
+	}
+	list := b.get("/console/identity")
+	if list.status != 200 || !strings.Contains(list.body, `<a href="/console/issuers/gitlab">gitlab</a>`) ||
+		!strings.Contains(list.body, "credbroker, https://broker.example.com") || !strings.Contains(list.body, `aria-current="page">Identity`) {
+		t.Fatalf("identity page: %d\n%s", list.status, list.body)
+	}
+}
+
+// TestBindingForm: a binding's rules from the form as the CLI's flags
+// make them, the service's field-level messages, the edit round trip,
+// and deletion in order (an issuer in use is refused), all audited.
+func TestBindingForm(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	b, tok := r.signedIn()
+	if p := b.post("/console/issuers", issuerForm(tok, "github")); p.status != http.StatusSeeOther {
+		t.Fatalf("issuer: %d\n%s", p.status, p.body)
+	}
+	for field, extra := range map[string][]string{
+		"name":          {"name", "gh deploy"},
+		"issuer":        {"issuer", "gitlab"},
+		"subject":       {"subject", "*", "claims", "", "claim_globs", ""},
+		"claims":        {"claims", "repository_owner"},
+		"claim_globs":   {"claim_globs", "ref=*"},
+		"plans":         {"plans", "OPS-*"},
+		"plan_template": {"plan_template", "GH-{repository"},
+		"tag_claims":    {"tag_claims", "credbroker:plan=repository"},
+		"session_name":  {"session_name", "gh-{run_id"},
+	} {
+		p := b.post("/console/bindings", bindingForm(tok, "gh-deploy", extra...))
+		if got := fieldErrors(p.body); got[field] == "" || p.status < 400 {
+			t.Errorf("%s = %q: status %d, errors %v", field, extra[1], p.status, got)
+		}
+	}
+	p := b.post("/console/bindings", bindingForm(tok, "gh-deploy", "subject", "", "claims", "", "claim_globs", ""))
+	if got := fieldErrors(p.body)["claims"]; !strings.Contains(got, "would accept every token of its issuer; bind the claims") {
+		t.Errorf("no rules: %q", got)
+	}
+	if recs := r.audit(credbroker.AuditFilter{Action: credbroker.ActionBindingCreate}); len(recs) != 0 {
+		t.Fatalf("refused forms were stored: %+v", recs)
+	}
+	if p := b.post("/console/bindings", bindingForm(tok, "gh-deploy")); p.status != http.StatusSeeOther || p.location() != "/console/bindings/gh-deploy" {
+		t.Fatalf("create: %d %s\n%s", p.status, p.location(), p.body)
+	}
+	got, err := r.svc.GetBinding(context.Background(), r.adminTok, "gh-deploy")
+	want := credbroker.Binding{Name: "gh-deploy", Issuer: "github", Subject: "repo:acme/*:ref:refs/heads/main",
+		Claims: []credbroker.ClaimRule{{Claim: "repository_owner", Values: []string{"acme"}},
+			{Claim: "repository", Values: []string{"acme/app", "acme/web"}}, {Claim: "ref", Globs: []string{"refs/heads/*"}}},
+		PlanTemplate: "GH-{repository_owner}-{repository}", TagClaims: []credbroker.ClaimTag{{Key: "repository", Claim: "repository"}, {Key: "commit", Claim: "sha"}},
+		SessionName: "gh-{run_id}-{run_attempt}", SourceIdentity: "{actor}", AuditClaims: []string{"workflow_ref"}, Revision: 1}
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.CreatedAt, got.UpdatedAt = time.Time{}, time.Time{}
+	if g, w := fmt.Sprintf("%+v", *got), fmt.Sprintf("%+v", want); g != w {
+		t.Fatalf("stored binding\n got %s\nwant %s", g, w)
+	}
+	// The edit form holds the binding as the create form made it: saved
+	// unchanged, it is the same binding at the next revision.
+	edit := b.get("/console/bindings/gh-deploy")
+	if edit.status != 200 || !strings.Contains(edit.body, "Binding gh-deploy created.") {
+		t.Fatalf("edit page: %d\n%s", edit.status, edit.body)
+	}
+	resubmit := url.Values{"csrf": {tok}}
+	for _, m := range regexp.MustCompile(`(?s)name="([a-z_]+)"[^>]*value="([^"]*)"|name="([a-z_]+)"[^>]*>([^<]*)</textarea>`).FindAllStringSubmatch(edit.body, -1) {
+		if m[1] != "" && m[1] != "csrf" {
+			resubmit.Set(m[1], strings.NewReplacer("&#34;", `"`, "&amp;", "&", "&#43;", "+").Replace(m[2]))
+		} else if m[3] != "" {
+			resubmit.Set(m[3], m[4])
+		}
+	}
+	if p := b.post("/console/bindings/gh-deploy", resubmit); p.status != http.StatusSeeOther {
+		t.Fatalf("resubmitted edit form %v: %d\n%s", resubmit, p.status, p.body)
+	}
+	again, _ := r.svc.GetBinding(context.Background(), r.adminTok, "gh-deploy")
+	again.CreatedAt, again.UpdatedAt, want.Revision = time.Time{}, time.Time{}, 2
+	if g, w := fmt.Sprintf("%+v", *again), fmt.Sprintf("%+v", want); g != w {
+		t.Fatalf("after an unchanged edit\n got %s\nwant %s", g, w)
+	}
+	// A fixed plan instead of the template.
+	if p := b.post("/console/bindings/gh-deploy", withField(withField(withField(resubmit, "plan_template", ""), "plans", "OPS-DEPLOY"), "revision", "2")); p.status != http.StatusSeeOther {
+		t.Fatalf("update to a fixed plan: %d\n%s", p.status, p.body)
+	}
+	if b2, _ := r.svc.GetBinding(context.Background(), r.adminTok, "gh-deploy"); b2.Plans != "OPS-DEPLOY" || b2.PlanTemplate != "" || b2.Revision != 3 {
+		t.Fatalf("after update: %+v", b2)
+	}
+	if p := b.post("/console/bindings/gh-deploy", resubmit); p.status != http.StatusConflict {
+		t.Fatalf("stale revision: %d", p.status)
+	}
+	list := b.get("/console/identity")
+	if !strings.Contains(list.body, `<a href="/console/bindings/gh-deploy">gh-deploy</a>`) ||
+		!strings.Contains(list.body, "<code>repository_owner=acme repository=acme/app|acme/web ref=refs/heads/*</code>") {
+		t.Fatalf("identity page:\n%s", list.body)
+	}
+
+	// An issuer in use cannot be deleted; the binding first, by its name.
+	p = b.post("/console/issuers/github/delete", url.Values{"csrf": {tok}, "confirm": {"github"}})
+	if p.status != http.StatusConflict || !strings.Contains(p.body, "is used by bindings gh-deploy") || !strings.Contains(p.body, `id="delete-form"`) {
+		t.Fatalf("delete an issuer in use: %d\n%s", p.status, p.body)
+	}
+	if p := b.get("/console/bindings/gh-deploy/delete"); p.status != 200 || !strings.Contains(p.body, "Type the binding's name") {
+		t.Fatalf("delete page: %d\n%s", p.status, p.body)
+	}
+	if p := b.post("/console/bindings/gh-deploy/delete", url.Values{"csrf": {tok}, "confirm": {"gh"}}); p.status != http.StatusBadRequest {
+		t.Fatalf("delete without confirmation: %d", p.status)
+	}
+	if p := b.post("/console/bindings/gh-deploy/delete", url.Values{"csrf": {tok}, "confirm": {"gh-deploy"}}); p.status != http.StatusSeeOther || p.location() != "/console/identity" {
+		t.Fatalf("delete binding: %d", p.status)
+	}
+	if p := b.post("/console/issuers/github/delete", url.Values{"csrf": {tok}, "confirm": {"github"}}); p.status != http.StatusSeeOther {
+		t.Fatalf("delete issuer: %d\n%s", p.status, p.body)
+	}
+	if _, err := r.svc.GetIssuer(context.Background(), r.adminTok, "github"); credbroker.ErrorCode(err) != credbroker.CodeNotFound {
+		t.Fatalf("deleted issuer: %v", err)
+	}
+	for action, n := range map[string]int{credbroker.ActionBindingCreate: 1, credbroker.ActionBindingUpdate: 2,
+		credbroker.ActionBindingDelete: 1, credbroker.ActionIssuerDelete: 1} {
+		recs := r.audit(credbroker.AuditFilter{Action: action})
+		if len(recs) != n {
+			t.Errorf("%d %s records, want %d", len(recs), action, n)
+		}
+		for _, rec := range recs {
+			if rec.TokenID != r.adminTok.ID || rec.Outcome != credbroker.OutcomeGranted {
+				t.Errorf("audit record %+v", rec)
+			}
+		}
+	}
+}

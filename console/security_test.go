@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -206,7 +207,8 @@ func TestSecurityHeaders(t *testing.T) {
 	b, _ := r.signedIn()
 	inline := regexp.MustCompile(`(?i)<script(?:\s[^>]*)?>[^<]|\sstyle=|\son[a-z]+=|javascript:`)
 	for _, path := range []string{"/console/signin", "/console/", "/console/connectors", "/console/connectors/new", "/console/tokens",
-		"/console/variables", "/console/audit", "/console/audit/verify", "/console/audit/1", "/console/no-such-page"} {
+		"/console/variables", "/console/audit", "/console/audit/verify", "/console/audit/1", "/console/no-such-page",
+		"/console/identity", "/console/issuers/new", "/console/bindings/new"} {
 		p := b.get(path)
 		h := p.header
 		csp := h.Get("Content-Security-Policy")
@@ -281,5 +283,92 @@ func TestRevokedTokenEndsSession(t *testing.T) {
 	}
 	if r.sessions.Len() != 0 {
 		t.Fatalf("%d sessions left", r.sessions.Len())
+	}
+}
+
+// TestIdentityXSS: markup through every field of an issuer and a binding
+// that can hold it comes back as text on every page that shows it.
+func TestIdentityXSS(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	ctx := context.Background()
+	const x = `<script>alert(1)</script>"'><img src=x onerror=alert(2)>`
+	iss := credbroker.TrustedIssuer{Name: "xss", Description: x, URL: "https://ci.example.com/" + x,
+		JWKSURL: "https://ci.example.com/keys?" + x, Audiences: []string{x, "credbroker"}}
+	if _, err := r.svc.CreateIssuer(ctx, r.adminTok, iss); err != nil {
+		t.Fatal(err)
+	}
+	bind := credbroker.Binding{Name: "xss", Issuer: "xss", Description: x, Subject: "repo:" + x,
+		Claims:       []credbroker.ClaimRule{{Claim: "repository", Values: []string{x}, Globs: []string{x + "*"}}},
+		PlanTemplate: "GH-{repository}" + x, TagClaims: []credbroker.ClaimTag{{Key: "repo", Claim: "repository"}},
+		SessionName: "gh-{run_id}" + x, SourceIdentity: "{actor}" + x}
+	if _, err := r.svc.CreateBinding(ctx, r.adminTok, bind); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := r.signedIn()
+	for _, path := range []string{"/console/identity", "/console/issuers/xss", "/console/bindings/xss",
+		"/console/audit?action=issuer.create", "/console/audit"} {
+		p := b.get(path)
+		if p.status != 200 {
+			t.Fatalf("%s: %d", path, p.status)
+		}
+		if strings.Contains(p.body, "<script>alert") || strings.Contains(p.body, "<img src=x") {
+			t.Errorf("%s: markup rendered unescaped", path)
+		}
+		if !strings.Contains(p.body, "&lt;script&gt;alert(1)&lt;/script&gt;") && !strings.Contains(p.body, "%3Cscript%3E") {
+			t.Errorf("%s: the payload is not on the page as text, so this test would prove nothing", path)
+		}
+	}
+	// A rejected form shows the payload back as text too.
+	b, tok := r.signedIn()
+	p := b.post("/console/bindings", url.Values{"csrf": {tok}, "name": {"x2"}, "issuer": {x}, "subject": {"repo:*" + x}, "plans": {"OPS-*"}})
+	if p.status != http.StatusBadRequest || strings.Contains(p.body, "<script>alert") || !strings.Contains(p.body, "&lt;script&gt;") {
+		t.Errorf("rejected binding form: %d\n%s", p.status, p.body)
+	}
+}
+
+// TestIdentityCSRF: the issuer and binding forms change nothing without
+// the session's CSRF token or from another site.
+func TestIdentityCSRF(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	ctx := context.Background()
+	if _, err := r.svc.CreateIssuer(ctx, r.adminTok, credbroker.TrustedIssuer{Name: "github",
+		URL: "https://token.actions.githubusercontent.com", Audiences: []string{"credbroker"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.svc.CreateBinding(ctx, r.adminTok, credbroker.Binding{Name: "keep", Issuer: "github",
+		Claims: []credbroker.ClaimRule{{Claim: "repository_owner", Values: []string{"acme"}}}, Plans: "OPS-*"}); err != nil {
+		t.Fatal(err)
+	}
+	b, tok := r.signedIn()
+	state := func() string {
+		is, _ := r.svc.ListIssuers(ctx, r.adminTok)
+		bs, _ := r.svc.ListBindings(ctx, r.adminTok)
+		return fmt.Sprintf("%+v %+v", is, bs)
+	}
+	before := state()
+	forms := map[string]url.Values{
+		"/console/issuers":               {"name": {"evil"}, "url": {"https://evil.example"}, "audiences": {"credbroker"}},
+		"/console/issuers/github":        {"name": {"github"}, "url": {"https://evil.example"}, "audiences": {"x"}, "revision": {"1"}},
+		"/console/issuers/github/delete": {"confirm": {"github"}},
+		"/console/bindings":              {"name": {"evil"}, "issuer": {"github"}, "subject": {"x"}, "plans": {"*"}},
+		"/console/bindings/keep":         {"name": {"keep"}, "issuer": {"github"}, "subject": {"x"}, "plans": {"*"}, "revision": {"1"}},
+		"/console/bindings/keep/delete":  {"confirm": {"keep"}},
+	}
+	for path, form := range forms {
+		for name, p := range map[string]page{
+			"no token":    b.post(path, form),
+			"wrong token": b.post(path, withField(form, "csrf", "AAAA"+tok[4:])),
+			"cross-site":  b.postWith(path, withField(form, "csrf", tok), http.Header{"Sec-Fetch-Site": {"cross-site"}}),
+		} {
+			if p.status != http.StatusForbidden {
+				t.Errorf("%s, %s: %d", path, name, p.status)
+			}
+		}
+	}
+	if after := state(); after != before {
+		t.Fatalf("refused forms changed the identities:\n%s\n%s", before, after)
+	}
+	if recs := r.audit(credbroker.AuditFilter{Action: credbroker.ActionIssuerCreate}); len(recs) != 1 {
+		t.Fatalf("%d issuer.create records", len(recs))
 	}
 }

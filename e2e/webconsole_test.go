@@ -364,6 +364,36 @@ func TestWebConsole(t *testing.T) {
 	}
 	tab.shot("variables")
 
+	// A trusted issuer (an HMAC algorithm refused on its field, then
+	// fixed) and a binding of its tokens to plans.
+	tab.open("/console/issuers/new")
+	tab.fill("#f-name", "github", "#f-url", "https://token.actions.githubusercontent.com", "#f-audiences", "credbroker",
+		"#f-algorithms", "RS256\nHS256", "#f-description", "GitHub Actions of acme")
+	tab.submit("#save")
+	if e := tab.text("#e-algorithms"); !strings.Contains(e, `algorithm "HS256" is refused`) {
+		t.Fatalf("algorithm error %q\n%s", e, tab.text("main"))
+	}
+	tab.fill("#f-algorithms", "RS256")
+	tab.submit("#save")
+	if f := tab.text("#flash"); !strings.Contains(f, "Issuer github trusted") {
+		t.Fatalf("issuer: %q\n%s", f, tab.text("main"))
+	}
+	tab.shot("issuer")
+	tab.open("/console/bindings/new?issuer=github")
+	tab.fill("#f-name", "gh-deploy", "#f-subject", "repo:acme/*:ref:refs/heads/main", "#f-claims", "repository_owner=acme",
+		"#f-plan_template", "GH-{repository_owner}-{repository}", "#f-tag_claims", "repository\nsha")
+	tab.submit("#save")
+	if f := tab.text("#flash"); !strings.Contains(f, "Binding gh-deploy created") {
+		t.Fatalf("binding: %q\n%s", f, tab.text("main"))
+	}
+	tab.shot("binding")
+	tab.open("/console/identity")
+	if !strings.Contains(tab.text("#issuers"), "https://token.actions.githubusercontent.com") ||
+		!strings.Contains(tab.text("#bindings"), "GH-{repository_owner}-{repository}") {
+		t.Fatalf("identity page:\n%s", tab.text("main"))
+	}
+	tab.shot("identity")
+
 	// Revoke the agent token: the next vend is refused.
 	id, _, _ := strings.Cut(agent, ".")
 	tab.open("/console/tokens/" + id + "/revoke")
@@ -407,6 +437,10 @@ func consoleAttacks(t *testing.T, w *world, b *brokerProc, tab *tab, admin strin
 		"--access-key-id", w.minio.RootUser, "--secret-access-key-file", secretFile, "--sts-endpoint", w.minio.Endpoint,
 		"--description", xss, "--scope", "project OPS", "--default-duration", "15m"), "connector with markup in its description")
 	w.expectOK(b.admin(admin, "", "variable", "set", "note", "--plan", "OPS-DEPLOY", "--value", xss), "variable with markup")
+	w.expectOK(b.admin(admin, "", "issuer", "create", "xss", "--url", "https://ci.example.com", "--audience", xss,
+		"--description", xss), "issuer with markup")
+	w.expectOK(b.admin(admin, "", "binding", "create", "xss", "--issuer", "xss", "--subject", "repo:"+xss, "--claim", "repository="+xss,
+		"--plans", "OPS-X", "--session-name", "gh-"+xss, "--description", xss), "binding with markup")
 	r := b.adminShown(admin, "token", "create", "--role", "agent", "--name", "xss", "--plans", "*")
 	agent := strings.TrimSpace(r.stdout)
 	w.secret(agent)
@@ -419,7 +453,8 @@ func consoleAttacks(t *testing.T, w *world, b *brokerProc, tab *tab, admin strin
 	}
 	tab.signIn(admin)
 	pages := []string{"/console/", "/console/connectors", "/console/connectors/xss", "/console/connectors?q=script",
-		"/console/variables", "/console/variables?plan=OPS-DEPLOY", "/console/audit", "/console/audit?action=vend", "/console/tokens"}
+		"/console/variables", "/console/variables?plan=OPS-DEPLOY", "/console/audit", "/console/audit?action=vend", "/console/tokens",
+		"/console/identity", "/console/issuers/xss", "/console/bindings/xss"}
 	var head struct {
 		Seq int64 `json:"head_seq"`
 	}
@@ -440,6 +475,12 @@ func consoleAttacks(t *testing.T, w *world, b *brokerProc, tab *tab, admin strin
 	tab.open("/console/connectors/xss")
 	if d := tab.text("#f-description"); d != xss {
 		t.Errorf("the description shows %q, not the payload as text", d)
+	}
+	for _, p := range []string{"/console/issuers/xss", "/console/bindings/xss"} {
+		tab.open(p)
+		if d := tab.text("#f-description"); d != xss {
+			t.Errorf("%s: the description shows %q, not the payload as text", p, d)
+		}
 	}
 	tab.mu.Lock()
 	dialogs := append([]string(nil), tab.dialogs...)
