@@ -1,7 +1,9 @@
 // Package metrics is the broker's Prometheus instrumentation: the one
 // package that imports prometheus/client_golang. A Metrics implements the
-// observer interfaces that package broker and package httpapi declare, so
-// neither of them knows Prometheus, and serves the registry in the
+// observer interfaces that package broker, package httpapi and package
+// oidc declare, so none of them knows Prometheus (broker.FleetObserver
+// through a small adapter in the serve command, since this package
+// imports none of the module's), and serves the registry in the
 // Prometheus text format.
 //
 // Every label has a bounded set of values: outcomes, error codes, cache
