@@ -141,8 +141,10 @@ func (s *Service) fleetLead(ctx context.Context, key, name string, e *vendEntry,
 		// The broker that held the lock let it go without a session.
 		o = FleetFallback
 	}
+	// The wait is for the other broker, not this one's own STS call.
+	w := since()
 	cr, err = s.issueShared(ctx, key, name, prov)
-	s.opts.FleetObserver.FleetSession(o, since())
+	s.opts.FleetObserver.FleetSession(o, w)
 	return cr, err
 }
 

@@ -110,6 +110,7 @@ type recObserver struct {
 	turns  int
 	denied int
 	shared int // turns of the fleet's budget
+	waits  int // turns that waited
 }
 
 func (o *recObserver) FleetSession(f FleetOutcome, _ time.Duration) {
@@ -118,10 +119,13 @@ func (o *recObserver) FleetSession(f FleetOutcome, _ time.Duration) {
 	o.fleet[f]++
 }
 
-func (o *recObserver) BudgetTurn(_ time.Duration, refused, fleet bool) {
+func (o *recObserver) BudgetTurn(waited time.Duration, refused, fleet bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.turns++
+	if waited > 0 {
+		o.waits++
+	}
 	if refused {
 		o.denied++
 	}
@@ -143,6 +147,7 @@ type fleetBroker struct {
 	st    *postgres.Store
 	spy   *spyFleet
 	obs   *recObserver
+	rec   *recorder // the broker's Observer
 	agent *credbroker.Token
 }
 
@@ -177,7 +182,8 @@ func newTestFleet(t *testing.T, n int, mods ...func(*Options)) *testFleet {
 		t.Cleanup(func() { st.Close() })
 		spy := &spyFleet{Fleet: st.Fleet()}
 		obs := &recObserver{fleet: map[FleetOutcome]int{}}
-		opts := Options{Store: st, Keys: ring, Issuer: f.sts, Now: clk.Now, Fleet: spy, FleetObserver: obs, FleetWait: 10 * time.Second}
+		rec := &recorder{}
+		opts := Options{Store: st, Keys: ring, Issuer: f.sts, Now: clk.Now, Fleet: spy, FleetObserver: obs, Observer: rec, FleetWait: 10 * time.Second}
 		for _, m := range mods {
 			m(&opts)
 		}
@@ -186,7 +192,7 @@ func newTestFleet(t *testing.T, n int, mods ...func(*Options)) *testFleet {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { svc.Close() })
-		f.b = append(f.b, &fleetBroker{svc: svc, st: st, spy: spy, obs: obs})
+		f.b = append(f.b, &fleetBroker{svc: svc, st: st, spy: spy, obs: obs, rec: rec})
 	}
 	first := f.b[0].svc
 	nt, err := first.CreateTokenLocal(ctx, credbroker.TokenSpec{Name: "admin", Role: credbroker.RoleAdmin})
@@ -482,6 +488,11 @@ func TestFleetBudget(t *testing.T) {
 	if granted != 2 || refused != 4 || f.sts.calls.Load() != 2 {
 		t.Fatalf("%d granted, %d refused, %d STS calls; want 2, 4, 2", granted, refused, f.sts.calls.Load())
 	}
+	// Each turn is told once: to the FleetObserver as a turn of the
+	// fleet's budget, and a refused one to the Observer as one refusal.
+	if got := f.turns(); got != (turnCounts{turns: 6, denied: 4, fleet: 6, refusals: 4, led: 6}) {
+		t.Errorf("observed %+v; want 6 fleet turns, 4 refused and 4 refusals, 6 sessions led", got)
+	}
 	for _, b := range f.b {
 		b.spy.fail.Store(true)
 	}
@@ -499,5 +510,56 @@ func TestFleetBudget(t *testing.T) {
 	}
 	if unavailable != 3 || local != 3 || f.sts.calls.Load() != 5 {
 		t.Fatalf("with the fleet down: %d unavailable, %d local turns, %d STS calls; want 3, 3, 5", unavailable, local, f.sts.calls.Load())
+	}
+	if got := f.turns(); got != (turnCounts{turns: 9, denied: 4, fleet: 6, refusals: 4, led: 6}) {
+		t.Errorf("with the fleet down, observed %+v; want 3 more turns, all local and granted", got)
+	}
+}
+
+// turnCounts is what the brokers of a fleet told their observers of the
+// STS budget, summed.
+type turnCounts struct {
+	turns, denied, fleet, waits int // FleetObserver.BudgetTurn
+	refusals, budgetWaits       int // Observer.BudgetRefusal, BudgetWait
+	led                         int // FleetObserver.FleetSession(FleetLed)
+}
+
+func (f *testFleet) turns() turnCounts {
+	var c turnCounts
+	for _, b := range f.b {
+		b.obs.mu.Lock()
+		c.turns += b.obs.turns
+		c.denied += b.obs.denied
+		c.fleet += b.obs.shared
+		c.waits += b.obs.waits
+		c.led += b.obs.fleet[FleetLed]
+		b.obs.mu.Unlock()
+		c.refusals += b.rec.count("budget-refusal")
+		c.budgetWaits += b.rec.count("budget-wait")
+	}
+	return c
+}
+
+// A turn of the fleet's budget that waits is told once to each observer:
+// one wait to the Observer (through the budget's sleep), one turn that
+// waited to the FleetObserver.
+func TestFleetBudgetWaitCountedOnce(t *testing.T) {
+	var slept atomic.Int64
+	f := newTestFleet(t, 2, func(o *Options) {
+		// One call per 20 s: the second waits about 20 s for its turn,
+		// slept at once here.
+		o.STSBudget = STSBudget{Rate: 0.05, Burst: 1, MaxWait: 25 * time.Second}
+		o.Sleep = func(context.Context, time.Duration) error { slept.Add(1); return nil }
+	})
+	for i := range 2 {
+		if _, err := f.vend(i, fmt.Sprint("wait-", i), 0); err != nil {
+			t.Fatalf("vend %d: %v", i, err)
+		}
+	}
+	if got := f.turns(); slept.Load() != 1 || got != (turnCounts{turns: 2, fleet: 2, waits: 1, budgetWaits: 1, led: 2}) {
+		t.Errorf("slept %d times, observed %+v; want 1 sleep, 2 fleet turns of which 1 waited, 1 budget wait", slept.Load(), got)
+	}
+	if n := f.sts.calls.Load(); n != 2 {
+		t.Errorf("%d STS calls, want 2", n)
 	}
 }

@@ -126,8 +126,9 @@ Make the first admin token on the broker host with
 				Observer:  met,
 				STSBudget: stsf.budget(),
 				// ID tokens of trusted issuers, verified with their keys.
-				Verifier: oidc.New(oidc.Options{Logger: log}),
-				Fleet:    fleet,
+				Verifier:      oidc.New(oidc.Options{Logger: log, Observer: met}),
+				Fleet:         fleet,
+				FleetObserver: fleetMetrics{met},
 				// A wait for another broker's STS call ends when that
 				// call's own deadline has.
 				FleetWait: stsf.deadline,

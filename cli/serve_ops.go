@@ -48,6 +48,19 @@ func (o *opsFlags) check() error {
 	return nil
 }
 
+// fleetMetrics is the broker's FleetObserver: the metrics, told each
+// fleet outcome by its name (package metrics does not import package
+// broker).
+type fleetMetrics struct{ m *metrics.Metrics }
+
+func (f fleetMetrics) FleetSession(o broker.FleetOutcome, waited time.Duration) {
+	f.m.FleetSession(o.String(), waited)
+}
+
+func (f fleetMetrics) BudgetTurn(waited time.Duration, refused, fleet bool) {
+	f.m.BudgetTurn(waited, refused, fleet)
+}
+
 // listenMetrics opens the metrics listener of --metrics-listen, nil
 // without the flag.
 func (o *opsFlags) listenMetrics() (net.Listener, error) {

@@ -250,6 +250,32 @@ func (f *fleetSite) lockHolder(t *testing.T) int {
 	return -1
 }
 
+// fleetMetrics scrapes /metrics of every broker with the admin token and
+// returns a sum over the brokers of the samples name{labels}.
+func (f *fleetSite) fleetMetrics(t *testing.T) func(name, labels string) float64 {
+	t.Helper()
+	texts := make([]string, len(f.brokers))
+	for i, b := range f.brokers {
+		u, err := url.JoinPath(b.URL, "metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, body := scrapeMetrics(t, f.w, u, f.admin)
+		if st != http.StatusOK {
+			t.Fatalf("broker %d: /metrics: %d", i, st)
+		}
+		texts[i] = body
+	}
+	return func(name, labels string) float64 {
+		sum := 0.0
+		for _, text := range texts {
+			v, _ := sample(text, name, labels)
+			sum += v
+		}
+		return sum
+	}
+}
+
 // TestFleetOfThreeBrokers runs three brokers on one PostgreSQL database:
 // a burst of identical cold vends over the three makes one AssumeRole; the
 // broker holding a session's lock killed mid-call leaves the others
@@ -266,6 +292,7 @@ func TestFleetOfThreeBrokers(t *testing.T) {
 			builds[i] = "burst"
 		}
 		before := f.proxy.Calls("AssumeRole")
+		m0 := f.fleetMetrics(t)
 		keys := map[string]bool{}
 		for _, r := range f.burst(client, builds) {
 			if r.err != nil || r.status != http.StatusOK {
@@ -290,6 +317,24 @@ func TestFleetOfThreeBrokers(t *testing.T) {
 		}
 		if details["issued"] != 1 || details["shared session"] != 2 || details["cached session"] != 597 {
 			t.Fatalf("audit details of the burst %v; want 1 issued, 2 shared session, 597 cached session", details)
+		}
+		// The metrics say the same: one broker led, the two others
+		// waited for it or found its session stored; one turn of the
+		// fleet's budget.
+		m1 := f.fleetMetrics(t)
+		delta := func(name, labels string) float64 { return m1(name, labels) - m0(name, labels) }
+		sessions := func(o string) float64 { return delta("credbroker_fleet_sessions_total", `outcome="`+o+`"`) }
+		if sessions("led") != 1 || sessions("waited")+sessions("shared") != 2 ||
+			sessions("fallback")+sessions("timeout")+sessions("unavailable") != 0 {
+			t.Errorf("fleet sessions of the burst: %v led, %v waited, %v shared, %v fallback/timeout/unavailable; want 1 led and 2 waited or shared",
+				sessions("led"), sessions("waited"), sessions("shared"), sessions("fallback")+sessions("timeout")+sessions("unavailable"))
+		}
+		if n := delta("credbroker_fleet_wait_seconds_count", ""); n != sessions("waited") {
+			t.Errorf("%v fleet waits timed, want one per waited session (%v)", n, sessions("waited"))
+		}
+		if g, l := delta("credbroker_sts_budget_turns_total", `result="granted",scope="fleet"`),
+			delta("credbroker_sts_budget_turns_total", `result="granted",scope="local"`); g != 1 || l != 0 {
+			t.Errorf("budget turns of the burst: %v of the fleet, %v local; want 1 and 0", g, l)
 		}
 	})
 
@@ -341,6 +386,7 @@ func TestFleetOfThreeBrokers(t *testing.T) {
 
 	t.Run("fleet-budget", func(t *testing.T) {
 		before := len(f.proxy.Arrivals("AssumeRole"))
+		m0 := f.fleetMetrics(t)
 		builds := make([]string, 300)
 		for i := range builds {
 			builds[i] = fmt.Sprint("budget-", i)
@@ -367,6 +413,19 @@ func TestFleetOfThreeBrokers(t *testing.T) {
 		if len(arrivals) != granted || granted < fleetBurst || refused == 0 {
 			t.Fatalf("%d granted, %d refused, %d AssumeRole calls; want one call per grant, at least the burst of %d, and refusals",
 				granted, refused, len(arrivals), fleetBurst)
+		}
+		// Each turn counted once: a refused vend is one refused turn of
+		// the fleet's budget and one budget refusal; every call the STS
+		// saw had one granted turn.
+		m1 := f.fleetMetrics(t)
+		delta := func(name, labels string) float64 { return m1(name, labels) - m0(name, labels) }
+		turns := func(labels string) float64 { return delta("credbroker_sts_budget_turns_total", labels) }
+		if g, r, rl := turns(`result="granted",scope="fleet"`), turns(`result="refused",scope="fleet"`), delta("credbroker_sts_budget_refusals_total", ""); g != float64(len(arrivals)) ||
+			r != float64(refused) || rl != float64(refused) {
+			t.Errorf("fleet budget turns: %v granted, %v refused, %v refusals; want %d, %d, %d", g, r, rl, len(arrivals), refused, refused)
+		}
+		if l := turns(`result="granted",scope="local"`) + turns(`result="refused",scope="local"`); l != 0 {
+			t.Errorf("%v turns of a broker's own budget with the database up", l)
 		}
 		// The fleet's budget, counted from the start of the burst: a call
 		// arrives after its turn, and the bucket (holding at most burst

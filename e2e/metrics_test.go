@@ -128,6 +128,12 @@ func TestMetricsCountKnownTraffic(t *testing.T) {
 		{"credbroker_sts_calls_total", `endpoint="` + proxyHost + `",operation="AssumeRole",result="ok"`, 1},
 		{"credbroker_sts_call_duration_seconds_count", `operation="AssumeRole"`, 1},
 		{"credbroker_sts_budget_refusals_total", "", 0},
+		// The one STS call took one turn of this broker's own budget
+		// (SQLite: no fleet).
+		{"credbroker_sts_budget_turns_total", `result="granted",scope="local"`, 1},
+		{"credbroker_sts_budget_turns_total", `result="granted",scope="fleet"`, 0},
+		{"credbroker_fleet_sessions_total", `outcome="led"`, 0},
+		{"credbroker_jwks_fetches_total", `result="ok"`, 0},
 		{"credbroker_auth_failures_total", `kind="missing"`, 1},
 		{"credbroker_auth_failures_total", `kind="not_bearer"`, 1},
 		{"credbroker_auth_failures_total", `kind="malformed"`, 1},
@@ -150,6 +156,36 @@ func TestMetricsCountKnownTraffic(t *testing.T) {
 	}
 	if !strings.Contains(after, "credbroker_build_info{") || !strings.Contains(after, "go_goroutines ") {
 		t.Error("no build info or Go runtime metrics")
+	}
+
+	// A vend with an ID token of a trusted issuer fetches its key set
+	// once; the next one uses the cached keys.
+	is := testpeers.StartIssuer(t)
+	is.OnToken = func(tok string) { w.secret(tok) }
+	w.expectOK(s.b.admin(s.admin, "", "issuer", "create", "ci", "--url", is.URL, "--audience", "credbroker"), "issuer create")
+	w.expectOK(s.b.admin(s.admin, "", "binding", "create", "ci-ops", "--issuer", "ci", "--subject", "repo:acme/*", "--plans", "OPS-*"), "binding create")
+	for i := range 2 {
+		idTok := is.Token(t, testpeers.GitHubClaims("acme/app", "refs/heads/main", "credbroker"))
+		if st, _, e := s.b.vend(idTok, credbroker.VendRequest{Connector: "deploy", Plan: "OPS-DEPLOY", Build: "8"}); st != 200 {
+			t.Fatalf("vend %d with an ID token: %d %v", i, st, e)
+		}
+	}
+	before = after
+	_, after = scrapeMetrics(t, w, metricsURL, "")
+	for _, c := range []struct {
+		name, labels string
+		want         float64
+	}{
+		{"credbroker_jwks_fetches_total", `result="ok"`, 1},
+		{"credbroker_jwks_fetches_total", `result="error"`, 0},
+		{"credbroker_jwks_fetch_duration_seconds_count", "", 1},
+	} {
+		if got := delta(c.name, c.labels); got != c.want {
+			t.Errorf("after two vends with ID tokens, %s{%s} went up by %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	if n := is.JWKSFetches.Load(); n != 1 {
+		t.Errorf("the issuer served its key set %d times, want 1", n)
 	}
 
 	// On the API listener: a metrics token reads the same metrics; no

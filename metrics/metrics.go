@@ -1,7 +1,9 @@
 // Package metrics is the broker's Prometheus instrumentation: the one
 // package that imports prometheus/client_golang. A Metrics implements the
-// observer interfaces that package broker and package httpapi declare, so
-// neither of them knows Prometheus, and serves the registry in the
+// observer interfaces that package broker, package httpapi and package
+// oidc declare, so none of them knows Prometheus (broker.FleetObserver
+// through a small adapter in the serve command, since this package
+// imports none of the module's), and serves the registry in the
 // Prometheus text format.
 //
 // Every label has a bounded set of values: outcomes, error codes, cache
@@ -75,6 +77,9 @@ type Metrics struct {
 	authFailures  *prometheus.CounterVec
 	jwksFetches   *prometheus.CounterVec
 	jwksDuration  prometheus.Histogram
+	fleetSessions *prometheus.CounterVec
+	fleetWait     prometheus.Histogram
+	budgetTurns   *prometheus.CounterVec
 	requests      *prometheus.CounterVec
 	reqDuration   *prometheus.HistogramVec
 
@@ -95,6 +100,13 @@ var (
 	errorCodes   = []string{"invalid", "unauthorized", "forbidden", "not_found", "conflict", "unprocessable", "throttled", "upstream", "unavailable", "internal"}
 	stsOps       = []string{"AssumeRole", "GetFederationToken", "GetSessionToken"}
 	jwksResults  = []string{"ok", "error"}
+	// fleetOutcomes are the names of broker.FleetOutcome.
+	fleetOutcomes = []string{"shared", "led", "waited", "fallback", "timeout", "unavailable"}
+	// fleetWaiters are the outcomes of a broker that waited for another
+	// broker's STS call, whose waits the fleet wait histogram holds.
+	fleetWaiters = []string{"waited", "fallback", "timeout"}
+	budgetScopes = []string{"fleet", "local"}
+	turnResults  = []string{"granted", "refused"}
 )
 
 // New returns Metrics with every metric registered, the Go runtime and
@@ -169,6 +181,19 @@ func New(opts Options) *Metrics {
 		Help:    "Time of JWKS fetches of trusted OIDC issuers.",
 		Buckets: latencyBuckets,
 	})
+	m.fleetSessions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "credbroker_fleet_sessions_total",
+		Help: "Sessions a broker of a fleet (brokers on one PostgreSQL database) did not have cached, by how it got them: shared (another broker's, stored), led (it called STS for the fleet), waited (for another broker's call), fallback (that broker went away; it called STS), timeout (that call outlasted the fleet wait; it called STS), unavailable (the database could not be asked; it called STS alone).",
+	}, []string{"outcome"})
+	m.fleetWait = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "credbroker_fleet_wait_seconds",
+		Help:    "Waits of a broker of a fleet for another broker's STS call for the same session (outcomes waited, fallback and timeout).",
+		Buckets: latencyBuckets,
+	})
+	m.budgetTurns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "credbroker_sts_budget_turns_total",
+		Help: "Turns of STS attempts in the STS budget, by scope (fleet: the bucket the brokers on the database share; local: this broker's own) and result (granted, refused).",
+	}, []string{"scope", "result"})
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "credbroker_http_requests_total",
 		Help: "HTTP requests answered, by route pattern and status code.",
@@ -187,7 +212,7 @@ func New(opts Options) *Metrics {
 
 	m.reg.MustRegister(m.vends, m.vendDuration, m.stsCalls, m.stsDuration, m.cache, m.budgetWait, m.budgetRefused,
 		m.auditCommit, m.auditBatch, m.storeErrors, m.authFailures, m.jwksFetches, m.jwksDuration,
-		m.requests, m.reqDuration, build,
+		m.fleetSessions, m.fleetWait, m.budgetTurns, m.requests, m.reqDuration, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if opts.CachedSessions != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -206,6 +231,14 @@ func New(opts Options) *Metrics {
 	}
 	for _, r := range jwksResults {
 		m.jwksFetches.WithLabelValues(r)
+	}
+	for _, o := range fleetOutcomes {
+		m.fleetSessions.WithLabelValues(o)
+	}
+	for _, sc := range budgetScopes {
+		for _, r := range turnResults {
+			m.budgetTurns.WithLabelValues(sc, r)
+		}
 	}
 	for _, s := range []string{"cache", "sts"} {
 		m.vendDuration.WithLabelValues(s)
@@ -330,15 +363,47 @@ func (m *Metrics) AuthFailure(kind string) {
 	m.authFailures.WithLabelValues(kind).Inc()
 }
 
-// JWKSFetch counts and times a JWKS fetch of a trusted OIDC issuer:
-// result is "ok" or "error". It is the hook for the broker's OIDC
-// verifier.
+// JWKSFetch counts and times a fetch of a trusted OIDC issuer's key set,
+// its discovery document included: result is "ok" or "error"
+// (oidc.FetchObserver).
 func (m *Metrics) JWKSFetch(result string, d time.Duration) {
 	if !oneOf(result, jwksResults) {
 		result = Other
 	}
 	m.jwksFetches.WithLabelValues(result).Inc()
 	m.jwksDuration.Observe(d.Seconds())
+}
+
+// FleetSession counts how a broker of a fleet got a session it had not
+// cached: outcome is the name of a broker.FleetOutcome ("shared", "led",
+// "waited", "fallback", "timeout", "unavailable"; the serve command
+// adapts broker.FleetObserver to it, so that this package does not
+// import the broker's). The waits of the outcomes that waited for
+// another broker's call go to the fleet wait histogram.
+func (m *Metrics) FleetSession(outcome string, waited time.Duration) {
+	if !oneOf(outcome, fleetOutcomes) {
+		outcome = Other
+	}
+	m.fleetSessions.WithLabelValues(outcome).Inc()
+	if oneOf(outcome, fleetWaiters) {
+		m.fleetWait.Observe(waited.Seconds())
+	}
+}
+
+// BudgetTurn counts an STS attempt's turn in the STS budget by scope
+// (fleet or local) and result (broker.FleetObserver). It is the one
+// count of turns; the waits and refusals of the same turns are counted
+// once each by BudgetWait and BudgetRefusal (broker.Observer), which the
+// broker calls on both scopes, so BudgetTurn leaves them alone.
+func (m *Metrics) BudgetTurn(_ time.Duration, refused, fleet bool) {
+	scope, result := "local", "granted"
+	if fleet {
+		scope = "fleet"
+	}
+	if refused {
+		result = "refused"
+	}
+	m.budgetTurns.WithLabelValues(scope, result).Inc()
 }
 
 // Request counts and times an answered HTTP request (httpapi.Observer).

@@ -31,6 +31,8 @@ func exercised(t *testing.T) *metrics.Metrics {
 	m.StoreError("audit_append")
 	m.AuthFailure("wrong_secret")
 	m.JWKSFetch("ok", time.Millisecond)
+	m.FleetSession("waited", time.Millisecond)
+	m.BudgetTurn(0, false, true)
 	m.Request("POST /v1/credentials", 200, time.Millisecond)
 	return m
 }
@@ -117,6 +119,9 @@ func TestSeriesExistBeforeEvents(t *testing.T) {
 		`credbroker_jwks_fetches_total{result="error"} 0`,
 		`credbroker_vend_duration_seconds_count{source="sts"} 0`,
 		`credbroker_sts_budget_refusals_total 0`,
+		`credbroker_fleet_sessions_total{outcome="unavailable"} 0`,
+		`credbroker_sts_budget_turns_total{result="refused",scope="fleet"} 0`,
+		`credbroker_fleet_wait_seconds_count 0`,
 	} {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("a fresh registry has no line %s", want)
@@ -146,6 +151,79 @@ func TestCounts(t *testing.T) {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("the scrape has no line %s", want)
 		}
+	}
+}
+
+// TestFleetCounts: each fleet outcome and budget turn is counted once
+// under its own label; only the outcomes that waited for another broker
+// feed the wait histogram; a turn leaves the budget's wait histogram and
+// refusal counter (told by the broker's Observer) alone, so that no turn
+// is counted twice.
+func TestFleetCounts(t *testing.T) {
+	m := metrics.New(metrics.Options{})
+	for o, n := range map[string]int{"shared": 4, "led": 1, "waited": 3, "fallback": 2, "timeout": 1, "unavailable": 2, "made-up": 1} {
+		for range n {
+			m.FleetSession(o, 250*time.Millisecond)
+		}
+	}
+	m.BudgetTurn(0, false, true)
+	m.BudgetTurn(2*time.Second, false, true)
+	m.BudgetTurn(0, true, true)
+	m.BudgetTurn(0, true, false)
+	m.BudgetTurn(time.Second, true, false)
+	for range 3 {
+		m.BudgetTurn(0, false, false)
+	}
+	text := scrape(t, m)
+	for _, want := range []string{
+		`credbroker_fleet_sessions_total{outcome="shared"} 4`,
+		`credbroker_fleet_sessions_total{outcome="led"} 1`,
+		`credbroker_fleet_sessions_total{outcome="waited"} 3`,
+		`credbroker_fleet_sessions_total{outcome="fallback"} 2`,
+		`credbroker_fleet_sessions_total{outcome="timeout"} 1`,
+		`credbroker_fleet_sessions_total{outcome="unavailable"} 2`,
+		`credbroker_fleet_sessions_total{outcome="(other)"} 1`,
+		// waited, fallback and timeout: 3 + 2 + 1 waits of 0.25 s.
+		`credbroker_fleet_wait_seconds_count 6`,
+		`credbroker_fleet_wait_seconds_sum 1.5`,
+		`credbroker_fleet_wait_seconds_bucket{le="0.1"} 0`,
+		`credbroker_fleet_wait_seconds_bucket{le="0.25"} 6`,
+		`credbroker_sts_budget_turns_total{result="granted",scope="fleet"} 2`,
+		`credbroker_sts_budget_turns_total{result="refused",scope="fleet"} 1`,
+		`credbroker_sts_budget_turns_total{result="granted",scope="local"} 3`,
+		`credbroker_sts_budget_turns_total{result="refused",scope="local"} 2`,
+		`credbroker_sts_budget_wait_seconds_count 0`,
+		`credbroker_sts_budget_refusals_total 0`,
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("the scrape has no line %s", want)
+		}
+	}
+	if strings.Contains(text, "made-up") {
+		t.Error("an outcome outside the fixed set became a label")
+	}
+}
+
+// TestJWKSCounts: the OIDC verifier's fetches by result.
+func TestJWKSCounts(t *testing.T) {
+	m := metrics.New(metrics.Options{})
+	m.JWKSFetch("ok", 10*time.Millisecond)
+	m.JWKSFetch("ok", 10*time.Millisecond)
+	m.JWKSFetch("error", time.Second)
+	m.JWKSFetch("https://issuer.example.test/keys", 0)
+	text := scrape(t, m)
+	for _, want := range []string{
+		`credbroker_jwks_fetches_total{result="ok"} 2`,
+		`credbroker_jwks_fetches_total{result="error"} 1`,
+		`credbroker_jwks_fetches_total{result="(other)"} 1`,
+		`credbroker_jwks_fetch_duration_seconds_count 4`,
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("the scrape has no line %s", want)
+		}
+	}
+	if strings.Contains(text, "issuer.example.test") {
+		t.Error("a URL became a label")
 	}
 }
 

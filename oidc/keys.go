@@ -140,7 +140,15 @@ func pick(keys []jose.JSONWebKey, kid, alg string) (*jose.JSONWebKey, bool) {
 func (v *Verifier) refresh(iss *credbroker.TrustedIssuer, ks *keySet, done chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*v.o.FetchTimeout)
 	defer cancel()
+	began := v.o.Now()
 	keys, err := v.fetchKeys(ctx, ks)
+	if v.o.Observer != nil {
+		result := FetchOK
+		if err != nil {
+			result = FetchError
+		}
+		v.o.Observer.JWKSFetch(result, v.o.Now().Sub(began))
+	}
 	ks.mu.Lock()
 	if err == nil {
 		ks.keys, ks.fetched, ks.lastErr = keys, v.o.Now(), nil

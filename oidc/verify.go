@@ -70,7 +70,26 @@ type Options struct {
 	Now func() time.Time
 	// Logger; discards when nil.
 	Logger *slog.Logger
+	// Observer, when set, is told of each fetch of an issuer's keys, for
+	// metrics.
+	Observer FetchObserver
 }
+
+// FetchObserver is told of each fetch of a trusted issuer's key set (its
+// discovery document included, when the issuer is found through one):
+// result is FetchOK or FetchError, d how long the fetch took by
+// Options.Now. It is called from the goroutine of the fetch, never with
+// an issuer's name or URL; it must be quick and safe for concurrent use.
+// Package metrics implements it.
+type FetchObserver interface {
+	JWKSFetch(result string, d time.Duration)
+}
+
+// Results of a fetch told to a FetchObserver.
+const (
+	FetchOK    = "ok"
+	FetchError = "error"
+)
 
 // Verifier verifies ID tokens. It is safe for concurrent use.
 type Verifier struct {

@@ -317,3 +317,66 @@ func serve(t *testing.T, h http.Handler) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+// fetchRecorder is a FetchObserver that keeps the results it is told.
+type fetchRecorder struct {
+	mu      sync.Mutex
+	results []string
+}
+
+func (r *fetchRecorder) JWKSFetch(result string, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d < 0 {
+		result += " (negative duration)"
+	}
+	r.results = append(r.results, result)
+}
+
+func (r *fetchRecorder) told() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.results, " ")
+}
+
+// TestFetchObserver: the observer is told of each fetch of the key set
+// (discovery and key set together), with its result; a token of a cached
+// key fetches nothing, so tells nothing.
+func TestFetchObserver(t *testing.T) {
+	is := testpeers.StartIssuer(t)
+	clk := &clock{now: time.Now()}
+	is.Now = clk.Now
+	trusted := &credbroker.TrustedIssuer{Name: "ci", URL: is.URL, Audiences: []string{"credbroker"}}
+	if err := identity.CheckIssuer(trusted); err != nil {
+		t.Fatal(err)
+	}
+	rec := &fetchRecorder{}
+	v := oidc.New(oidc.Options{Now: clk.Now, RefreshInterval: time.Second, Observer: rec})
+	claims := testpeers.GitHubClaims("acme/app", "refs/heads/main", "credbroker")
+	for range 3 {
+		if _, err := v.Verify(t.Context(), is.Token(t, claims), finder(trusted)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := rec.told(); got != "ok" {
+		t.Fatalf("after three tokens of one key: told %q, want one ok", got)
+	}
+	// A token of a new key while the issuer is down: one failed fetch.
+	is.Rotate(t)
+	is.SetDown(true)
+	clk.Add(2 * time.Second)
+	if _, err := v.Verify(t.Context(), is.Token(t, claims), finder(trusted)); credbroker.ErrorCode(err) != credbroker.CodeUnavailable {
+		t.Fatalf("issuer down: %v", err)
+	}
+	is.SetDown(false)
+	clk.Add(2 * time.Second)
+	if _, err := v.Verify(t.Context(), is.Token(t, claims), finder(trusted)); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.told(); got != "ok error ok" {
+		t.Fatalf("told %q, want ok error ok", got)
+	}
+	if n := is.JWKSFetches.Load(); n != 2 {
+		t.Errorf("the issuer served its key set %d times, want 2 (the failed fetch ended at discovery)", n)
+	}
+}
