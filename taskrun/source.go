@@ -65,56 +65,41 @@ func ExpandCredentials(c *jobfile.Credentials, x Expander, path string, env Env)
 	src.WebIdentityTokenFile = ex("web_identity_token_file", c.WebIdentityTokenFile)
 	src.OIDC = ex("oidc", c.OIDC)
 	src.Audience = ex("audience", c.Audience)
-	if c.Duration != "" || c.Policy != "" || c.PolicyFile != "" || len(c.PolicyARNs) > 0 {
-		// A connector source's narrowing: what the vend asks of the broker.
-		if d := ex("duration", c.Duration); d != "" {
+	// narrow reads a duration, a policy (inline or from a file) and
+	// policy ARNs, the fields under prefix ("" or "role."), into src.Role.
+	narrow := func(prefix, duration, policy, policyFile string, arns []string) {
+		if d := ex(prefix+"duration", duration); d != "" {
 			dur, err := jobfile.ParseDuration(d)
 			if err != nil || dur <= 0 {
-				errs = append(errs, credbroker.Errorf(credbroker.CodeInvalid, join(path, "duration"), "invalid duration").
+				errs = append(errs, credbroker.Errorf(credbroker.CodeInvalid, join(path, prefix+"duration"), "invalid duration").
 					WithFix("write a duration such as 900s, 30m or 1h"))
 			}
 			src.Role.Duration = dur
 		}
-		src.Role.Policy = ex("policy", c.Policy)
-		if f := ex("policy_file", c.PolicyFile); f != "" {
+		src.Role.Policy = ex(prefix+"policy", policy)
+		if f := ex(prefix+"policy_file", policyFile); f != "" {
 			b, err := readSmall(f)
 			if err != nil {
-				errs = append(errs, credbroker.Errorf(credbroker.CodeInvalid, join(path, "policy_file"), "cannot read policy file %s: %s", f, err).
+				errs = append(errs, credbroker.Errorf(credbroker.CodeInvalid, join(path, prefix+"policy_file"), "cannot read policy file %s: %s", f, err).
 					WithFix("check the path; it is relative to the job file"))
 			}
 			src.Role.Policy = string(b)
 		}
-		for i, a := range c.PolicyARNs {
-			src.Role.PolicyARNs = append(src.Role.PolicyARNs, ex(fmt.Sprintf("policy_arns[%d]", i), a))
+		for i, a := range arns {
+			src.Role.PolicyARNs = append(src.Role.PolicyARNs, ex(fmt.Sprintf("%spolicy_arns[%d]", prefix, i), a))
 		}
+	}
+	if c.Duration != "" || c.Policy != "" || c.PolicyFile != "" || len(c.PolicyARNs) > 0 {
+		// A connector source's narrowing: what the vend asks of the broker.
+		narrow("", c.Duration, c.Policy, c.PolicyFile, c.PolicyARNs)
 	}
 
 	if r := c.Role; r != nil {
-		rp := join(path, "role")
 		ex2 := func(field, v string) string { return ex("role."+field, v) }
 		src.Role.ARN = ex2("arn", r.ARN)
 		src.Role.ExternalID = ex2("external_id", r.ExternalID)
 		src.Role.SessionName = ex2("session_name", r.SessionName)
-		if d := ex2("duration", r.Duration); d != "" {
-			dur, err := jobfile.ParseDuration(d)
-			if err != nil || dur <= 0 {
-				errs = append(errs, credbroker.Errorf(credbroker.CodeInvalid, join(rp, "duration"), "invalid duration").
-					WithFix("write a duration such as 900s, 30m or 1h"))
-			}
-			src.Role.Duration = dur
-		}
-		src.Role.Policy = ex2("policy", r.Policy)
-		if f := ex2("policy_file", r.PolicyFile); f != "" {
-			b, err := readSmall(f)
-			if err != nil {
-				errs = append(errs, credbroker.Errorf(credbroker.CodeInvalid, join(rp, "policy_file"), "cannot read policy file %s: %s", f, err).
-					WithFix("check the path; it is relative to the job file"))
-			}
-			src.Role.Policy = string(b)
-		}
-		for i, a := range r.PolicyARNs {
-			src.Role.PolicyARNs = append(src.Role.PolicyARNs, ex2(fmt.Sprintf("policy_arns[%d]", i), a))
-		}
+		narrow("role.", r.Duration, r.Policy, r.PolicyFile, r.PolicyARNs)
 		for _, tg := range r.Tags {
 			src.Role.Tags = append(src.Role.Tags, credbroker.Tag{Key: ex2("tags."+tg.Key, tg.Key), Value: ex2("tags."+tg.Key, tg.Value)})
 		}
