@@ -275,8 +275,18 @@ func (is *Issuer) sign(claims map[string]any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: k.priv},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), k.kid))
+	tok, err := signJWT(k.alg, k.priv, k.kid, payload)
+	if err == nil && is.OnToken != nil {
+		is.OnToken(tok)
+	}
+	return tok, err
+}
+
+// signJWT signs payload as a compact JWT with alg and key, kid in its
+// header.
+func signJWT(alg jose.SignatureAlgorithm, key any, kid string, payload []byte) (string, error) {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), kid))
 	if err != nil {
 		return "", err
 	}
@@ -284,11 +294,7 @@ func (is *Issuer) sign(claims map[string]any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tok, err := sig.CompactSerialize()
-	if err == nil && is.OnToken != nil {
-		is.OnToken(tok)
-	}
-	return tok, err
+	return sig.CompactSerialize()
 }
 
 // payload is the JSON claim set of a token.
@@ -342,16 +348,7 @@ func (is *Issuer) Hostile(t testing.TB, kind string, claims map[string]any) stri
 			t.Fatal(err)
 		}
 		secret := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: secret},
-			(&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), cur.kid))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sig, err := signer.Sign(payload)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := sig.CompactSerialize()
+		out, err := signJWT(jose.HS256, secret, cur.kid, payload)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -361,16 +358,7 @@ func (is *Issuer) Hostile(t testing.TB, kind string, claims map[string]any) stri
 		if err != nil {
 			t.Fatal(err)
 		}
-		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: priv},
-			(&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), "never-published"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sig, err := signer.Sign(payload)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := sig.CompactSerialize()
+		out, err := signJWT(jose.RS256, priv, "never-published", payload)
 		if err != nil {
 			t.Fatal(err)
 		}
