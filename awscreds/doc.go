@@ -21,9 +21,9 @@
 // cause. No error or log line holds a secret key, session token or sign-in
 // URL; access key IDs appear only masked.
 //
-// The environment is read only through Options.LookupEnv, except by
-// Issuer.DefaultChain, whose purpose is to load the broker host's own
-// configuration. Providers returned here do not cache: each Retrieve calls
+// The environment is read only through Options.LookupEnv; the broker
+// host's own configuration is loaded by package hostchain, and handed to
+// Issuer.HostChain. Providers returned here do not cache: each Retrieve calls
 // STS or the metadata service, and the caller wraps them in its cache.
 //
 // Retries use the SDK's standard retryer (full-jitter exponential backoff)

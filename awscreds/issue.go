@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/aws/smithy-go"
@@ -425,28 +424,4 @@ func (is *Issuer) callerIdentity(ctx context.Context, region, endpoint string, b
 		})
 	}
 	return aws.ToString(out.Account), aws.ToString(out.Arn), nil
-}
-
-// DefaultChain returns the broker host's own AWS credentials: the SDK's
-// default chain as config.LoadDefaultConfig builds it (environment, shared
-// config and credentials files, SSO, container and instance credentials).
-// Unlike everything else in this package it reads the host's environment
-// and files, through the SDK. The chain comes with the SDK's own cache,
-// which for instance profile credentials may extend credentials briefly
-// when the metadata service fails; the provider returned here still refuses
-// credentials that have expired by Options.Now.
-func (is *Issuer) DefaultChain(ctx context.Context) (credbroker.Provider, error) {
-	// The SDK's own HTTP client is kept: it honours AWS_CA_BUNDLE, which a
-	// plain *http.Client cannot take.
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, credbroker.Errorf(credbroker.CodeUnprocessable, "base",
-			"the broker host's AWS configuration cannot be loaded").
-			WithFix("check AWS_PROFILE, AWS_CONFIG_FILE and the shared config and credentials files").
-			WithCause(err)
-	}
-	if cfg.Credentials == nil {
-		return nil, credbroker.Errorf(credbroker.CodeUnprocessable, "base", "the broker host has no AWS credential chain")
-	}
-	return &sdkProvider{p: cfg.Credentials, source: "default", origin: origin{field: "base", chain: true}, now: is.now}, nil
 }

@@ -452,37 +452,6 @@ func BenchmarkCheck(b *testing.B) {
 	}
 }
 
-func TestDefaultChain(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("AWS_CONFIG_FILE", dir+"/config")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", dir+"/credentials")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "")
-	t.Setenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "")
-	t.Setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_ACCESS_KEY_ID", baseKeyID)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", baseSecret)
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	p, err := testIssuer().DefaultChain(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := p.Retrieve(context.Background())
-	if err != nil || c.AccessKeyID != baseKeyID || c.SecretAccessKey != baseSecret || c.Source != "default" {
-		t.Fatalf("got %+v, %v", c, err)
-	}
-
-	t.Setenv("AWS_ACCESS_KEY_ID", "")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
-	p, err = testIssuer().DefaultChain(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = p.Retrieve(context.Background())
-	wantError(t, err, credbroker.CodeUnprocessable, "base", "default AWS credential chain gave no credentials")
-}
-
 func TestFallbackLogHasNoSecrets(t *testing.T) {
 	var buf strings.Builder
 	is := testIssuer()

@@ -12,6 +12,18 @@ import (
 // It calls the SDK provider's Retrieve directly on every call: no cache and
 // no expiry extension here (the caller wraps the result in its own cache),
 // so credentials that have expired are never handed out as valid.
+// HostChain turns the broker host's own SDK credential chain (package
+// hostchain loads it: environment, shared config and credentials files,
+// SSO, container and instance credentials) into a credbroker.Provider.
+// Its errors are translated like every other, blamed on the field "base".
+// The chain comes with the SDK's own cache, which for instance profile
+// credentials may extend credentials briefly when the metadata service
+// fails; the provider returned still refuses credentials that have
+// expired by Options.Now.
+func (is *Issuer) HostChain(p aws.CredentialsProvider) credbroker.Provider {
+	return &sdkProvider{p: p, source: "default", origin: origin{field: "base", chain: true}, now: is.now}
+}
+
 type sdkProvider struct {
 	p      aws.CredentialsProvider
 	source string // credbroker.Credentials.Source

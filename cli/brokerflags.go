@@ -90,10 +90,3 @@ func table(w io.Writer, header []string, rows [][]string) error {
 	}
 	return tw.Flush()
 }
-
-func (a *app) brokerCommands() []*cobra.Command {
-	return []*cobra.Command{
-		a.serveCommand(), a.connectorCommand(), a.tokenCommand(), a.variableCommand(),
-		a.auditCommand(), a.keyCommand(), a.consoleCommand(), a.issuerCommand(), a.bindingCommand(),
-	}
-}

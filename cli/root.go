@@ -136,10 +136,14 @@ the task's output.`,
 		SilenceErrors: true,
 		Version:       Version,
 	}
-	root.SetVersionTemplate("credbroker {{.Version}}\n")
+	root.SetVersionTemplate("credbroker {{.Version}}" + buildName + "\n")
 	a.logOpts.register(root)
-	root.AddGroup(&cobra.Group{ID: "agent", Title: "Build tasks (agent side):"},
-		&cobra.Group{ID: "broker", Title: "The broker:"})
+	root.AddGroup(&cobra.Group{ID: "agent", Title: "Build tasks (agent side):"})
+	if buildNote == "" {
+		root.AddGroup(&cobra.Group{ID: "broker", Title: "The broker:"})
+	} else {
+		root.Long += "\n\n" + buildNote
+	}
 	agent := []struct {
 		name  string
 		build func() *cobra.Command
@@ -162,7 +166,9 @@ the task's output.`,
 	}
 	if only == "" {
 		for _, c := range a.brokerCommands() {
-			c.GroupID = "broker"
+			if !c.Hidden {
+				c.GroupID = "broker"
+			}
 			root.AddCommand(c)
 		}
 	}

@@ -1,3 +1,5 @@
+//go:build !agentonly
+
 package cli
 
 import (
@@ -10,6 +12,7 @@ import (
 
 	"github.com/credbroker/credbroker"
 	"github.com/credbroker/credbroker/awscreds"
+	"github.com/credbroker/credbroker/awscreds/hostchain"
 	"github.com/credbroker/credbroker/broker"
 	"github.com/credbroker/credbroker/httpapi"
 	"github.com/credbroker/credbroker/metrics"
@@ -112,7 +115,7 @@ Make the first admin token on the broker host with
 					p, err := awscreds.LookupRegion(region)
 					return p.ID, err
 				},
-				DefaultChain: issuer.DefaultChain,
+				DefaultChain: func(ctx context.Context) (credbroker.Provider, error) { return hostchain.Load(ctx, issuer) },
 				Signin: func(ctx context.Context, cr credbroker.Credentials, region, dest string, d time.Duration) (string, error) {
 					p, err := awscreds.LookupRegion(region)
 					if err != nil {

@@ -364,22 +364,27 @@ func TestRecipes(t *testing.T) {
 	w.secret(is.ActionsToken)
 
 	// credbroker and the AWS CLI on PATH, the CLI's S3 calls to MinIO (the
-	// AWS CLI 2.9 of Debian has no AWS_ENDPOINT_URL).
-	bin := filepath.Join(w.dir, "bin")
-	os.MkdirAll(bin, 0o755)
-	if err := os.Symlink(w.cb, filepath.Join(bin, "credbroker")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(bin, "aws"), []byte("#!/bin/sh\nexec "+w.aws+" --endpoint-url "+w.minio.Endpoint+" \"$@\"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path := ""
-	for _, kv := range testpeers.Env() {
-		if p, ok := strings.CutPrefix(kv, "PATH="); ok {
-			path = bin + ":" + p
+	// AWS CLI 2.9 of Debian has no AWS_ENDPOINT_URL). The broker's setup
+	// runs the full build; the CI's tasks run the agent build, which the
+	// pages install on agents.
+	onPath := func(dir, credbroker string) []string {
+		bin := filepath.Join(w.dir, dir)
+		os.MkdirAll(bin, 0o755)
+		if err := os.Symlink(credbroker, filepath.Join(bin, "credbroker")); err != nil {
+			t.Fatal(err)
 		}
+		if err := os.WriteFile(filepath.Join(bin, "aws"), []byte("#!/bin/sh\nexec "+w.aws+" --endpoint-url "+w.minio.Endpoint+" \"$@\"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		path := ""
+		for _, kv := range testpeers.Env() {
+			if p, ok := strings.CutPrefix(kv, "PATH="); ok {
+				path = bin + ":" + p
+			}
+		}
+		return []string{"PATH=" + path, "AWS_ENDPOINT_URL_STS=" + sts.URL}
 	}
-	peers := []string{"PATH=" + path, "AWS_ENDPOINT_URL_STS=" + sts.URL}
+	peers := recipePeers{admin: onPath("bin", w.cb), ci: onPath("bin-agent", testpeers.BuildCredbrokerAgent(t))}
 
 	seen := map[string]bool{}
 	for _, page := range pages {
@@ -405,7 +410,11 @@ func TestRecipes(t *testing.T) {
 // recipePage runs the tested blocks of one page in order: the broker's
 // setup on a broker of its own, then each recipe in the CI's shell and
 // environment.
-func (w *world) recipePage(t *testing.T, page string, setup ciSetup, sts *namingSTS, is *testpeers.Issuer, peers []string) {
+// recipePeers are the environments that put the peers on PATH: the
+// admin's (the full build) and the CI's (the agent build).
+type recipePeers struct{ admin, ci []string }
+
+func (w *world) recipePage(t *testing.T, page string, setup ciSetup, sts *namingSTS, is *testpeers.Issuer, peers recipePeers) {
 	name := filepath.Base(page)
 	blocks := parseRecipes(t, page)
 	kinds := map[string]int{}
@@ -437,7 +446,7 @@ func (w *world) recipePage(t *testing.T, page string, setup ciSetup, sts *naming
 	dd := dataDir(w, "broker-"+name)
 	b := w.startBrokerEnv([]string{"AWS_ENDPOINT_URL_STS=" + sts.URL}, dd)
 	admin := w.adminToken(dd)
-	adminEnv := w.env(append(peers, "CREDBROKER_BROKER="+b.URL, "CREDBROKER_TOKEN="+admin,
+	adminEnv := w.env(append(peers.admin, "CREDBROKER_BROKER="+b.URL, "CREDBROKER_TOKEN="+admin,
 		"DEPLOY_KEY_ID="+w.minio.RootUser, "DEPLOY_SECRET_FILE="+w.write("input-"+name+"-deploy.secret", w.minio.RootPassword))...)
 	var ciEnv []string
 	before := len(sts.sessions())
@@ -452,7 +461,7 @@ func (w *world) recipePage(t *testing.T, page string, setup ciSetup, sts *naming
 		if blk.test == "admin" {
 			r := w.runIn(dir, adminEnv, "bash", "-e", "-c", blk.text)
 			w.expectOK(r, where)
-			ciEnv = w.ciEnv(t, dir, setup, append(peers, "CREDBROKER_BROKER="+b.URL))
+			ciEnv = w.ciEnv(t, dir, setup, append(peers.ci, "CREDBROKER_BROKER="+b.URL))
 			continue
 		}
 		if ciEnv == nil {

@@ -182,6 +182,7 @@ type suite struct {
 	only   *regexp.Regexp
 
 	cb       string // the credbroker binary
+	agent    string // its agent build (-tags agentonly)
 	cmp      string // the binary of -compare, or ""
 	cmpSite  *site  // a broker on SQLite running cmp, beside sqlite
 	minio    *testpeers.MinIOServer
@@ -227,6 +228,7 @@ func TestSuite(t *testing.T) {
 
 	s.report.Code = codeVersion(s.root)
 	s.cb = testpeers.BuildCredbroker(t)
+	s.agent = testpeers.BuildCredbrokerAgent(t)
 	if *flagCompare != "" {
 		cmp, err := filepath.Abs(*flagCompare)
 		if err == nil {

@@ -37,7 +37,7 @@ type rule struct {
 // A new dependency needs a rule here (and a reason in its commit message).
 var rules = []rule{
 	{name: "the AWS SDK", modules: []string{"github.com/aws/aws-sdk-go-v2", "github.com/aws/smithy-go"},
-		owners: []string{"awscreds", "internal/testpeers"}},
+		owners: []string{"awscreds", "awscreds/hostchain", "internal/testpeers"}},
 	{name: "pgx", modules: []string{"github.com/jackc/pgx", "github.com/jackc/pgconn", "github.com/jackc/pgtype"},
 		owners: []string{"postgres"}, testers: []string{"e2e"}},
 	{name: "the SQLite driver", modules: []string{"modernc.org/sqlite", "github.com/mattn/go-sqlite3"},
@@ -348,6 +348,62 @@ func TestRulesCatchViolations(t *testing.T) {
 	for _, allowed := range []string{"awscreds imports", "e2e imports in its tests modernc.org/sqlite", "e2e imports in its tests github.com/chromedp", "cli imports github.com/spf13/cobra", "golang.org/x/time"} {
 		if strings.Contains(got, allowed) {
 			t.Errorf("an allowed import reported (%q) in:\n%s", allowed, got)
+		}
+	}
+}
+
+// agentForbidden are what the agent build (cmd/credbroker with the build
+// tag agentonly) must not link: the broker's side, whose package
+// initialisation every start of `credbroker exec` would otherwise pay.
+var agentForbidden = []string{
+	module + "/broker", module + "/sqlite", module + "/postgres", module + "/metrics", module + "/console",
+	module + "/internal/sqlstore", module + "/seal", module + "/awscreds/hostchain",
+	"github.com/prometheus", "modernc.org", "github.com/jackc",
+	"github.com/aws/aws-sdk-go-v2/config", "github.com/aws/aws-sdk-go-v2/service/sso",
+	"github.com/aws/aws-sdk-go-v2/service/ssooidc", "github.com/aws/aws-sdk-go-v2/service/signin",
+}
+
+// agentLinks reports which of deps the agent build may not link.
+func agentLinks(deps []string) []string {
+	var bad []string
+	for _, d := range deps {
+		for _, f := range agentForbidden {
+			if d == f || strings.HasPrefix(d, f+"/") {
+				bad = append(bad, d)
+				break
+			}
+		}
+	}
+	return bad
+}
+
+func TestAgentBuildLinksNoServerSide(t *testing.T) {
+	root := repoRoot(t)
+	cmd := exec.Command("go", "list", "-deps", "-tags", "agentonly", "./cmd/credbroker")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=readonly")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -tags agentonly: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, module+"/cli") || !slices.Contains(deps, module+"/taskrun") {
+		t.Fatalf("the agent build links neither cli nor taskrun: %v", deps)
+	}
+	for _, d := range agentLinks(deps) {
+		t.Errorf("the agent build links %s; keep the broker's side out of the agent's commands", d)
+	}
+	// The check itself: the full build links what the agent build may not.
+	cmd = exec.Command("go", "list", "-deps", "./cmd/credbroker")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=readonly")
+	if out, err = cmd.Output(); err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	full := agentLinks(strings.Fields(string(out)))
+	for _, f := range agentForbidden {
+		if !slices.ContainsFunc(full, func(d string) bool { return d == f || strings.HasPrefix(d, f+"/") }) {
+			t.Errorf("the full build does not link %s: drop it from agentForbidden", f)
 		}
 	}
 }

@@ -10,11 +10,14 @@ import (
 	"testing"
 )
 
-var credbrokerBuild struct {
+// aBuild is one build of ./cmd/credbroker, made once per test binary.
+type aBuild struct {
 	once sync.Once
 	path string
 	err  error
 }
+
+var credbrokerBuild, agentBuild aBuild
 
 // BuildCredbroker builds ./cmd/credbroker once per test binary and returns the
 // path of the executable, for integration tests that run it. When the test
@@ -27,21 +30,39 @@ var credbrokerBuild struct {
 func BuildCredbroker(t testing.TB) string {
 	t.Helper()
 	p := mustPeers(t)
-	credbrokerBuild.once.Do(func() {
-		credbrokerBuild.path, credbrokerBuild.err = buildCredbroker(p.root, filepath.Join(p.cache, "build"))
-	})
-	if credbrokerBuild.err != nil {
-		t.Fatalf("testpeers: %v", credbrokerBuild.err)
-	}
-	return credbrokerBuild.path
+	return credbrokerBuild.get(t, p, "credbroker", "")
 }
 
-func buildCredbroker(root, outDir string) (string, error) {
+// BuildCredbrokerAgent is BuildCredbroker for the agent build (build tag
+// agentonly: the build-task commands only), as the README builds it for
+// build agents. The executable is <cache>/build/credbroker-agent.
+func BuildCredbrokerAgent(t testing.TB) string {
+	t.Helper()
+	p := mustPeers(t)
+	return agentBuild.get(t, p, "credbroker-agent", "agentonly")
+}
+
+func (b *aBuild) get(t testing.TB, p *peers, name, tags string) string {
+	t.Helper()
+	b.once.Do(func() {
+		b.path, b.err = buildCredbroker(p.root, filepath.Join(p.cache, "build"), name, tags)
+	})
+	if b.err != nil {
+		t.Fatalf("testpeers: %v", b.err)
+	}
+	return b.path
+}
+
+// buildCredbroker builds ./cmd/credbroker of the module at root into
+// outDir as name (with the build tags given, none when empty).
+func buildCredbroker(root, outDir, name, tags string) (string, error) {
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return "", fmt.Errorf("build credbroker: %w", err)
 	}
-	name := "credbroker"
 	args := []string{"build"}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
 	if raceEnabled {
 		name += "-race"
 		args = append(args, "-race")

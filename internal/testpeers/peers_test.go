@@ -307,7 +307,7 @@ func TestBuildCredbrokerBuild(t *testing.T) {
 		}
 	}
 	out := filepath.Join(t.TempDir(), "build")
-	path, err := buildCredbroker(root, out)
+	path, err := buildCredbroker(root, out, "credbroker", "")
 	if err != nil {
 		t.Fatal(err)
 	}
