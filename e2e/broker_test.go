@@ -381,20 +381,46 @@ func TestAuditTamperAndFailClosed(t *testing.T) {
 	if _, err := db.Exec(`CREATE TRIGGER audit_readonly BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'read-only'); END`); err != nil {
 		t.Fatal(err)
 	}
-	st, res, e := s.b.vend(s.agent, credbroker.VendRequest{Connector: "deploy", Plan: "OPS-DEPLOY", Build: "99"})
-	if st != http.StatusServiceUnavailable || res != nil || !strings.Contains(e["message"], "audit record could not be written") {
-		t.Fatalf("vend with a read-only audit: %d %v", st, e)
+	// The audit journal holds a lone vend's record durably until its move
+	// into the table (the broker's background step, or a read of the
+	// trail), which now fails: from then on vends are refused. The vends
+	// granted before are in the journal, and reach the table once it
+	// takes records again.
+	var journaled []string
+	deadline := time.Now().Add(time.Minute)
+	for {
+		build := fmt.Sprint(99 + len(journaled))
+		st, res, e := s.b.vend(s.agent, credbroker.VendRequest{Connector: "deploy", Plan: "OPS-DEPLOY", Build: build})
+		if st == http.StatusOK {
+			journaled = append(journaled, build)
+			w.expectOK(s.b.admin(s.admin, "", "audit", "--limit", "1"), "audit read with the table refusing records")
+			if time.Now().After(deadline) {
+				t.Fatalf("vends with a read-only audit table were still granted after a minute (%d)", len(journaled))
+			}
+			continue
+		}
+		if st != http.StatusServiceUnavailable || res != nil || !strings.Contains(e["message"], "audit record could not be written") {
+			t.Fatalf("vend with a read-only audit: %d %v", st, e)
+		}
+		break
 	}
 	// Cached credentials are withheld too.
-	st, _, _ = s.b.vend(s.agent, credbroker.VendRequest{Connector: "deploy", Plan: "OPS-DEPLOY", Build: "1"})
+	st, _, _ := s.b.vend(s.agent, credbroker.VendRequest{Connector: "deploy", Plan: "OPS-DEPLOY", Build: "1"})
 	if st != http.StatusServiceUnavailable {
 		t.Fatalf("cached vend with a read-only audit: %d", st)
 	}
 	if _, err := db.Exec(`DROP TRIGGER audit_readonly`); err != nil {
 		t.Fatal(err)
 	}
-	if st, _, e := s.b.vend(s.agent, credbroker.VendRequest{Connector: "deploy", Plan: "OPS-DEPLOY", Build: "100"}); st != 200 {
+	if st, _, e := s.b.vend(s.agent, credbroker.VendRequest{Connector: "deploy", Plan: "OPS-DEPLOY", Build: "200"}); st != 200 {
 		t.Fatalf("vend once the audit is writable again: %d %v", st, e)
+	}
+	r = s.b.admin(s.admin, "", "audit", "--plan", "OPS-DEPLOY", "--output", "json")
+	w.expectOK(r, "audit")
+	for _, b := range append(journaled, "200") {
+		if !strings.Contains(r.stdout, `"build": "`+b+`"`) {
+			t.Errorf("the audit has no record of the vend of build %s, granted with the table refusing records:\n%s", b, r.stdout)
+		}
 	}
 }
 

@@ -7,6 +7,10 @@
 // Durability: the file is in WAL mode with synchronous=FULL by default, so
 // every acknowledged write has reached the disk before its transaction
 // returns; a crash or power loss loses nothing that was acknowledged.
+// A lone vend's audit record (AppendAudit of a few records) goes first to
+// the audit journal, the file DB-audit beside the database (journal.go):
+// one write in place and one fdatasync, then moved into the audit table
+// in the background and before every read of the trail.
 // Options.Synchronous = SyncNormal trades the power-loss half of that for
 // speed: commits no longer wait for the disk, a crash of the process still
 // loses nothing, and a power cut or operating-system crash may lose the
@@ -39,6 +43,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/credbroker/credbroker"
@@ -96,6 +101,11 @@ type Store struct {
 	*sqlstore.Store
 	w *sql.DB // the single writer connection
 	r *sql.DB // read-only connections
+	// j is the audit journal (journal.go); nil when the store is
+	// read-only or the system has no file locks.
+	j         *journal
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ credbroker.Store = (*Store)(nil)
@@ -155,11 +165,127 @@ func Open(ctx context.Context, path string, optFns ...func(*Options)) (*Store, e
 	w.SetConnMaxIdleTime(0)
 	r.SetMaxOpenConns(o.Readers)
 	r.SetMaxIdleConns(o.Readers)
-	core, err := sqlstore.Open(ctx, d, sqlstore.Options{Writer: w, Reader: r, ReadOnly: o.ReadOnly})
+	var j *journal
+	co := sqlstore.Options{Writer: w, Reader: r, ReadOnly: o.ReadOnly}
+	if !o.ReadOnly && journalSupported {
+		if j, err = newJournal(abs, o.Synchronous == SyncFull); err != nil {
+			w.Close()
+			r.Close()
+			return nil, err
+		}
+		co.AuditGate = j
+	}
+	core, err := sqlstore.Open(ctx, d, co)
+	if err != nil {
+		if j != nil {
+			j.close(ctx)
+		}
+		return nil, err
+	}
+	if j != nil {
+		if err := j.start(ctx, core); err != nil {
+			j.close(ctx)
+			core.Close()
+			return nil, err
+		}
+	}
+	return &Store{Store: core, w: w, r: r, j: j}, nil
+}
+
+// AppendAudit chains recs after the last record and makes them durable,
+// all or none. A few records (a lone vend's) take one write and one flush
+// of the audit journal (journal.go) and join the audit table soon after,
+// and before any read of the trail; more go to the table in one
+// transaction. Without a journal (read-only, or a system without file
+// locks) every append goes to the table.
+func (s *Store) AppendAudit(ctx context.Context, recs ...*credbroker.AuditRecord) error {
+	if s.j == nil || len(recs) == 0 || len(recs) > journalMaxBatch {
+		// A large group goes to the table (through the journal's gate,
+		// which moves the journal in first).
+		return s.Store.AppendAudit(ctx, recs...)
+	}
+	for _, r := range recs {
+		if r == nil {
+			return credbroker.Errorf(credbroker.CodeInvalid, "audit", "nil audit record")
+		}
+	}
+	return s.j.append(ctx, recs)
+}
+
+// ListAudit returns the records matching f in Seq order, those still in
+// the journal included: they are moved into the table first, or, while
+// the table refuses them, read from the journal.
+func (s *Store) ListAudit(ctx context.Context, f credbroker.AuditFilter) ([]credbroker.AuditRecord, error) {
+	if s.j == nil {
+		return s.Store.ListAudit(ctx, f)
+	}
+	left, err := s.j.forRead(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{Store: core, w: w, r: r}, nil
+	recs, err := s.Store.ListAudit(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range left {
+		if f.Limit > 0 && len(recs) >= f.Limit {
+			break
+		}
+		if auditMatches(f, r) {
+			recs = append(recs, *r)
+		}
+	}
+	return recs, nil
+}
+
+// auditMatches applies f to a record of the journal as ListAudit's query
+// applies it to the table (times compared at the table's microseconds).
+func auditMatches(f credbroker.AuditFilter, r *credbroker.AuditRecord) bool {
+	at := r.Time.UnixMicro()
+	ceil := func(t time.Time) int64 { return t.Add(time.Microsecond - time.Nanosecond).UnixMicro() }
+	switch {
+	case !f.Since.IsZero() && at < ceil(f.Since),
+		!f.Until.IsZero() && at >= ceil(f.Until),
+		f.Plan != "" && r.Plan != f.Plan,
+		f.Connector != "" && r.Connector != f.Connector,
+		f.Outcome != "" && r.Outcome != f.Outcome,
+		f.Action != "" && r.Action != f.Action,
+		f.AfterSeq > 0 && r.Seq <= f.AfterSeq:
+		return false
+	}
+	return true
+}
+
+// AuditHead returns the sequence and hash of the last record appended,
+// in the journal or the table.
+func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
+	if s.j == nil {
+		return s.Store.AuditHead(ctx)
+	}
+	left, err := s.j.forRead(ctx)
+	if err != nil {
+		return 0, "", err
+	}
+	if len(left) > 0 {
+		last := left[len(left)-1]
+		return last.Seq, last.Hash, nil
+	}
+	return s.Store.AuditHead(ctx)
+}
+
+// Close moves the journal's records into the table and closes the store.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.j != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), journalFlushTimeout)
+			errs = append(errs, s.j.close(ctx))
+			cancel()
+		}
+		errs = append(errs, s.Store.Close())
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
 }
 
 // dialect is what SQLite needs of the store's logic; path is the database

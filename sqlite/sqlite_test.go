@@ -58,6 +58,11 @@ func vends(t testing.TB, s *Store, n int) {
 			t.Fatal(err)
 		}
 	}
+	// The records are durable in the audit journal; a read of the trail
+	// moves them into the table, where the tests look at them raw.
+	if _, _, err := s.AuditHead(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // problems verifies the whole trail of s.
@@ -325,13 +330,23 @@ func TestWriteRefusedByTrigger(t *testing.T) {
 	if _, err := rawDB(t, path).Exec(`CREATE TRIGGER read_only BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'read-only'); END`); err != nil {
 		t.Fatal(err)
 	}
+	// The audit journal takes the next record (durable there); the move
+	// into the table fails, and from then on appends are refused until
+	// the table takes records again. The journal's record stays readable.
+	first := &credbroker.AuditRecord{Time: time.Now(), Action: credbroker.ActionVend}
+	if err := s.AppendAudit(ctx, first); err != nil || first.Seq != 4 {
+		t.Fatalf("the journal refused a record before any move failed: seq %d, %v", first.Seq, err)
+	}
+	if seq, _, err := s.AuditHead(ctx); err != nil || seq != 4 {
+		t.Errorf("head %d (%v), want 4, the journal's record", seq, err)
+	}
 	r := &credbroker.AuditRecord{Time: time.Now(), Action: credbroker.ActionVend}
 	wantUnwritable(t, s.AppendAudit(ctx, r))
 	if r.Seq != 0 {
 		t.Errorf("a record that was not stored carries seq %d", r.Seq)
 	}
-	if seq, _, err := s.AuditHead(ctx); err != nil || seq != 3 {
-		t.Errorf("after a refused append the head is %d (%v), want 3", seq, err)
+	if seq, _, err := s.AuditHead(ctx); err != nil || seq != 4 {
+		t.Errorf("after a refused append the head is %d (%v), want 4", seq, err)
 	}
 	if p := problems(t, s); len(p) > 0 {
 		t.Errorf("trail after a refused append: %v", p)

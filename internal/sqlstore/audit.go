@@ -116,14 +116,25 @@ func (s *Store) auditInsert(ctx context.Context, n int, moveHead bool) (*sql.Stm
 // appenders on any number of brokers take turns and the chain has no fork
 // and no gap. An admin change takes the lock last, after its own rows, so
 // lock order is the same in every transaction.
-func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, p *auditPlan, recs []*credbroker.AuditRecord) error {
+//
+// With chained, recs carry their chain already (AppendChained) and must
+// continue the head: otherwise the transaction fails and nothing is
+// stored.
+func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, p *auditPlan, recs []*credbroker.AuditRecord, chained bool) error {
 	var seq int64
 	var hash string
 	if err := tx.StmtContext(ctx, p.head).QueryRowContext(ctx).Scan(&seq, &hash); err != nil {
 		return err
 	}
 	for _, r := range recs {
-		r.Chain(seq, hash)
+		if chained {
+			if r.Seq != seq+1 || r.PrevHash != hash || r.Hash != r.ComputeHash() {
+				return credbroker.Errorf(credbroker.CodeConflict, "audit",
+					"audit record %d does not continue the trail, whose last record is %d", r.Seq, seq)
+			}
+		} else {
+			r.Chain(seq, hash)
+		}
 		seq, hash = r.Seq, r.Hash
 	}
 	args := make([]any, 0, 2+auditRowValues*min(len(recs), auditChunk))
@@ -160,6 +171,24 @@ func (s *Store) AppendAudit(ctx context.Context, recs ...*credbroker.AuditRecord
 		}
 	}
 	return s.write(ctx, "append audit", nil, recs...)
+}
+
+// AppendChained stores records that were chained already (their Seq,
+// PrevHash and Hash set, as an audit journal in front of the table keeps
+// them), in one transaction and in order, after checking that they
+// continue the trail: the first follows the head, each the one before,
+// and each hash is its record's. It fails with CodeConflict, storing
+// nothing, when they do not. It does not enter the store's AuditGate.
+func (s *Store) AppendChained(ctx context.Context, recs ...*credbroker.AuditRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	for _, r := range recs {
+		if r == nil {
+			return credbroker.Errorf(credbroker.CodeInvalid, "audit", "nil audit record")
+		}
+	}
+	return s.writeAudit(ctx, "append audit", nil, true, recs)
 }
 
 // ListAudit returns the records matching f in Seq order. Since is

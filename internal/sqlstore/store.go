@@ -111,6 +111,19 @@ type Options struct {
 	// which holds the fleet's session locks for as long as it lives, apart
 	// from the pool of Writer; nil when the store has no Fleet.
 	Locks *sql.DB
+	// AuditGate, when set, is entered before every write transaction
+	// that appends audit records and left after it (SQLite's audit
+	// journal: it moves what it holds into the table first).
+	AuditGate AuditGate
+}
+
+// AuditGate is held around the store's write transactions that append
+// audit records, so that a journal in front of the table can move its
+// records in first and learn that the trail moved on.
+type AuditGate interface {
+	// Enter is called before the transaction; an error fails the write.
+	// leave is called after it, committed or not.
+	Enter(ctx context.Context) (leave func(), err error)
 }
 
 // Store is credbroker.Store over a database/sql database. Its methods are
@@ -121,6 +134,7 @@ type Store struct {
 	locks   *sql.DB
 	retries int
 	timeout time.Duration
+	gate    AuditGate
 	closed  atomic.Bool
 	once    sync.Once
 
@@ -147,7 +161,7 @@ type stmtKey struct {
 // store. The store owns o.Writer, o.Reader and o.Locks from then on and
 // closes them in Close, also when Open fails.
 func Open(ctx context.Context, d Dialect, o Options) (*Store, error) {
-	s := &Store{d: d, w: o.Writer, r: o.Reader, locks: o.Locks, retries: max(o.Retries, 0), timeout: o.Timeout}
+	s := &Store{d: d, w: o.Writer, r: o.Reader, locks: o.Locks, retries: max(o.Retries, 0), timeout: o.Timeout, gate: o.AuditGate}
 	if s.r == nil {
 		s.r = s.w
 	}
@@ -288,6 +302,24 @@ func (s *Store) tx(ctx context.Context, op string, fn func(ctx context.Context, 
 // audit records are stored together or not at all. On failure the records
 // are left unchained.
 func (s *Store) write(ctx context.Context, op string, fn func(ctx context.Context, tx *sql.Tx) error, audit ...*credbroker.AuditRecord) error {
+	if len(audit) > 0 && s.gate != nil {
+		leave, err := s.gate.Enter(ctx)
+		if err != nil {
+			unchain(audit)
+			return err
+		}
+		defer leave()
+	}
+	err := s.writeAudit(ctx, op, fn, false, audit)
+	if err != nil {
+		unchain(audit)
+	}
+	return err
+}
+
+// writeAudit is write without the gate. With chained, the records carry
+// their Seq, PrevHash and Hash already and must continue the trail.
+func (s *Store) writeAudit(ctx context.Context, op string, fn func(ctx context.Context, tx *sql.Tx) error, chained bool, audit []*credbroker.AuditRecord) error {
 	var plan *auditPlan
 	if len(audit) > 0 {
 		var err error
@@ -295,21 +327,17 @@ func (s *Store) write(ctx context.Context, op string, fn func(ctx context.Contex
 			return s.fail(op, err)
 		}
 	}
-	err := s.tx(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+	return s.tx(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
 		if fn != nil {
 			if err := fn(ctx, tx); err != nil {
 				return err
 			}
 		}
 		if plan != nil {
-			return s.appendTx(ctx, tx, plan, audit)
+			return s.appendTx(ctx, tx, plan, audit, chained)
 		}
 		return nil
 	})
-	if err != nil {
-		unchain(audit)
-	}
-	return err
 }
 
 // retry calls attempt until it succeeds, fails for good, or has been
