@@ -6,6 +6,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -76,6 +77,9 @@ Make the first admin token on the broker host with
 			}
 			if err := of.check(); err != nil {
 				return err
+			}
+			if _, set := a.getenv("GOGC"); !set {
+				debug.SetGCPercent(serveGCPercent)
 			}
 			if sf.sync == "" {
 				sf.sync = a.env("CREDBROKER_STORE_SYNC")
@@ -246,3 +250,10 @@ func (l *serverLimits) options(o httpapi.ServerOptions) httpapi.ServerOptions {
 	o.AuthFailureRate, o.AuthFailureBurst = l.authFailureRate, l.authFailureBurst
 	return o
 }
+
+// serveGCPercent is the broker's garbage collector target when GOGC is not
+// set: a vend allocates a few KB that die at once, and the live heap is
+// small, so collecting at 5x the live heap instead of 2x buys 6-12% more
+// vends a second at 64 connections for about 13 MB more resident memory
+// (BENCHMARKS.md). GOGC, and GOMEMLIMIT for a cap, override it.
+const serveGCPercent = 400
