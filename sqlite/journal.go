@@ -57,6 +57,9 @@ const (
 	// step moves the rest under the lock and empties the file, which it
 	// otherwise does only when it finds everything moved.
 	journalCompactAt = 16 << 20
+	// journalMoveChunk is the most records one transaction of a move
+	// takes.
+	journalMoveChunk = 512
 	// journalMaxBatch is the most records an append puts in the journal:
 	// a larger group (many vends at once, committed together) goes to the
 	// table in one transaction, whose one flush it shares, as the journal
@@ -138,16 +141,32 @@ func (j *journal) start(ctx context.Context, core *sqlstore.Store) error {
 
 // locked runs fn holding the process's mutex and the file's flock.
 func (j *journal) locked(ctx context.Context, fn func() error) error {
+	if err := j.acquire(); err != nil {
+		return err
+	}
+	defer j.release()
+	return fn()
+}
+
+// acquire takes the process's mutex and the file's flock; on failure it
+// holds neither.
+func (j *journal) acquire() error {
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	if j.f == nil || j.core == nil {
+		j.mu.Unlock()
 		return credbroker.Errorf(credbroker.CodeUnavailable, "audit", "store is unavailable: it is closed")
 	}
 	if err := lockFile(j.f); err != nil {
+		j.mu.Unlock()
 		return j.fail("lock", err)
 	}
-	defer unlockFile(j.f)
-	return fn()
+	return nil
+}
+
+// release lets acquire's locks go.
+func (j *journal) release() {
+	unlockFile(j.f)
+	j.mu.Unlock()
 }
 
 // fail wraps an error of the journal file; the vend it serves is refused.
@@ -300,21 +319,48 @@ func (j *journal) moveLocked(ctx context.Context) error {
 	return j.moveErr
 }
 
-func (j *journal) moveInto(ctx context.Context) error {
-	// A journal as this process left it is read from where the
-	// background step stopped; any other in full.
-	var recs []*credbroker.AuditRecord
+// unmoved returns the journal's records that are not in the table yet,
+// and the table's head. A journal as this process left it is read from
+// where the background step stopped; any other in full. The flock is
+// held.
+func (j *journal) unmoved(ctx context.Context) (recs []*credbroker.AuditRecord, seq int64, hash string, err error) {
 	ok, err := j.current()
-	if err == nil && ok && j.end == int64(journalHeader) {
-		return nil // empty, and the head known
-	}
 	if err == nil && ok {
 		recs, err = j.readRange(j.moved, j.end)
 	} else {
 		recs, err = j.read()
 	}
 	if err != nil {
-		return err
+		return nil, 0, "", err
+	}
+	if seq, hash, err = j.core.AuditHead(ctx); err != nil {
+		return nil, 0, "", err
+	}
+	rest := recs[:0]
+	for _, r := range recs {
+		if r.Seq > seq {
+			rest = append(rest, r)
+		}
+	}
+	return rest, seq, hash, nil
+}
+
+// insert stores records of the journal in the table, journalMoveChunk
+// to a transaction, in order; on failure the chunks before stay stored.
+func (j *journal) insert(ctx context.Context, recs []*credbroker.AuditRecord) error {
+	for len(recs) > 0 {
+		n := min(len(recs), journalMoveChunk)
+		if err := j.core.AppendChained(ctx, recs[:n]...); err != nil {
+			return err
+		}
+		recs = recs[n:]
+	}
+	return nil
+}
+
+func (j *journal) moveInto(ctx context.Context) error {
+	if ok, err := j.current(); err == nil && ok && j.end == int64(journalHeader) {
+		return nil // empty, and the head known
 	}
 	var seq int64
 	var hash string
@@ -324,23 +370,15 @@ func (j *journal) moveInto(ctx context.Context) error {
 	// is tried again from the new head, twice, before it counts as a
 	// journal that does not continue the trail.
 	for try := 0; ; try++ {
-		if seq, hash, err = j.core.AuditHead(ctx); err != nil {
+		rest, headSeq, headHash, err := j.unmoved(ctx)
+		if err != nil {
 			return err
 		}
-		var rest []*credbroker.AuditRecord
-		for _, r := range recs {
-			if r.Seq > seq {
-				rest = append(rest, r)
+		if err = j.insert(ctx, rest); err == nil {
+			seq, hash = headSeq, headHash
+			if len(rest) > 0 {
+				seq, hash = rest[len(rest)-1].Seq, rest[len(rest)-1].Hash
 			}
-		}
-		for len(rest) > 0 && err == nil {
-			n := min(len(rest), 512)
-			if err = j.core.AppendChained(ctx, rest[:n]...); err == nil {
-				seq, hash = rest[n-1].Seq, rest[n-1].Hash
-				rest = rest[n:]
-			}
-		}
-		if err == nil {
 			break
 		}
 		if credbroker.ErrorCode(err) != credbroker.CodeConflict {
@@ -512,11 +550,7 @@ func (j *journal) moveSome(ctx context.Context) {
 	if err != nil || len(recs) == 0 {
 		return
 	}
-	for rest := recs; len(rest) > 0 && err == nil; {
-		n := min(len(rest), 512)
-		err = j.core.AppendChained(ctx, rest[:n]...)
-		rest = rest[n:]
-	}
+	err = j.insert(ctx, recs)
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if err != nil {
@@ -542,20 +576,9 @@ func (j *journal) forRead(ctx context.Context) (left []*credbroker.AuditRecord, 
 		if j.moveLocked(ctx) == nil {
 			return nil
 		}
-		recs, err := j.read()
-		if err != nil {
-			return err
-		}
-		seq, _, err := j.core.AuditHead(ctx)
-		if err != nil {
-			return err
-		}
-		for _, r := range recs {
-			if r.Seq > seq {
-				left = append(left, r)
-			}
-		}
-		return nil
+		var err error
+		left, _, _, err = j.unmoved(ctx)
+		return err
 	})
 	return left, err
 }
@@ -566,25 +589,19 @@ func (j *journal) forRead(ctx context.Context) (left []*credbroker.AuditRecord, 
 func (j *journal) Enter(ctx context.Context) (func(), error) {
 	j.moveMu.Lock()
 	j.mu.Lock()
-	if j.core == nil {
-		// Opening: the migrations run before the journal starts.
-		j.mu.Unlock()
+	opening := j.core == nil
+	j.mu.Unlock()
+	if opening {
+		// The migrations run before the journal starts.
 		j.moveMu.Unlock()
 		return func() {}, nil
 	}
-	if j.f == nil {
-		j.mu.Unlock()
+	if err := j.acquire(); err != nil {
 		j.moveMu.Unlock()
-		return nil, credbroker.Errorf(credbroker.CodeUnavailable, "audit", "store is unavailable: it is closed")
-	}
-	if err := lockFile(j.f); err != nil {
-		j.mu.Unlock()
-		j.moveMu.Unlock()
-		return nil, j.fail("lock", err)
+		return nil, err
 	}
 	if err := j.moveLocked(ctx); err != nil {
-		unlockFile(j.f)
-		j.mu.Unlock()
+		j.release()
 		j.moveMu.Unlock()
 		return nil, err
 	}
@@ -592,8 +609,7 @@ func (j *journal) Enter(ctx context.Context) (func(), error) {
 		// The journal is empty (moved above) and as this process left
 		// it; only the head moved on, in the table.
 		j.headStale = true
-		unlockFile(j.f)
-		j.mu.Unlock()
+		j.release()
 		j.moveMu.Unlock()
 	}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"hash/crc32"
 	"os"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/credbroker/credbroker"
+	"github.com/credbroker/credbroker/internal/sqlstore"
 )
 
 // abandon stops a store's background step without moving its journal,
@@ -216,5 +218,50 @@ func TestJournalFilteredReadWhileTheTableRefuses(t *testing.T) {
 	}
 	if p := problems(t, s); len(p) > 0 {
 		t.Fatalf("trail across table and journal: %v", p)
+	}
+}
+
+// AuditMatches, which filters the journal's records, agrees with
+// ListAudit's query on the table, filter by filter.
+func TestAuditMatchesTheQuery(t *testing.T) {
+	ctx := t.Context()
+	s, _ := openTemp(t)
+	base := time.Now().Truncate(time.Second)
+	for i := range 12 {
+		r := vendRecord(string(rune('a' + i)))
+		r.Time = base.Add(time.Duration(i) * 1500 * time.Microsecond)
+		if i%3 == 0 {
+			r.Plan, r.Connector, r.Outcome = "OPS-OTHER", "publish", credbroker.OutcomeRefused
+		}
+		if err := s.Store.AppendAudit(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := s.ListAudit(ctx, credbroker.AuditFilter{})
+	if err != nil || len(all) != 12 {
+		t.Fatalf("%d records, %v", len(all), err)
+	}
+	for _, f := range []credbroker.AuditFilter{
+		{Plan: "OPS-OTHER"}, {Connector: "deploy"}, {Outcome: credbroker.OutcomeRefused}, {Action: credbroker.ActionVend},
+		{AfterSeq: 7}, {Since: base.Add(4500 * time.Microsecond)}, {Until: base.Add(4500*time.Microsecond + 1)},
+		{Since: base.Add(3*time.Millisecond + 1), Until: base.Add(9 * time.Millisecond), Plan: "OPS-DEPLOY"},
+	} {
+		want, err := s.Store.ListAudit(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int64
+		for i := range all {
+			if sqlstore.AuditMatches(f, &all[i]) {
+				got = append(got, all[i].Seq)
+			}
+		}
+		var wantSeqs []int64
+		for _, r := range want {
+			wantSeqs = append(wantSeqs, r.Seq)
+		}
+		if len(wantSeqs) == 0 || fmt.Sprint(got) != fmt.Sprint(wantSeqs) {
+			t.Errorf("filter %+v: AuditMatches keeps %v, the query %v", f, got, wantSeqs)
+		}
 	}
 }

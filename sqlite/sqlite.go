@@ -204,10 +204,8 @@ func (s *Store) AppendAudit(ctx context.Context, recs ...*credbroker.AuditRecord
 		// which moves the journal in first).
 		return s.Store.AppendAudit(ctx, recs...)
 	}
-	for _, r := range recs {
-		if r == nil {
-			return credbroker.Errorf(credbroker.CodeInvalid, "audit", "nil audit record")
-		}
+	if err := sqlstore.CheckAudit(recs); err != nil {
+		return err
 	}
 	return s.j.append(ctx, recs)
 }
@@ -231,29 +229,11 @@ func (s *Store) ListAudit(ctx context.Context, f credbroker.AuditFilter) ([]cred
 		if f.Limit > 0 && len(recs) >= f.Limit {
 			break
 		}
-		if auditMatches(f, r) {
+		if sqlstore.AuditMatches(f, r) {
 			recs = append(recs, *r)
 		}
 	}
 	return recs, nil
-}
-
-// auditMatches applies f to a record of the journal as ListAudit's query
-// applies it to the table (times compared at the table's microseconds).
-func auditMatches(f credbroker.AuditFilter, r *credbroker.AuditRecord) bool {
-	at := r.Time.UnixMicro()
-	ceil := func(t time.Time) int64 { return t.Add(time.Microsecond - time.Nanosecond).UnixMicro() }
-	switch {
-	case !f.Since.IsZero() && at < ceil(f.Since),
-		!f.Until.IsZero() && at >= ceil(f.Until),
-		f.Plan != "" && r.Plan != f.Plan,
-		f.Connector != "" && r.Connector != f.Connector,
-		f.Outcome != "" && r.Outcome != f.Outcome,
-		f.Action != "" && r.Action != f.Action,
-		f.AfterSeq > 0 && r.Seq <= f.AfterSeq:
-		return false
-	}
-	return true
 }
 
 // AuditHead returns the sequence and hash of the last record appended,

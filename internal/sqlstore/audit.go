@@ -165,12 +165,20 @@ func (s *Store) AppendAudit(ctx context.Context, recs ...*credbroker.AuditRecord
 	if len(recs) == 0 {
 		return nil
 	}
+	if err := CheckAudit(recs); err != nil {
+		return err
+	}
+	return s.write(ctx, "append audit", nil, recs...)
+}
+
+// CheckAudit refuses a list of records to append that holds a nil one.
+func CheckAudit(recs []*credbroker.AuditRecord) error {
 	for _, r := range recs {
 		if r == nil {
 			return credbroker.Errorf(credbroker.CodeInvalid, "audit", "nil audit record")
 		}
 	}
-	return s.write(ctx, "append audit", nil, recs...)
+	return nil
 }
 
 // AppendChained stores records that were chained already (their Seq,
@@ -183,10 +191,8 @@ func (s *Store) AppendChained(ctx context.Context, recs ...*credbroker.AuditReco
 	if len(recs) == 0 {
 		return nil
 	}
-	for _, r := range recs {
-		if r == nil {
-			return credbroker.Errorf(credbroker.CodeInvalid, "audit", "nil audit record")
-		}
+	if err := CheckAudit(recs); err != nil {
+		return err
 	}
 	return s.writeAudit(ctx, "append audit", nil, true, recs)
 }
@@ -231,6 +237,25 @@ func (s *Store) ListAudit(ctx context.Context, f credbroker.AuditFilter) ([]cred
 		query += ` LIMIT ` + s.d.Placeholder(len(args))
 	}
 	return readAll(ctx, s, "list audit", query, scanAudit, args...)
+}
+
+// AuditMatches applies f to one record as ListAudit's query applies it to
+// the table, times compared at the table's microseconds; Limit aside. It
+// is for records not in the table yet (SQLite's audit journal), and must
+// change with the query.
+func AuditMatches(f credbroker.AuditFilter, r *credbroker.AuditRecord) bool {
+	at := r.Time.UnixMicro()
+	switch {
+	case !f.Since.IsZero() && at < ceilMicros(f.Since),
+		!f.Until.IsZero() && at >= ceilMicros(f.Until),
+		f.Plan != "" && r.Plan != f.Plan,
+		f.Connector != "" && r.Connector != f.Connector,
+		f.Outcome != "" && r.Outcome != f.Outcome,
+		f.Action != "" && r.Action != f.Action,
+		f.AfterSeq > 0 && r.Seq <= f.AfterSeq:
+		return false
+	}
+	return true
 }
 
 // scanAudit reads one row of auditColumns.
