@@ -17,11 +17,6 @@ const buildName = " (agent build: build-task commands only)"
 var buildNote = "This is credbroker's agent build: the build-task commands only. The broker's\n" +
 	"commands (" + strings.Join(brokerCommandNames, ", ") + ") are in the full build."
 
-// brokerCommandNames are the commands of the full build that this one
-// leaves out, with the server side they would link (the store drivers,
-// the metrics, the console, the SDK's config loader).
-var brokerCommandNames = []string{"serve", "connector", "token", "variable", "audit", "key", "console", "issuer", "binding"}
-
 // brokerCommands, in the agent build, are hidden stand-ins that say where
 // the broker's commands are instead of cobra's "unknown command".
 func (a *app) brokerCommands() []*cobra.Command {

@@ -171,3 +171,16 @@ func TestLeanTreeHelpIsTheSame(t *testing.T) {
 		}
 	}
 }
+
+// The agent build's stand-ins and its help name the full build's broker
+// commands: brokerCommandNames must stay their list.
+func TestBrokerCommandNames(t *testing.T) {
+	a := &app{}
+	var names []string
+	for _, c := range a.brokerCommands() {
+		names = append(names, c.Name())
+	}
+	if strings.Join(names, " ") != strings.Join(brokerCommandNames, " ") {
+		t.Fatalf("brokerCommands are %v, brokerCommandNames %v", names, brokerCommandNames)
+	}
+}

@@ -100,6 +100,12 @@ func (a *app) printError(err error) {
 	}
 }
 
+// brokerCommandNames are the broker's commands, which the agent build
+// (commands_agent.go) leaves out with the server side they would link
+// (the store drivers, the metrics, the console, the SDK's config loader).
+// TestBrokerCommandNames holds it to the full build's brokerCommands.
+var brokerCommandNames = []string{"serve", "connector", "token", "variable", "audit", "key", "console", "issuer", "binding"}
+
 // rootCommand builds the command tree. When args name one of the agent's
 // commands, the tree holds that command alone: they run on every build,
 // credential-process once per profile of each AWS call, and building the

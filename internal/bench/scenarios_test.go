@@ -518,13 +518,16 @@ func (s *suite) execOverhead(t *testing.T) {
 	_, _, token := fakeCreds()
 	mock := testpeers.IMDSMock(t, testpeers.IMDSOptions{AccessKeyID: id, SecretAccessKey: secret, Token: token, V2Only: true})
 	_, channel, _, _ := s.channelTask(t, "credbroker-exec-profiles-for-exec", s.cb)
+	// The static-keys exec, after the binary: the full build and the agent
+	// build run the same.
+	staticExec := " exec --vars " + vars + " --region us-east-1 --access-key-id ${bamboo.awsAccessKeyId} --secret-access-key ${bamboo.awsSecretKeyPassword} -- " + truePath
 	commands := []struct{ name, cmd string }{
 		{"bare spawn of true", truePath},
 		{"credbroker --version (start-up alone)", s.cb + " --version"},
-		{"credbroker exec (static keys) -- true", s.cb + " exec --vars " + vars + " --region us-east-1 --access-key-id ${bamboo.awsAccessKeyId} --secret-access-key ${bamboo.awsSecretKeyPassword} -- " + truePath},
+		{"credbroker exec (static keys) -- true", s.cb + staticExec},
 		{"credbroker exec (instance, ec2-metadata-mock) -- true", s.cb + " exec --source instance --imds-endpoint " + mock.Endpoint + " --region us-east-1 -- " + truePath},
 		{"credbroker credential-process --channel (one profile's credentials)", s.cb + " credential-process --channel " + channel + " --profile ci"},
-		{"agent build: credbroker exec (static keys) -- true", s.agent + " exec --vars " + vars + " --region us-east-1 --access-key-id ${bamboo.awsAccessKeyId} --secret-access-key ${bamboo.awsSecretKeyPassword} -- " + truePath},
+		{"agent build: credbroker exec (static keys) -- true", s.agent + staticExec},
 		{"agent build: credbroker credential-process --channel (one profile's credentials)", s.agent + " credential-process --channel " + channel + " --profile ci"},
 	}
 	med, times := execTimes(t, s, dir, commands)
