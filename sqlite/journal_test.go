@@ -200,9 +200,7 @@ func TestJournalFilteredReadWhileTheTableRefuses(t *testing.T) {
 	ctx := t.Context()
 	s, path := openTemp(t)
 	vends(t, s, 2)
-	if _, err := rawDB(t, path).Exec(`CREATE TRIGGER read_only BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'read-only'); END`); err != nil {
-		t.Fatal(err)
-	}
+	refuseAuditInserts(t, path)
 	r := vendRecord("journal")
 	r.Plan = "OPS-OTHER"
 	if err := s.AppendAudit(ctx, r); err != nil {

@@ -323,13 +323,20 @@ func TestUnwritableFileRefusedAtOpen(t *testing.T) {
 	}
 }
 
+// refuseAuditInserts makes the audit table at path refuse every insert,
+// as a store that cannot take writes.
+func refuseAuditInserts(t *testing.T, path string) {
+	t.Helper()
+	if _, err := rawDB(t, path).Exec(`CREATE TRIGGER read_only BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'read-only'); END`); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestWriteRefusedByTrigger(t *testing.T) {
 	ctx := t.Context()
 	s, path := openTemp(t)
 	vends(t, s, 3)
-	if _, err := rawDB(t, path).Exec(`CREATE TRIGGER read_only BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'read-only'); END`); err != nil {
-		t.Fatal(err)
-	}
+	refuseAuditInserts(t, path)
 	// The audit journal takes the next record (durable there); the move
 	// into the table fails, and from then on appends are refused until
 	// the table takes records again. The journal's record stays readable.
