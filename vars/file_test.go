@@ -73,6 +73,8 @@ func TestParseFileErrors(t *testing.T) {
 		{"keyword alone", "secret\n", "ci.env:1", problemNoEquals},
 		{"empty name", "=" + secretValue + "\n", "ci.env:1", problemEmpty},
 		{"bamboo only", "bamboo.=" + secretValue + "\n", "ci.env:1", problemEmpty},
+		{"bamboo twice", "bamboo.bamboo.=" + secretValue + "\n", "ci.env:1", problemPrefix},
+		{"bamboo twice before a name", "bamboo.bamboo.region=" + secretValue + "\n", "ci.env:1", problemPrefix},
 		{"space before equals", "# c\n\nname =" + secretValue + "\n", "ci.env:3", problemSpace},
 		{"bad char", "my name=" + secretValue + "\n", "ci.env:1", problemChar + " (character 3 of the name)"},
 		{"bad char after prefix", "bamboo.a/b=" + secretValue + "\n", "ci.env:1", problemChar + " (character 9 of the name)"},

@@ -88,7 +88,7 @@ var digits = regexp.MustCompile(`[0-9]+`)
 // none can carry any part of the input.
 var fileMessages = []string{
 	problemNoEquals, problemSpace, problemValueLong, problemLineLong, problemFileLarge,
-	problemEmpty, problemTooLong, problemChar + " (character # of the name)",
+	problemEmpty, problemTooLong, problemPrefix, problemChar + " (character # of the name)",
 }
 
 func FuzzParseFile(f *testing.F) {
@@ -102,6 +102,8 @@ func FuzzParseFile(f *testing.F) {
 		"bad line\n",
 		"=value\n",
 		"a b=c\n",
+		"bamboo.bamboo.=x\n",
+		"bamboo.bamboo.region=x\n",
 		"bamboo.=x\n",
 		"a=1\na=2\nsecret a=3\n",
 		"\r\n\t# x\r\n secret   a=\r\r\n",

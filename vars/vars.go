@@ -112,6 +112,7 @@ const (
 	problemEmpty   = "empty variable name"
 	problemChar    = "invalid character in variable name"
 	problemTooLong = "variable name longer than 255 characters"
+	problemPrefix  = "variable name repeats the \"bamboo.\" prefix"
 )
 
 // nameFix says what a valid name looks like.
@@ -125,6 +126,11 @@ func checkName(name string) (problem string, at int) {
 	}
 	if len(name) > MaxNameLen {
 		return problemTooLong, MaxNameLen
+	}
+	// Only one "bamboo." is stripped, so a name that still starts with it
+	// would name another variable once written back out and read again.
+	if strings.HasPrefix(name, bambooPrefix) {
+		return problemPrefix, 0
 	}
 	for i := 0; i < len(name); i++ {
 		if !nameChar(name[i]) {
