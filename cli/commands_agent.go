@@ -28,7 +28,7 @@ func (a *app) brokerCommands() []*cobra.Command {
 			DisableFlagParsing: true,
 			RunE: func(*cobra.Command, []string) error {
 				return fmt.Errorf("%q is a broker command, and this is credbroker's agent build, which holds the build-task commands only "+
-					"(exec, run, check, credential-process, export); run it with the full build (go build ./cmd/credbroker)", name)
+					"(%s); run it with the full build (go build ./cmd/credbroker)", name, strings.Join(agentCommandNames(), ", "))
 			},
 		})
 	}

@@ -30,6 +30,8 @@ until it expires: open it, do not share it. --output json prints
 			if req.Connector == "" {
 				return credbroker.Errorf(credbroker.CodeInvalid, "--connector", "missing").WithFix("name the connector: --connector NAME")
 			}
+			req.Plan = firstNonEmpty(req.Plan, a.env("CREDBROKER_PLAN"))
+			req.Build = firstNonEmpty(req.Build, a.env("CREDBROKER_BUILD"))
 			req.DurationSeconds = int(duration.d / time.Second)
 			c, err := bf.client(a)
 			if err != nil {
@@ -51,7 +53,7 @@ until it expires: open it, do not share it. --output json prints
 	f := cmd.Flags()
 	f.StringVar(&req.Connector, "connector", "", "connector name")
 	f.StringVar(&req.Plan, "plan", "", "plan key the sign-in is for (default $CREDBROKER_PLAN)")
-	f.StringVar(&req.Build, "build", "", "build number")
+	f.StringVar(&req.Build, "build", "", "build number (default $CREDBROKER_BUILD)")
 	f.StringVar(&req.Destination, "destination", "", "console page to open (default the console home)")
 	duration = addDuration(f, "duration", "console session length, 15m to 12h, e.g. 900s or 1h")
 	return cmd

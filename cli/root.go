@@ -106,6 +106,30 @@ func (a *app) printError(err error) {
 // TestBrokerCommandNames holds it to the full build's brokerCommands.
 var brokerCommandNames = []string{"serve", "connector", "token", "variable", "audit", "key", "console", "issuer", "binding"}
 
+// agentCommand is one of the build-task commands, which every build holds.
+type agentCommand struct {
+	name  string
+	build func() *cobra.Command
+}
+
+// agentCommands are the build-task commands, in the order of the help.
+// Their builders are not called here, so a nil *app may ask for the names.
+func (a *app) agentCommands() []agentCommand {
+	return []agentCommand{
+		{"exec", a.execCommand}, {"run", a.runCommand}, {"check", a.checkCommand},
+		{"credential-process", a.credentialProcessCommand}, {"export", a.exportCommand},
+	}
+}
+
+// agentCommandNames are the names of agentCommands.
+func agentCommandNames() []string {
+	var names []string
+	for _, c := range (*app)(nil).agentCommands() {
+		names = append(names, c.name)
+	}
+	return names
+}
+
 // rootCommand builds the command tree. When args name one of the agent's
 // commands, the tree holds that command alone: they run on every build,
 // credential-process once per profile of each AWS call, and building the
@@ -150,13 +174,7 @@ the task's output.`,
 	} else {
 		root.Long += "\n\n" + buildNote
 	}
-	agent := []struct {
-		name  string
-		build func() *cobra.Command
-	}{
-		{"exec", a.execCommand}, {"run", a.runCommand}, {"check", a.checkCommand},
-		{"credential-process", a.credentialProcessCommand}, {"export", a.exportCommand},
-	}
+	agent := a.agentCommands()
 	only := ""
 	for _, c := range agent {
 		if len(args) > 0 && args[0] == c.name {

@@ -81,6 +81,19 @@ func TestConsoleSignin(t *testing.T) {
 		t.Fatalf("console vend not audited:\n%s", a.stdout)
 	}
 
+	// --plan and --build default to $CREDBROKER_PLAN and $CREDBROKER_BUILD,
+	// as the help says.
+	r = w.runShown(w.env("CREDBROKER_BROKER="+b.URL, "CREDBROKER_TOKEN="+agent, "CREDBROKER_PLAN=OPS-DEPLOY", "CREDBROKER_BUILD=7"), w.cb, "console", "--connector", "deploy")
+	w.expectOK(r, "console with $CREDBROKER_PLAN")
+	fed.mu.Lock()
+	w.secret(fed.session["sessionKey"], fed.session["sessionToken"])
+	fed.mu.Unlock()
+	a = b.admin(admin, "", "audit", "--action", "console", "--plan", "OPS-DEPLOY", "--output", "json")
+	var byEnv []credbroker.AuditRecord
+	if err := json.Unmarshal([]byte(a.stdout), &byEnv); err != nil || len(byEnv) != 2 || byEnv[1].Build != "7" {
+		t.Fatalf("console records after the sign-in named by $CREDBROKER_PLAN: %v\n%s", err, a.stdout)
+	}
+
 	// A session longer than the connector allows (its maximum is 1 h) is
 	// capped: the federation endpoint is asked for 1 h, and the console
 	// record says so, with the session's real end.
@@ -95,10 +108,10 @@ func TestConsoleSignin(t *testing.T) {
 	}
 	a = b.admin(admin, "", "audit", "--action", "console", "--output", "json")
 	var recs []credbroker.AuditRecord
-	if err := json.Unmarshal([]byte(a.stdout), &recs); err != nil || len(recs) != 2 {
+	if err := json.Unmarshal([]byte(a.stdout), &recs); err != nil || len(recs) != 3 {
 		t.Fatalf("console records: %v\n%s", err, a.stdout)
 	}
-	last := recs[1]
+	last := recs[2]
 	if got := last.Expiration.Sub(last.Time); last.Outcome != credbroker.OutcomeGranted || got < 59*time.Minute || got > time.Hour+time.Minute ||
 		!strings.Contains(last.Detail, "capped at connector deploy's maximum of 1h0m0s") {
 		t.Fatalf("console record %+v (session of %s), want a capped one-hour session", last, got)
