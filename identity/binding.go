@@ -155,7 +155,14 @@ func Compile(b *credbroker.Binding) (*Rule, error) {
 			}
 		}
 		if !strings.ContainsAny(b.Plans, "*?[,") {
-			r.fixedPlan = strings.TrimSpace(b.Plans)
+			// One plan, no wildcard: the plan of every token the binding
+			// accepts, so it must be a plan key a vend can name.
+			fixed := strings.TrimSpace(b.Plans)
+			if k, ok := CleanPlanKey(fixed); !ok || k != fixed {
+				return nil, invalid("plans", "a plan key is PROJECT-PLAN in capitals, digits and _ (OPS-DEPLOY), or a pattern with * and ? (OPS-*)",
+					"%q is no plan key", credbroker.CleanField(fixed, 64))
+			}
+			r.fixedPlan = fixed
 		}
 	default:
 		return nil, invalid("plans", "set plans (OPS-DEPLOY, OPS-*) or plan_template (GH-{repository_owner}-{repository})", "the binding names no plan")

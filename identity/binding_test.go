@@ -145,6 +145,8 @@ func TestCompileRefuses(t *testing.T) {
 		{"template without project", "plan_template", func(b *credbroker.Binding) { b.Plans, b.PlanTemplate = "", "{repository}" }},
 		{"unclosed template", "plan_template", func(b *credbroker.Binding) { b.Plans, b.PlanTemplate = "", "GH-{repository" }},
 		{"bad plan glob", "plans", func(b *credbroker.Binding) { b.Plans = "OPS-[" }},
+		{"fixed plan no plan key", "plans", func(b *credbroker.Binding) { b.Plans = "0" }},
+		{"fixed plan in lower case", "plans", func(b *credbroker.Binding) { b.Plans = "ops-deploy" }},
 		{"reserved tag key", "tag_claims[0].key", func(b *credbroker.Binding) {
 			b.TagClaims = []credbroker.ClaimTag{{Key: "Credbroker:plan", Claim: "repository"}}
 		}},
