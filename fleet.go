@@ -27,8 +27,9 @@ func SessionRef(key string) SecretRef { return SecretRef{Kind: "session", ID: ke
 
 // Fleet is what the brokers on one database share beyond the store's
 // records: the sessions they were issued, a lock per session so that one
-// broker calls STS while the others wait for its result, and the token
-// buckets of their STS budget. Times that brokers compare (a session's
+// broker calls STS while the others wait for its result, the token
+// buckets of their STS budget, and the IDs of the ID tokens that issuers
+// which reject replays allow once. Times that brokers compare (a session's
 // expiry in the store, a bucket's refill) are read from the database's
 // clock, so brokers whose clocks disagree still share one budget.
 //
@@ -57,8 +58,14 @@ type Fleet interface {
 	// ReturnTurn gives back a turn that TakeTurn reserved and that was
 	// not used.
 	ReturnTurn(ctx context.Context, bucket string) error
-	// SweepFleet deletes the sessions that have expired and the buckets
-	// that are full again, and returns how many rows it deleted.
+	// ClaimTokenID records that the ID token named key (a hash of its
+	// issuer and jti) was used, until until, and reports whether this was
+	// its first use: false when any broker of the fleet claimed key
+	// before and that claim has not ended by the database's clock.
+	ClaimTokenID(ctx context.Context, key string, until time.Time) (bool, error)
+	// SweepFleet deletes the sessions that have expired, the buckets
+	// that are full again and the token IDs whose claims have ended, and
+	// returns how many rows it deleted.
 	SweepFleet(ctx context.Context) (int, error)
 }
 

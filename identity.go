@@ -36,7 +36,8 @@ type TrustedIssuer struct {
 	// DefaultIssuerLeeway when zero, at most MaxIssuerLeeway.
 	LeewaySeconds int `json:"leeway_seconds,omitempty"`
 	// RejectReplay requires a jti claim and accepts each token once
-	// within its lifetime (per broker).
+	// within its lifetime: once for the whole fleet when the brokers share
+	// a database (Fleet.ClaimTokenID).
 	RejectReplay bool `json:"reject_replay,omitempty"`
 
 	CreatedAt time.Time `json:"created_at,omitzero"`

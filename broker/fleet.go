@@ -237,7 +237,8 @@ func (b *stsBudgets) fleetGate(id budgetID, region, key string, local func(conte
 	}
 }
 
-// sweepFleet deletes the fleet's expired sessions and refilled buckets.
+// sweepFleet deletes the fleet's expired sessions, refilled buckets and
+// ended claims of token IDs.
 func (s *Service) sweepFleet() {
 	if s.opts.Fleet == nil {
 		return

@@ -11,6 +11,7 @@ import (
 
 	"github.com/credbroker/credbroker"
 	"github.com/credbroker/credbroker/internal/testpeers"
+	"github.com/credbroker/credbroker/oidc"
 	"github.com/credbroker/credbroker/postgres"
 	"github.com/credbroker/credbroker/seal"
 )
@@ -101,6 +102,13 @@ func (f *spyFleet) TakeTurn(ctx context.Context, bucket string, rate float64, bu
 		return 0, false, errFleetDown
 	}
 	return f.Fleet.TakeTurn(ctx, bucket, rate, burst, maxWait)
+}
+
+func (f *spyFleet) ClaimTokenID(ctx context.Context, key string, until time.Time) (bool, error) {
+	if f.fail.Load() {
+		return false, errFleetDown
+	}
+	return f.Fleet.ClaimTokenID(ctx, key, until)
 }
 
 // recObserver counts what a broker tells its FleetObserver.
@@ -561,5 +569,86 @@ func TestFleetBudgetWaitCountedOnce(t *testing.T) {
 	}
 	if n := f.sts.calls.Load(); n != 2 {
 		t.Errorf("%d STS calls, want 2", n)
+	}
+}
+
+// An ID token of an issuer that rejects replays is accepted once by the
+// whole fleet: used at one broker, it is refused at the others, whose own
+// memory has never seen it. While the fleet's record cannot be read, such
+// a token is refused (503), never let through, and the record keeps no
+// hash that names the token.
+func TestFleetTokenUsedOnce(t *testing.T) {
+	f := newTestFleet(t, 3, func(o *Options) {
+		o.Verifier = oidc.New(oidc.Options{Now: o.Now, RefreshInterval: time.Second})
+		o.RefusalBurst = -1
+	})
+	ctx := context.Background()
+	is := testpeers.StartIssuer(t)
+	is.Now = f.clk.Now
+	first := f.b[0].svc
+	nt, err := first.CreateTokenLocal(ctx, credbroker.TokenSpec{Name: "admin-2", Role: credbroker.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := first.Authenticate(ctx, nt.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.CreateIssuer(ctx, admin, credbroker.TrustedIssuer{Name: "github", URL: is.URL, Audiences: []string{"credbroker"}, RejectReplay: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.CreateBinding(ctx, admin, credbroker.Binding{Name: "gh", Issuer: "github", Subject: "repo:acme/*", PlanTemplate: "GH-{repository}"}); err != nil {
+		t.Fatal(err)
+	}
+	token := func() string { return is.Token(t, testpeers.GitHubClaims("acme/app", "refs/heads/main", "credbroker")) }
+
+	raw := token()
+	if _, err := f.b[1].svc.Authenticate(ctx, raw); err != nil {
+		t.Fatalf("the first use of a token: %v", err)
+	}
+	for _, i := range []int{0, 2, 1} {
+		_, err := f.b[i].svc.Authenticate(ctx, raw)
+		if e := credbroker.AsError(err); e == nil || e.Code != credbroker.CodeUnauthorized || !strings.Contains(e.Message, "was already used") {
+			t.Fatalf("the token used at broker 1, again at broker %d: %v, want refused as already used", i, err)
+		}
+	}
+	// Concurrent first uses of one token at every broker: one wins.
+	raw = token()
+	var wg sync.WaitGroup
+	var won, refused atomic.Int64
+	for i := range 3 {
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := f.b[i].svc.Authenticate(ctx, raw); err == nil {
+					won.Add(1)
+				} else if credbroker.ErrorCode(err) == credbroker.CodeUnauthorized {
+					refused.Add(1)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if won.Load() != 1 || refused.Load() != 11 {
+		t.Fatalf("12 concurrent uses of one token over 3 brokers: %d accepted and %d refused, want 1 and 11", won.Load(), refused.Load())
+	}
+
+	// The fleet's record down: a fresh token is refused, with 503.
+	f.b[2].spy.fail.Store(true)
+	_, err = f.b[2].svc.Authenticate(ctx, token())
+	if credbroker.ErrorCode(err) != credbroker.CodeUnavailable {
+		t.Fatalf("a token while the fleet cannot be read: %v, want unavailable", err)
+	}
+	f.b[2].spy.fail.Store(false)
+	if _, err := f.b[2].svc.Authenticate(ctx, token()); err != nil {
+		t.Fatalf("a fresh token once the fleet is back: %v", err)
+	}
+	// The database holds hashes, not the jti.
+	if rows := testpeers.PSQL(t, f.dsn, `SELECT count(*) FROM used_token_ids WHERE key ~ '^[0-9a-f]{64}$'`); rows != "3" {
+		t.Fatalf("used_token_ids holds %s hashed keys, want 3 (the three tokens accepted)", rows)
+	}
+	if rows := testpeers.PSQL(t, f.dsn, `SELECT count(*) FROM used_token_ids`); rows != "3" {
+		t.Fatalf("used_token_ids holds %s rows, want 3", rows)
 	}
 }

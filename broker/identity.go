@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"hash/maphash"
 	"strings"
 	"sync"
@@ -180,7 +182,7 @@ func (s *Service) authenticateJWT(ctx context.Context, raw string) (*credbroker.
 		return nil, err
 	}
 	if vt.Issuer.RejectReplay {
-		if err := s.once(vt, now); err != nil {
+		if err := s.once(ctx, vt, now); err != nil {
 			s.auditIDRefusal(ctx, raw, vt, err)
 			return nil, err
 		}
@@ -230,28 +232,56 @@ func (s *Service) cacheVerified(key uint64, e verifiedEntry, now time.Time) {
 }
 
 // once accepts a token of an issuer that rejects replays only the first
-// time its jti is seen, within the token's lifetime. The record is kept
-// per broker: several brokers each accept a token once.
-func (s *Service) once(vt *credbroker.VerifiedToken, now time.Time) error {
+// time its jti is seen, within the token's lifetime and the issuer's
+// leeway. The broker keeps the IDs it accepted; with a fleet
+// (Options.Fleet) every broker on the database also claims each ID there
+// first, so a token used at one broker is refused at all of them. When
+// the fleet cannot be asked, the token is refused: nothing says it was
+// not used elsewhere.
+func (s *Service) once(ctx context.Context, vt *credbroker.VerifiedToken, now time.Time) error {
 	if vt.ID == "" {
 		return credbroker.Errorf(credbroker.CodeUnauthorized, "token", "issuer %s rejects replayed tokens, and this token has no jti", vt.Issuer.Name).
 			WithFix("the issuer must give each token an ID (jti), or an administrator turns replay protection off")
 	}
 	key := vt.Issuer.Name + "\x00" + vt.ID
+	used := credbroker.Errorf(credbroker.CodeUnauthorized, "token", "this token (jti %q) of issuer %s was already used; it is accepted once",
+		credbroker.CleanField(vt.ID, 64), vt.Issuer.Name).WithFix("fetch a fresh token from the CI for each request")
 	s.ids.seenMu.Lock()
-	defer s.ids.seenMu.Unlock()
 	if exp, ok := s.ids.seen[key]; ok && now.Before(exp.Add(vt.Issuer.Leeway())) {
-		return credbroker.Errorf(credbroker.CodeUnauthorized, "token", "this token (jti %q) of issuer %s was already used; it is accepted once",
-			credbroker.CleanField(vt.ID, 64), vt.Issuer.Name).WithFix("fetch a fresh token from the CI for each request")
+		s.ids.seenMu.Unlock()
+		return used
 	}
 	if len(s.ids.seen) >= maxSeenIDs {
 		s.sweepSeen(now)
 		if len(s.ids.seen) >= maxSeenIDs {
+			s.ids.seenMu.Unlock()
 			return credbroker.Errorf(credbroker.CodeUnavailable, "token", "the broker tracks too many token IDs to check this one for replay").
 				WithFix("retry in a few minutes")
 		}
 	}
+	f := s.opts.Fleet
+	if f == nil {
+		s.ids.seen[key] = vt.Expires
+		s.ids.seenMu.Unlock()
+		return nil
+	}
+	// The fleet's claim is one statement, so the lock is not held over
+	// it: of two requests with one token, here or at another broker, the
+	// database lets one through.
+	s.ids.seenMu.Unlock()
+	sum := sha256.Sum256([]byte(key))
+	first, err := f.ClaimTokenID(ctx, hex.EncodeToString(sum[:]), vt.Expires.Add(vt.Issuer.Leeway()))
+	if err != nil {
+		s.log.Warn("the fleet's record of used token IDs cannot be read; the token is refused", "issuer", vt.Issuer.Name, "err", err)
+		return credbroker.Errorf(credbroker.CodeUnavailable, "token", "issuer %s rejects replayed tokens, and the brokers' record of used tokens cannot be read", vt.Issuer.Name).
+			WithFix("retry in a few seconds; if it persists, check the broker's database")
+	}
+	s.ids.seenMu.Lock()
 	s.ids.seen[key] = vt.Expires
+	s.ids.seenMu.Unlock()
+	if !first {
+		return used
+	}
 	return nil
 }
 

@@ -49,7 +49,7 @@ func (f *issuerFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.spec.Audiences, "audience", nil, "an audience (aud) its tokens must name (repeatable; at least one)")
 	fs.StringArrayVar(&f.algorithms, "algorithm", nil, "a signature algorithm accepted (repeatable; default RS256 and ES256; asymmetric only)")
 	fs.DurationVar(&f.leeway, "leeway", 0, "clock skew allowed on exp, nbf and iat (default 60s, at most 5m)")
-	fs.BoolVar(&f.spec.RejectReplay, "reject-replay", false, "require a jti and accept each token once (per broker)")
+	fs.BoolVar(&f.spec.RejectReplay, "reject-replay", false, "require a jti and accept each token once (once for all the brokers on a PostgreSQL database)")
 	fs.StringVar(&f.spec.Description, "description", "", "what the issuer is")
 }
 

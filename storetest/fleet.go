@@ -32,6 +32,7 @@ func RunFleet(t *testing.T, open func(t *testing.T) (a, b credbroker.Store)) {
 		{"BudgetTurns", testBudgetTurns},
 		{"BudgetInvalid", testBudgetInvalid},
 		{"Sweep", testFleetSweep},
+		{"TokenIDs", testTokenIDs},
 		{"SessionLocks", testSessionLocks},
 	}
 	for _, tt := range tests {
@@ -277,6 +278,63 @@ func testFleetSweep(t *testing.T, a, b credbroker.Store) {
 	if n != 0 {
 		t.Errorf("a second sweep deleted %d rows", n)
 	}
+}
+
+// testTokenIDs: a token ID is claimed once across the stores until its
+// claim ends by the database's clock; then it can be claimed again, and
+// the sweep deletes ended claims only.
+func testTokenIDs(t *testing.T, a, b credbroker.Store) {
+	ctx := t.Context()
+	fa, fb := fleetOf(t, a), fleetOf(t, b)
+	claim := func(f credbroker.Fleet, key string, until time.Time) bool {
+		t.Helper()
+		ok, err := f.ClaimTokenID(ctx, key, until)
+		must(t, err)
+		return ok
+	}
+	now := time.Now()
+	if !claim(fa, "id-1", now.Add(time.Hour)) {
+		t.Fatal("the first claim of a token ID was refused")
+	}
+	for i, f := range []credbroker.Fleet{fb, fa, fb} {
+		if claim(f, "id-1", now.Add(2*time.Hour)) {
+			t.Fatalf("claim %d of a token ID already claimed was granted", i+2)
+		}
+	}
+	if !claim(fb, "id-2", now.Add(time.Hour)) || claim(fa, "id-2", now.Add(time.Hour)) {
+		t.Fatal("claims of different token IDs are not independent")
+	}
+	// A refused claim does not move the first one's end: id-1 still ends
+	// within the hour, so a claim that has ended (id-old) is the only one
+	// taken again.
+	if !claim(fa, "id-old", now.Add(-time.Second)) {
+		t.Fatal("the first claim of an already ended token ID was refused")
+	}
+	if !claim(fb, "id-old", now.Add(time.Hour)) {
+		t.Fatal("a token ID whose claim has ended could not be claimed again")
+	}
+	if claim(fa, "id-old", now.Add(time.Hour)) {
+		t.Fatal("the renewed claim of a token ID was not held")
+	}
+	must(t, fa.ShareSession(ctx, session("kept", 1, now.Add(time.Hour))))
+	if !claim(fa, "id-gone", now.Add(-time.Minute)) {
+		t.Fatal("the claim of id-gone was refused")
+	}
+	n, err := fb.SweepFleet(ctx)
+	must(t, err)
+	if n != 1 {
+		t.Errorf("the sweep deleted %d rows, want 1 (the ended claim of id-gone)", n)
+	}
+	for _, key := range []string{"id-1", "id-2", "id-old"} {
+		if claim(fb, key, now.Add(time.Hour)) {
+			t.Errorf("the sweep deleted the running claim of %s", key)
+		}
+	}
+
+	_, err = fa.ClaimTokenID(ctx, "", now.Add(time.Hour))
+	wantCode(t, err, credbroker.CodeInvalid)
+	_, err = fa.ClaimTokenID(ctx, "id-3", time.Time{})
+	wantCode(t, err, credbroker.CodeInvalid)
 }
 
 func testSessionLocks(t *testing.T, a, b credbroker.Store) {

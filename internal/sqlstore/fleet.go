@@ -178,8 +178,39 @@ func (s *Store) ReturnTurn(ctx context.Context, bucket string) error {
 	return err
 }
 
-// SweepFleet deletes the shared sessions that have expired and the budget
-// buckets that have refilled to their burst, by the database's clock.
+// ClaimTokenID records key as used until until and reports whether no
+// claim of key was still running by the database's clock: one statement,
+// so two brokers claiming one key at once cannot both win.
+func (s *Store) ClaimTokenID(ctx context.Context, key string, until time.Time) (bool, error) {
+	switch {
+	case key == "":
+		return false, credbroker.Errorf(credbroker.CodeInvalid, "key", "no token ID to claim")
+	case until.IsZero():
+		return false, credbroker.Errorf(credbroker.CodeInvalid, "until", "the claim of a token ID needs an end")
+	}
+	claimed := false
+	err := s.retry(ctx, "claim a token ID", func(ctx context.Context) error {
+		st, err := s.prepared(ctx, s.w, `INSERT INTO used_token_ids (key, expires_us) VALUES ($1, $2)
+			ON CONFLICT (key) DO UPDATE SET expires_us = excluded.expires_us
+			WHERE used_token_ids.expires_us <= `+s.d.Now+`
+			RETURNING 1`)
+		if err != nil {
+			return err
+		}
+		var one int
+		err = st.QueryRowContext(ctx, key, until.UnixMicro()).Scan(&one)
+		claimed = err == nil
+		if isNoRows(err) {
+			return nil
+		}
+		return err
+	})
+	return claimed && err == nil, err
+}
+
+// SweepFleet deletes the shared sessions that have expired, the budget
+// buckets that have refilled to their burst and the token IDs whose
+// claims have ended, by the database's clock.
 func (s *Store) SweepFleet(ctx context.Context) (int, error) {
 	sessions, err := s.exec(ctx, "sweep shared sessions", `DELETE FROM shared_sessions WHERE expires_us <= `+s.d.Now)
 	if err != nil {
@@ -187,7 +218,11 @@ func (s *Store) SweepFleet(ctx context.Context) (int, error) {
 	}
 	buckets, err := s.exec(ctx, "sweep budget buckets", `DELETE FROM sts_budget
 		WHERE tokens + rate * (`+s.d.Now+` - at_us) / 1000000.0 >= burst`)
-	return int(sessions + buckets), err
+	if err != nil {
+		return int(sessions + buckets), err
+	}
+	ids, err := s.exec(ctx, "sweep used token IDs", `DELETE FROM used_token_ids WHERE expires_us <= `+s.d.Now)
+	return int(sessions + buckets + ids), err
 }
 
 // exec runs one statement, prepared, on the writer outside a transaction
