@@ -92,6 +92,21 @@ func TestCheckReportsTheCIIdentity(t *testing.T) {
 	if o.has(preflight.SevInfo, "ci", "also has the marks of Bamboo") == nil || o.has(preflight.SevInfo, "build", "plan OPS-FLAG, build 9876543210.2") == nil {
 		t.Fatalf("findings:\n%s", o.dump())
 	}
+	// Outside any CI, with profiles: the report says no build is known,
+	// once for each profile, rather than an empty list of what is known.
+	o = check(t, nil, "--offline", "--ci", "none", "--region", "us-east-1", "--profile", "a=role-arn=arn:aws:iam::123456789012:role/a", "--profile", "b")
+	noBuild, empty := 0, 0
+	for _, f := range o.findings {
+		switch {
+		case f.Field == "build" && strings.HasPrefix(f.Message, "no plan, build or job is known"):
+			noBuild++
+		case f.Field == "build" && strings.HasPrefix(f.Message, ":"):
+			empty++
+		}
+	}
+	if noBuild != 2 || empty != 0 {
+		t.Fatalf("findings with two profiles and no build:\n%s", o.dump())
+	}
 	o = check(t, githubEnv, "--offline", "--ci", "travis", "--region", "us-east-1")
 	if o.code != 1 || o.has(preflight.SevError, "--ci", `"travis" is not a CI credbroker knows`) == nil {
 		t.Fatalf("exit %d:\n%s", o.code, o.dump())

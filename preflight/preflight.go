@@ -150,7 +150,8 @@ func (c *checker) identity(b credbroker.Build, id cienv.Identity) {
 		c.add(SevInfo, "", "ci", fmt.Sprintf("the environment also has the marks of %s; the identity is %s's", strings.Join(names, ", "), id.CI.Title()),
 			"name the CI with --ci (ci: in a job file)")
 	}
-	if b == (credbroker.Build{}) {
+	// A task (a profile's name, under --profile) names no session alone.
+	if b.Plan == "" && b.Number == "" && b.Job == "" {
 		c.add(SevInfo, "", "build", "no plan, build or job is known: role sessions are named credbroker, without session tags",
 			"give --plan, --build and --job, or run in a CI that credbroker knows ("+cienv.Choices+")")
 		return
