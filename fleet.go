@@ -22,14 +22,32 @@ type SharedSession struct {
 	Expires time.Time
 }
 
+// ConsoleSession is a signed-in administrator's web console session, as
+// the brokers of a fleet share it: a session opened at one broker is
+// known to the others behind the same balancer. It holds nothing that
+// opens a session: Key is a hash of the session ID, which only the
+// browser's cookie holds, and CSRF is checked only with that cookie.
+type ConsoleSession struct {
+	Key       string // hex SHA-256 of the session ID
+	TokenID   string // the admin token it was opened with (never its secret)
+	TokenName string
+	CSRF      string // the token every state-changing form carries
+	Flash     string // a one-time notice for the next page
+	Created   time.Time
+	LastSeen  time.Time
+	// Ends is when the session ends at the latest (its idle timeout or
+	// its lifetime, whichever comes first); the store drops it then.
+	Ends time.Time
+}
+
 // SessionRef is the reference a shared session is sealed under.
 func SessionRef(key string) SecretRef { return SecretRef{Kind: "session", ID: key} }
 
 // Fleet is what the brokers on one database share beyond the store's
 // records: the sessions they were issued, a lock per session so that one
 // broker calls STS while the others wait for its result, the token
-// buckets of their STS budget, and the IDs of the ID tokens that issuers
-// which reject replays allow once. Times that brokers compare (a session's
+// buckets of their STS budget, the IDs of the ID tokens that issuers
+// which reject replays allow once, and the web console's sessions. Times that brokers compare (a session's
 // expiry in the store, a bucket's refill) are read from the database's
 // clock, so brokers whose clocks disagree still share one budget.
 //
@@ -63,9 +81,19 @@ type Fleet interface {
 	// its first use: false when any broker of the fleet claimed key
 	// before and that claim has not ended by the database's clock.
 	ClaimTokenID(ctx context.Context, key string, until time.Time) (bool, error)
+	// PutConsoleSession stores the web console's session s under s.Key,
+	// replacing what was there.
+	PutConsoleSession(ctx context.Context, s ConsoleSession) error
+	// ConsoleSession returns the console session under key; CodeNotFound
+	// when there is none. The console judges whether it has ended.
+	ConsoleSession(ctx context.Context, key string) (ConsoleSession, error)
+	// DeleteConsoleSession removes the console session under key; a
+	// missing one is no error.
+	DeleteConsoleSession(ctx context.Context, key string) error
 	// SweepFleet deletes the sessions that have expired, the buckets
-	// that are full again and the token IDs whose claims have ended, and
-	// returns how many rows it deleted.
+	// that are full again, the token IDs whose claims have ended and the
+	// console sessions that have ended, and returns how many rows it
+	// deleted.
 	SweepFleet(ctx context.Context) (int, error)
 }
 

@@ -169,7 +169,7 @@ Make the first admin token on the broker host with
 			}
 			log.Info("credbroker broker serving", "url", scheme+"://"+ln.Addr().String(), "store", where, "master_key", keyName, "key_versions", ring.Versions(),
 				"fleet", fleet != nil)
-			if err := cf.mount(srv, svc, log, certFile != "", scheme+"://"+ln.Addr().String()); err != nil {
+			if err := cf.mount(srv, svc, fleet, log, certFile != "", scheme+"://"+ln.Addr().String()); err != nil {
 				return err
 			}
 			if toks, err := st.ListTokens(ctx); err == nil && len(toks) == 0 {

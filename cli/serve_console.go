@@ -40,12 +40,19 @@ func (f *consoleFlags) check() error {
 }
 
 // mount puts the web console on srv's listener and logs its URL.
-func (f *consoleFlags) mount(srv *httpapi.Server, svc *broker.Service, log *slog.Logger, secure bool, baseURL string) error {
+// With a fleet (brokers on one PostgreSQL database) the console's
+// sessions are kept in the database, so that any broker behind a balancer
+// serves a session opened at another; else in the broker's memory.
+func (f *consoleFlags) mount(srv *httpapi.Server, svc *broker.Service, fleet credbroker.Fleet, log *slog.Logger, secure bool, baseURL string) error {
 	if f.off {
 		return nil
 	}
+	var sessions console.SessionStore
+	if fleet != nil {
+		sessions = console.NewFleetSessions(fleet, f.idle, f.lifetime)
+	}
 	con, err := console.New(console.Options{
-		Service: svc, Limiter: srv.AuthFailures(), Secure: secure,
+		Service: svc, Sessions: sessions, Limiter: srv.AuthFailures(), Secure: secure,
 		IdleTimeout: f.idle, Lifetime: f.lifetime, Logger: log,
 	})
 	if err != nil {

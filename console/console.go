@@ -77,7 +77,9 @@ type Limiter interface {
 // Options configure a Console. Service is required.
 type Options struct {
 	Service Service
-	// Sessions keeps the sessions; a MemorySessions when nil.
+	// Sessions keeps the sessions; a MemorySessions when nil. A fleet
+	// (brokers on one database) gives FleetSessions, so that every
+	// broker serves the sessions of the others.
 	Sessions SessionStore
 	// Limiter limits failed sign-ins; none when nil.
 	Limiter Limiter

@@ -39,9 +39,9 @@ func (s *Session) expired(now time.Time, idle, lifetime time.Duration) bool {
 }
 
 // SessionStore keeps console sessions by the hash of their ID. The
-// in-memory MemorySessions serves one broker; brokers sharing a store
-// need one backed by it, so that a session opened on one is known to the
-// others.
+// in-memory MemorySessions serves one broker; brokers sharing a store use
+// FleetSessions, backed by it, so that a session opened on one is known
+// to the others.
 type SessionStore interface {
 	// Put stores s under s.Key, replacing what was there.
 	Put(ctx context.Context, s *Session) error
@@ -163,4 +163,47 @@ func (m *MemorySessions) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.sessions)
+}
+
+// FleetSessions is a SessionStore in the database the brokers of a fleet
+// share (credbroker.Fleet): a session opened at one broker is known to
+// the others behind the same balancer, and survives a broker's restart.
+// Each session is stored with its latest end, the sooner of LastSeen plus
+// Idle and Created plus Lifetime, and the fleet's sweep deletes it then.
+type FleetSessions struct {
+	Fleet          credbroker.Fleet
+	Idle, Lifetime time.Duration
+}
+
+// NewFleetSessions returns a SessionStore in f for sessions that end
+// after idle without a request, or lifetime after sign-in.
+func NewFleetSessions(f credbroker.Fleet, idle, lifetime time.Duration) *FleetSessions {
+	return &FleetSessions{Fleet: f, Idle: idle, Lifetime: lifetime}
+}
+
+// Put stores s under s.Key.
+func (f *FleetSessions) Put(ctx context.Context, s *Session) error {
+	ends := s.Created.Add(f.Lifetime)
+	if idle := s.LastSeen.Add(f.Idle); idle.Before(ends) {
+		ends = idle
+	}
+	return f.Fleet.PutConsoleSession(ctx, credbroker.ConsoleSession{
+		Key: s.Key, TokenID: s.TokenID, TokenName: s.TokenName, CSRF: s.CSRF, Flash: s.Flash,
+		Created: s.Created, LastSeen: s.LastSeen, Ends: ends,
+	})
+}
+
+// Get returns the session under key; CodeNotFound when there is none.
+func (f *FleetSessions) Get(ctx context.Context, key string) (*Session, error) {
+	cs, err := f.Fleet.ConsoleSession(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return &Session{Key: cs.Key, TokenID: cs.TokenID, TokenName: cs.TokenName, CSRF: cs.CSRF, Flash: cs.Flash,
+		Created: cs.Created, LastSeen: cs.LastSeen}, nil
+}
+
+// Delete removes the session under key.
+func (f *FleetSessions) Delete(ctx context.Context, key string) error {
+	return f.Fleet.DeleteConsoleSession(ctx, key)
 }

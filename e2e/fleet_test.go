@@ -8,9 +8,11 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -335,6 +337,65 @@ func TestFleetOfThreeBrokers(t *testing.T) {
 		if g, l := delta("credbroker_sts_budget_turns_total", `result="granted",scope="fleet"`),
 			delta("credbroker_sts_budget_turns_total", `result="granted",scope="local"`); g != 1 || l != 0 {
 			t.Errorf("budget turns of the burst: %v of the fleet, %v local; want 1 and 0", g, l)
+		}
+	})
+
+	// The web console behind a balancer without sticky sessions: signed
+	// in at one broker, the session is served by the others, and a
+	// sign-out at any broker ends it at all of them.
+	t.Run("console-session-at-every-broker", func(t *testing.T) {
+		jar, _ := cookiejar.New(nil) // cookies ignore the port: one host, three brokers
+		c := &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		get := func(i int, path string) (int, string, string) {
+			t.Helper()
+			resp, err := c.Get(f.brokers[i].URL + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, resp.Header.Get("Location"), string(body)
+		}
+		post := func(i int, path string, form url.Values) (int, string) {
+			t.Helper()
+			req, _ := http.NewRequest(http.MethodPost, f.brokers[i].URL+path, strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", f.brokers[i].URL)
+			req.Header.Set("Sec-Fetch-Site", "same-origin")
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode, resp.Header.Get("Location")
+		}
+		csrfOf := func(body string) string {
+			t.Helper()
+			m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(body)
+			if m == nil {
+				t.Fatalf("no CSRF token on the page:\n%s", body)
+			}
+			return m[1]
+		}
+		_, _, page := get(0, "/console/signin")
+		if st, loc := post(0, "/console/signin", url.Values{"csrf": {csrfOf(page)}, "token": {f.admin}}); st != http.StatusSeeOther || loc != "/console/" {
+			t.Fatalf("sign-in at broker 0: %d %s", st, loc)
+		}
+		var csrf string
+		for _, i := range []int{1, 2, 0} {
+			st, loc, body := get(i, "/console/")
+			if st != http.StatusOK {
+				t.Fatalf("the console session opened at broker 0, at broker %d: %d %s", i, st, loc)
+			}
+			csrf = csrfOf(body)
+		}
+		if st, loc := post(2, "/console/signout", url.Values{"csrf": {csrf}}); st != http.StatusSeeOther || loc != "/console/signin?ended=signout" {
+			t.Fatalf("sign-out at broker 2: %d %s", st, loc)
+		}
+		for i := range 3 {
+			if st, loc, _ := get(i, "/console/"); st != http.StatusSeeOther || !strings.HasPrefix(loc, "/console/signin") {
+				t.Fatalf("broker %d after the sign-out at broker 2: %d %s", i, st, loc)
+			}
 		}
 	})
 

@@ -33,6 +33,7 @@ func RunFleet(t *testing.T, open func(t *testing.T) (a, b credbroker.Store)) {
 		{"BudgetInvalid", testBudgetInvalid},
 		{"Sweep", testFleetSweep},
 		{"TokenIDs", testTokenIDs},
+		{"ConsoleSessions", testConsoleSessions},
 		{"SessionLocks", testSessionLocks},
 	}
 	for _, tt := range tests {
@@ -335,6 +336,62 @@ func testTokenIDs(t *testing.T, a, b credbroker.Store) {
 	wantCode(t, err, credbroker.CodeInvalid)
 	_, err = fa.ClaimTokenID(ctx, "id-3", time.Time{})
 	wantCode(t, err, credbroker.CodeInvalid)
+}
+
+// testConsoleSessions: a console session stored through one store is read
+// through the other, replaced whole, deleted, and swept once it has ended
+// by the database's clock.
+func testConsoleSessions(t *testing.T, a, b credbroker.Store) {
+	ctx := t.Context()
+	fa, fb := fleetOf(t, a), fleetOf(t, b)
+	now := norm(time.Now())
+	cs := credbroker.ConsoleSession{Key: "c1", TokenID: "tok-1", TokenName: "alice", CSRF: "csrf-1",
+		Created: now.Add(-time.Minute), LastSeen: now, Ends: now.Add(30 * time.Minute)}
+	_, err := fb.ConsoleSession(ctx, "c1")
+	wantCode(t, err, credbroker.CodeNotFound)
+	must(t, fa.PutConsoleSession(ctx, cs))
+	got, err := fb.ConsoleSession(ctx, "c1")
+	must(t, err)
+	wantEqual(t, "console session stored by the other store", got, cs)
+
+	// A later request replaces it whole: a notice, a new last request.
+	cs.Flash, cs.LastSeen, cs.Ends = "Variable region (global) saved.", now.Add(time.Minute), now.Add(31*time.Minute)
+	must(t, fb.PutConsoleSession(ctx, cs))
+	got, err = fa.ConsoleSession(ctx, "c1")
+	must(t, err)
+	wantEqual(t, "console session after an update", got, cs)
+	cs.Flash = ""
+	must(t, fa.PutConsoleSession(ctx, cs))
+	if got, _ := fb.ConsoleSession(ctx, "c1"); got.Flash != "" {
+		t.Errorf("a notice read once is still there: %q", got.Flash)
+	}
+	for _, key := range []string{"c", "C1", "c1 "} {
+		_, err := fb.ConsoleSession(ctx, key)
+		wantCode(t, err, credbroker.CodeNotFound)
+	}
+
+	// The sweep deletes ended sessions only.
+	ended := credbroker.ConsoleSession{Key: "c2", TokenID: "tok-1", TokenName: "alice", CSRF: "csrf-2",
+		Created: now.Add(-time.Hour), LastSeen: now.Add(-time.Hour), Ends: now.Add(-time.Second)}
+	must(t, fa.PutConsoleSession(ctx, ended))
+	n, err := fb.SweepFleet(ctx)
+	must(t, err)
+	if n != 1 {
+		t.Errorf("the sweep deleted %d rows, want 1 (the ended console session)", n)
+	}
+	_, err = fa.ConsoleSession(ctx, "c2")
+	wantCode(t, err, credbroker.CodeNotFound)
+	if _, err := fa.ConsoleSession(ctx, "c1"); err != nil {
+		t.Errorf("the sweep took a session that has not ended: %v", err)
+	}
+
+	must(t, fb.DeleteConsoleSession(ctx, "c1"))
+	_, err = fa.ConsoleSession(ctx, "c1")
+	wantCode(t, err, credbroker.CodeNotFound)
+	must(t, fa.DeleteConsoleSession(ctx, "never stored"))
+
+	wantCode(t, fa.PutConsoleSession(ctx, credbroker.ConsoleSession{Ends: now.Add(time.Hour)}), credbroker.CodeInvalid)
+	wantCode(t, fa.PutConsoleSession(ctx, credbroker.ConsoleSession{Key: "c3"}), credbroker.CodeInvalid)
 }
 
 func testSessionLocks(t *testing.T, a, b credbroker.Store) {

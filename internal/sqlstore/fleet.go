@@ -208,9 +208,51 @@ func (s *Store) ClaimTokenID(ctx context.Context, key string, until time.Time) (
 	return claimed && err == nil, err
 }
 
+// PutConsoleSession stores cs under cs.Key, replacing what was there.
+func (s *Store) PutConsoleSession(ctx context.Context, cs credbroker.ConsoleSession) error {
+	switch {
+	case cs.Key == "":
+		return credbroker.Errorf(credbroker.CodeInvalid, "key", "the console session has no key")
+	case cs.Ends.IsZero():
+		return credbroker.Errorf(credbroker.CodeInvalid, "ends", "the console session has no end")
+	}
+	_, err := s.exec(ctx, "store console session", `INSERT INTO console_sessions
+		(key, token_id, token_name, csrf, flash, created_us, last_seen_us, ends_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (key) DO UPDATE SET token_id = excluded.token_id, token_name = excluded.token_name, csrf = excluded.csrf,
+			flash = excluded.flash, created_us = excluded.created_us, last_seen_us = excluded.last_seen_us, ends_us = excluded.ends_us`,
+		cs.Key, cs.TokenID, cs.TokenName, cs.CSRF, cs.Flash, cs.Created.UnixMicro(), cs.LastSeen.UnixMicro(), cs.Ends.UnixMicro())
+	return err
+}
+
+// ConsoleSession returns the console session under key; CodeNotFound when
+// there is none. Whether it has ended is the console's to judge, by its
+// own clock; the sweep deletes it once it has by the database's.
+func (s *Store) ConsoleSession(ctx context.Context, key string) (credbroker.ConsoleSession, error) {
+	return readOne(ctx, s, "read console session",
+		`SELECT token_id, token_name, csrf, flash, created_us, last_seen_us, ends_us FROM console_sessions
+			WHERE key = $1`,
+		func() error {
+			return credbroker.Errorf(credbroker.CodeNotFound, "session", "no such console session")
+		},
+		func(sc scanner) (credbroker.ConsoleSession, error) {
+			cs := credbroker.ConsoleSession{Key: key}
+			var created, seen, ends sql.NullInt64
+			err := sc.Scan(&cs.TokenID, &cs.TokenName, &cs.CSRF, &cs.Flash, &created, &seen, &ends)
+			cs.Created, cs.LastSeen, cs.Ends = fromMicros(created), fromMicros(seen), fromMicros(ends)
+			return cs, err
+		}, key)
+}
+
+// DeleteConsoleSession removes the console session under key.
+func (s *Store) DeleteConsoleSession(ctx context.Context, key string) error {
+	_, err := s.exec(ctx, "delete console session", `DELETE FROM console_sessions WHERE key = $1`, key)
+	return err
+}
+
 // SweepFleet deletes the shared sessions that have expired, the budget
-// buckets that have refilled to their burst and the token IDs whose
-// claims have ended, by the database's clock.
+// buckets that have refilled to their burst, the token IDs whose claims
+// have ended and the console sessions that have ended, by the database's
+// clock.
 func (s *Store) SweepFleet(ctx context.Context) (int, error) {
 	sessions, err := s.exec(ctx, "sweep shared sessions", `DELETE FROM shared_sessions WHERE expires_us <= `+s.d.Now)
 	if err != nil {
@@ -222,7 +264,11 @@ func (s *Store) SweepFleet(ctx context.Context) (int, error) {
 		return int(sessions + buckets), err
 	}
 	ids, err := s.exec(ctx, "sweep used token IDs", `DELETE FROM used_token_ids WHERE expires_us <= `+s.d.Now)
-	return int(sessions + buckets + ids), err
+	if err != nil {
+		return int(sessions + buckets + ids), err
+	}
+	consoles, err := s.exec(ctx, "sweep console sessions", `DELETE FROM console_sessions WHERE ends_us <= `+s.d.Now)
+	return int(sessions + buckets + ids + consoles), err
 }
 
 // exec runs one statement, prepared, on the writer outside a transaction
