@@ -239,6 +239,15 @@ func (s *Service) connectorFromSpec(ctx context.Context, spec credbroker.Connect
 	if c.SessionMode != credbroker.SessionPerBuild && c.SessionMode != credbroker.SessionPerPlan {
 		return nil, invalid("session_mode", "use build (a fresh session per build) or plan (one per plan)", "unknown session mode %q", c.SessionMode)
 	}
+	// The tags that name the build are the broker's to set: a connector's
+	// credbroker:job would stand in for every build without a job, and a
+	// role's policy on aws:PrincipalTag/credbroker:job would trust it.
+	for i, t := range spec.Tags {
+		if credbroker.ReservedTagKey(t.Key) {
+			return nil, invalid(fmt.Sprintf("tags[%d].key", i), "use another tag key; the broker sets credbroker:plan, credbroker:build and credbroker:job itself",
+				"tag key %q starts with %q, which credbroker keeps for the tags that name the build", credbroker.CleanField(t.Key, 128), credbroker.TagKeyPrefix)
+		}
+	}
 	c.Tags, c.TransitiveTagKeys, c.DisableTags = slices.Clone(spec.Tags), slices.Clone(spec.TransitiveTagKeys), spec.DisableTags
 	c.STSEndpoints = slices.Clone(spec.STSEndpoints)
 	c.Retry = credbroker.RetrySpec{MaxBackoff: time.Duration(spec.MaxBackoffSeconds) * time.Second}

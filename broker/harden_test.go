@@ -41,6 +41,34 @@ func TestReservedTagsRefused(t *testing.T) {
 	}
 }
 
+// TestReservedConnectorTagsRefused: a connector may not carry a tag of
+// credbroker's own either: its credbroker:job would stand in for every
+// build that names no job. Refused at create and at update, naming the
+// tag; a transitive key under the prefix stays allowed.
+func TestReservedConnectorTagsRefused(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	base := credbroker.ConnectorSpec{Name: "deploy", Region: "us-east-1", Principal: credbroker.PrincipalAssumedRole,
+		RoleARN: "arn:aws:iam::123456789012:role/deploy", AccessKeyID: "AKIABASEKEY000000001", SecretAccessKey: baseSecret}
+	for _, key := range []string{"credbroker:job", "CredBroker:Build", "CREDBROKER:team"} {
+		spec := base
+		spec.Tags = []credbroker.Tag{{Key: "team", Value: "ops"}, {Key: key, Value: "OPS-DEPLOY-RELEASE"}}
+		_, err := e.svc.CreateConnector(ctx, e.admin, spec)
+		if e := credbroker.AsError(err); e == nil || e.Code != credbroker.CodeInvalid || e.Field != "tags[1].key" || !strings.Contains(e.Message, "credbroker:") {
+			t.Errorf("connector tag %s: %v, want invalid tags[1].key naming the reserved prefix", key, err)
+		}
+	}
+	spec := base
+	spec.TransitiveTagKeys = []string{"credbroker:plan"}
+	if _, err := e.svc.CreateConnector(ctx, e.admin, spec); err != nil {
+		t.Fatalf("a connector passing credbroker:plan on as transitive: %v", err)
+	}
+	spec.Tags = []credbroker.Tag{{Key: "credbroker:job", Value: "x"}}
+	if _, err := e.svc.UpdateConnector(ctx, e.admin, "deploy", spec); credbroker.ErrorCode(err) != credbroker.CodeInvalid {
+		t.Fatalf("an update adding credbroker:job: %v, want invalid", err)
+	}
+}
+
 // TestAuditCarriesSessionTags: the audit record of a vend holds the tags
 // the session was issued with, through the store and the hash chain, and a
 // cache hit is its own record with the same tags.
