@@ -130,7 +130,8 @@ tasks:
 		t.Fatal(err)
 	}
 	o := run(t, []string{"TMPDIR=" + tmp}, "run", job, "--var", "s="+secret)
-	if o.code != 125 || !strings.Contains(o.stderr, "profile a: role_arn: account 210987654321 of role ARN arn:aws:iam::210987654321:role/x is not an allowed account (123456789012)") {
+	// The field is named by its path in the job file, as check names it.
+	if o.code != 125 || !strings.Contains(o.stderr, "tasks[0].profiles.a.role.arn: account 210987654321 of role ARN arn:aws:iam::210987654321:role/x is not an allowed account (123456789012)") {
 		t.Fatalf("exit %d, stderr %q; want 125 and profile a's account refused", o.code, o.stderr)
 	}
 	if strings.Contains(o.stdout, "the task ran") {

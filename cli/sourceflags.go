@@ -13,7 +13,6 @@ import (
 	"github.com/credbroker/credbroker"
 	"github.com/credbroker/credbroker/cienv"
 	"github.com/credbroker/credbroker/jobfile"
-	"github.com/credbroker/credbroker/preflight"
 	"github.com/credbroker/credbroker/taskrun"
 	"github.com/credbroker/credbroker/vars"
 )
@@ -370,7 +369,7 @@ func flagNames(err error) error {
 		return errors.Join(out...)
 	}
 	if e := credbroker.AsError(err); e != nil {
-		if field, ok := preflight.RenameField(e.Field, fieldFlags); ok {
+		if field, ok := jobfile.RenameField(e.Field, fieldFlags); ok {
 			c := *e
 			c.Field = field
 			return &c
@@ -400,7 +399,7 @@ var fieldFlags = map[string]string{
 // flagField names a source field by the flag that sets it: the names of
 // `credbroker check`'s findings about the flags form.
 func flagField(f string) string {
-	if out, ok := preflight.RenameField(f, fieldFlags); ok {
+	if out, ok := jobfile.RenameField(f, fieldFlags); ok {
 		return out
 	}
 	switch f {

@@ -2,6 +2,7 @@ package taskrun
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -100,7 +101,7 @@ func (r *Runner) runTask(ctx context.Context, job *jobfile.Job, i int, vs *vars.
 		}
 		resolved, err = o.Resolve(ctx, src, b)
 		if err != nil {
-			return ExitOwnFailure, err
+			return ExitOwnFailure, inBlock(err, jobfile.SourceFieldNamer(t.Credentials, path+".credentials"))
 		}
 		for _, w := range resolved.Warnings {
 			fmt.Fprintf(r.Stderr, "[%s] warning: %s\n", t.Name, mask.String(w, secrets...))
@@ -135,7 +136,10 @@ func (r *Runner) runTask(ctx context.Context, job *jobfile.Job, i int, vs *vars.
 		}
 		res, err := o.Resolve(ctx, src, pb)
 		if err != nil {
-			return ExitOwnFailure, fmt.Errorf("profile %s: %w", p.Name, err)
+			if e, ok := err.(*credbroker.Error); !ok || e.Field == "" {
+				return ExitOwnFailure, fmt.Errorf("profile %s: %w", p.Name, err)
+			}
+			return ExitOwnFailure, inBlock(err, jobfile.SourceFieldNamer(p.Credentials, path+".profiles."+p.Name))
 		}
 		for _, w := range res.Warnings {
 			fmt.Fprintf(r.Stderr, "[%s] profile %s: warning: %s\n", t.Name, p.Name, w)
@@ -204,4 +208,24 @@ func (r *Runner) runTask(ctx context.Context, job *jobfile.Job, i int, vs *vars.
 		fmt.Fprintf(r.Stderr, "[%s] set %d runtime variable(s)\n", t.Name, len(set))
 	}
 	return code, nil
+}
+
+// inBlock names the fields of err's problems (a joined error is several)
+// by their path in the job file, as check names them: the source's
+// role_arn becomes tasks[0].credentials.role.arn. Problems that are not
+// *credbroker.Error, or name no field, are kept as they are.
+func inBlock(err error, names func(string) string) error {
+	if multi, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range multi.Unwrap() {
+			out = append(out, inBlock(e, names))
+		}
+		return errors.Join(out...)
+	}
+	if e, ok := err.(*credbroker.Error); ok && e.Field != "" {
+		c := *e
+		c.Field = names(e.Field)
+		return &c
+	}
+	return err
 }
