@@ -254,21 +254,20 @@ func (s *Store) DeleteConsoleSession(ctx context.Context, key string) error {
 // have ended and the console sessions that have ended, by the database's
 // clock.
 func (s *Store) SweepFleet(ctx context.Context) (int, error) {
-	sessions, err := s.exec(ctx, "sweep shared sessions", `DELETE FROM shared_sessions WHERE expires_us <= `+s.d.Now)
-	if err != nil {
-		return 0, err
+	n := 0
+	for _, sweep := range []struct{ op, query string }{
+		{"sweep shared sessions", `DELETE FROM shared_sessions WHERE expires_us <= ` + s.d.Now},
+		{"sweep budget buckets", `DELETE FROM sts_budget WHERE tokens + rate * (` + s.d.Now + ` - at_us) / 1000000.0 >= burst`},
+		{"sweep used token IDs", `DELETE FROM used_token_ids WHERE expires_us <= ` + s.d.Now},
+		{"sweep console sessions", `DELETE FROM console_sessions WHERE ends_us <= ` + s.d.Now},
+	} {
+		deleted, err := s.exec(ctx, sweep.op, sweep.query)
+		n += int(deleted)
+		if err != nil {
+			return n, err
+		}
 	}
-	buckets, err := s.exec(ctx, "sweep budget buckets", `DELETE FROM sts_budget
-		WHERE tokens + rate * (`+s.d.Now+` - at_us) / 1000000.0 >= burst`)
-	if err != nil {
-		return int(sessions + buckets), err
-	}
-	ids, err := s.exec(ctx, "sweep used token IDs", `DELETE FROM used_token_ids WHERE expires_us <= `+s.d.Now)
-	if err != nil {
-		return int(sessions + buckets + ids), err
-	}
-	consoles, err := s.exec(ctx, "sweep console sessions", `DELETE FROM console_sessions WHERE ends_us <= `+s.d.Now)
-	return int(sessions + buckets + ids + consoles), err
+	return n, nil
 }
 
 // exec runs one statement, prepared, on the writer outside a transaction
