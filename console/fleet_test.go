@@ -2,12 +2,9 @@ package console_test
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,7 +12,6 @@ import (
 	"github.com/credbroker/credbroker/awscreds"
 	"github.com/credbroker/credbroker/broker"
 	"github.com/credbroker/credbroker/console"
-	"github.com/credbroker/credbroker/httpapi"
 	"github.com/credbroker/credbroker/internal/testpeers"
 	"github.com/credbroker/credbroker/postgres"
 	"github.com/credbroker/credbroker/seal"
@@ -48,18 +44,8 @@ func fleetRigs(t *testing.T, n int) []*rig {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { svc.Close() })
-		r := &rig{t: t, svc: svc, clk: clk, log: &strings.Builder{}}
-		r.logMu = new(sync.Mutex)
-		logger := slog.New(slog.NewTextHandler(lockedWriter{r}, nil))
-		srv := httpapi.NewServer(svc, httpapi.ServerOptions{Logger: logger, Now: clk.Now, AuthFailureRate: 0.001, AuthFailureBurst: 100})
-		con, err := console.New(console.Options{Service: svc, Limiter: srv.AuthFailures(), Now: clk.Now, Logger: logger,
-			Sessions: console.NewFleetSessions(st.Fleet(), console.DefaultIdleTimeout, console.DefaultLifetime)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv.Mount(console.Prefix, con)
-		r.ts = httptest.NewServer(srv.Handler())
-		t.Cleanup(r.ts.Close)
+		r := &rig{t: t, svc: svc, clk: clk}
+		r.serve(0, console.NewFleetSessions(st.Fleet(), console.DefaultIdleTimeout, console.DefaultLifetime))
 		rigs = append(rigs, r)
 	}
 	nt, err := rigs[0].svc.CreateTokenLocal(ctx, credbroker.TokenSpec{Name: "alice", Role: credbroker.RoleAdmin})

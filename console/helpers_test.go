@@ -106,22 +106,9 @@ func newRig(t testing.TB, ro rigOptions) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { svc.Close() })
-	r := &rig{t: t, svc: svc, st: st, clk: clk, log: &strings.Builder{}, logMu: &sync.Mutex{}}
-	logger := slog.New(slog.NewTextHandler(lockedWriter{r}, nil))
-	burst := ro.failBurst
-	if burst == 0 {
-		burst = 100
-	}
-	srv := httpapi.NewServer(svc, httpapi.ServerOptions{Logger: logger, Now: clk.Now, AuthFailureRate: 0.001, AuthFailureBurst: burst})
+	r := &rig{t: t, svc: svc, st: st, clk: clk}
 	r.sessions = console.NewMemorySessions(console.DefaultIdleTimeout, console.DefaultLifetime, clk.Now)
-	con, err := console.New(console.Options{Service: svc, Sessions: r.sessions, Limiter: srv.AuthFailures(), Now: clk.Now, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Mount(console.Prefix, con)
-	srv.RedirectHome(console.Prefix)
-	r.ts = httptest.NewServer(srv.Handler())
-	t.Cleanup(r.ts.Close)
+	r.serve(ro.failBurst, r.sessions)
 
 	nt, err := svc.CreateTokenLocal(ctx, credbroker.TokenSpec{Name: "alice", Role: credbroker.RoleAdmin})
 	if err != nil {
@@ -137,6 +124,27 @@ func newRig(t testing.TB, ro rigOptions) *rig {
 	}
 	r.agent = at.Secret
 	return r
+}
+
+// serve mounts the broker's API and a console keeping its sessions in
+// sessions on one httptest server, as credbroker serve does, logging to
+// the rig; failBurst bounds failed sign-ins (100 when zero).
+func (r *rig) serve(failBurst int, sessions console.SessionStore) {
+	r.t.Helper()
+	r.log, r.logMu = &strings.Builder{}, &sync.Mutex{}
+	logger := slog.New(slog.NewTextHandler(lockedWriter{r}, nil))
+	if failBurst == 0 {
+		failBurst = 100
+	}
+	srv := httpapi.NewServer(r.svc, httpapi.ServerOptions{Logger: logger, Now: r.clk.Now, AuthFailureRate: 0.001, AuthFailureBurst: failBurst})
+	con, err := console.New(console.Options{Service: r.svc, Sessions: sessions, Limiter: srv.AuthFailures(), Now: r.clk.Now, Logger: logger})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	srv.Mount(console.Prefix, con)
+	srv.RedirectHome(console.Prefix)
+	r.ts = httptest.NewServer(srv.Handler())
+	r.t.Cleanup(r.ts.Close)
 }
 
 type lockedWriter struct{ r *rig }
